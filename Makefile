@@ -1,0 +1,60 @@
+# One entry point for students, graders, instructors and CI.
+# The environment lives outside the clone, keyed by the hash of the lock and pyproject,
+# so a fresh clone reuses it and a changed lock builds a new one.
+PYTHON ?= python3
+ENV_KEY := $(shell cat requirements/lock.txt pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
+VENV ?= $(HOME)/.cache/cnn-course/venv-$(ENV_KEY)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader calls `alembic` from PATH when it first creates a gradebook.
+RUN := PATH="$(BIN):$$PATH" PYTHONNOUSERSITE=1
+PORT ?= 8888
+# JupyterLab refuses to run as root unless told; containers and CI often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: setup lab test test-fast lint release bench grade-demo clean-grading
+
+setup: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@echo "==> creating the course environment in $(VENV) (first time only, a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e ".[dev]"
+	$(RUN) $(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	@touch $(STAMP)
+	@echo "==> environment ready"
+
+# .venv points at the environment so editors and JupyterLab users can find it.
+setup: .venv
+.venv: $(STAMP)
+	ln -sfn $(VENV) .venv
+
+## Students: set everything up and open the course in JupyterLab.
+lab: setup
+	$(RUN) $(BIN)/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) notebooks/01_skip_connections.ipynb
+
+## Everyone: set everything up and run the whole test suite.
+test: setup
+	$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(RUN) $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: setup
+	$(RUN) $(BIN)/ruff check .
+
+## Instructors: regenerate release/ from source/ with nbgrader.
+release: setup
+	$(RUN) $(BIN)/python -m tools.make_release
+
+## Benchmarks: per-notebook execution time and per-student autograde time.
+bench: setup
+	$(RUN) $(BIN)/python -m tools.bench $(BENCH_ARGS)
+
+## Graders: grade the bundled demo class.
+grade-demo: setup
+	$(RUN) $(BIN)/course-grade demo
+
+clean-grading:
+	rm -rf autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db

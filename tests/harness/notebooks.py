@@ -1,0 +1,80 @@
+"""Run notebooks the way a student does (a real kernel, top to bottom) and load their
+pure functions into the test process so demos can be tested with many inputs."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Lesson cells tagged with this hold imports, pure compute functions and thin widget
+# builders: no training, no downloads, no display. Tests exec them in-process.
+FUNCTIONS_TAG = "functions"
+
+
+class NotebookFailed(AssertionError):
+    """A cell raised: names the notebook, the cell and the error so the report is useful."""
+
+
+def cell_label(nb, index: int) -> str:
+    cell = nb.cells[index]
+    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "<empty>")
+    return f"cell #{index} (id={cell.get('id', '?')}): {first[:80]}"
+
+
+def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
+                     env: dict | None = None, allow_errors: bool = False):
+    """Execute ``path`` in a fresh python3 kernel; return (executed notebook, seconds).
+
+    On failure raise NotebookFailed naming the failing cell and the exception.
+    ``env`` entries are set in the kernel's environment (e.g. NBGRADER_EXECUTION)."""
+    nb = nbformat.read(str(path), as_version=4)
+    kernel_env = dict(os.environ)
+    kernel_env.setdefault("MPLBACKEND", "Agg")
+    if env:
+        kernel_env.update(env)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd or Path(path).parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute(env=kernel_env)
+    except CellExecutionError as exc:
+        failing = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                        and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        where = cell_label(nb, failing) if failing is not None else "unknown cell"
+        raise NotebookFailed(f"{Path(path).name} failed at {where}\n{exc}") from None
+    return nb, time.perf_counter() - start
+
+
+def outputs_text(nb) -> str:
+    """All stream and text/plain outputs of an executed notebook, joined."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out and "text/plain" in out["data"]:
+                parts.append(out["data"]["text/plain"])
+    return "\n".join(parts)
+
+
+def stderr_text(nb) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", [])
+                   if out.get("output_type") == "stream" and out.get("name") == "stderr")
+
+
+def notebook_namespace(path: Path, tag: str = FUNCTIONS_TAG) -> dict:
+    """Exec every code cell tagged ``tag`` into one namespace and return it."""
+    nb = nbformat.read(str(path), as_version=4)
+    ns: dict = {"__name__": f"notebook_{Path(path).stem}"}
+    cells = [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    if not cells:
+        raise AssertionError(f"{Path(path).name} has no code cell tagged {tag!r}")
+    for cell in cells:
+        exec(compile(cell.source, f"<{Path(path).name}:{cell.get('id', '?')}>", "exec"), ns)
+    return ns

@@ -1,0 +1,54 @@
+"""Repository-wide checks: notebooks committed clean, lint, release/ == nbgrader(source/)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import ASSIGNMENT
+from tests.conftest import REPO
+
+# The demo class holds student submissions on purpose: they may carry outputs.
+EXEMPT = ("autograder/demo_class/",)
+
+
+def tracked_notebooks() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.ipynb"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    return sorted(p for p in out if not p.startswith(EXEMPT) and (REPO / p).exists())
+
+
+@pytest.mark.parametrize("path", tracked_notebooks() or ["<none>"])
+def test_notebook_committed_without_outputs(path):
+    if path == "<none>":
+        pytest.skip("no notebooks yet")
+    nb = json.loads((REPO / path).read_text(encoding="utf-8"))
+    nbformat.validate(nbformat.from_dict(nb))
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path}: code cells {dirty} carry outputs or execution counts; clear them before committing"
+
+
+def test_ruff_clean_on_python_and_notebooks():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"ruff found problems:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.slow
+def test_release_is_exactly_what_nbgrader_generates(tmp_path):
+    from tools.make_release import generate_release
+
+    source = REPO / "source" / ASSIGNMENT
+    if not list(source.glob("*.ipynb")):
+        pytest.skip("source/ has no exercise notebooks yet")
+    generated = generate_release(tmp_path)
+    committed = REPO / "release" / ASSIGNMENT
+    fresh_files = sorted(p.name for p in generated.iterdir())
+    committed_files = sorted(p.name for p in committed.iterdir()) if committed.exists() else []
+    assert committed_files == fresh_files, "release/ has different files from nbgrader's output: run `make release`"
+    for name in fresh_files:
+        assert (committed / name).read_bytes() == (generated / name).read_bytes(), (
+            f"release/{ASSIGNMENT}/{name} differs from what nbgrader generates from source/: run `make release`")
