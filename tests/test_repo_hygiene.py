@@ -52,3 +52,20 @@ def test_release_is_exactly_what_nbgrader_generates(tmp_path):
     for name in fresh_files:
         assert (committed / name).read_bytes() == (generated / name).read_bytes(), (
             f"release/{ASSIGNMENT}/{name} differs from what nbgrader generates from source/: run `make release`")
+
+
+def test_lock_pins_every_dependency_declared_in_pyproject():
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
+    pinned = {}
+    for line in (REPO / "requirements" / "lock.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            pinned[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
+    missing = [d for d in declared if re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ \[]", d)[0].lower()) not in pinned]
+    assert not missing, f"declared in pyproject but not pinned in requirements/lock.txt: {missing}"
+    assert pinned["torch"] == "2.14.1" and pinned["torchvision"] == "0.29.1", (
+        "torch/torchvision must stay a pair that imports on these machines (see COURSE_SPEC)")

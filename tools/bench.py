@@ -1,0 +1,67 @@
+"""Benchmarks that print figures (never asserts): `make bench`.
+
+- each lesson executed top to bottom in a fresh kernel (budget: ≤ 30 s each on 2 cores);
+- one full-marks student's whole assignment autograded by nbgrader (budget: ≤ 20 s).
+Run with --repeat N to take the median of N runs."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.course import ASSIGNMENT, REPO, Course, read, solved
+from tests.harness.notebooks import execute_notebook
+
+
+def bench_lessons(repeat: int) -> list[tuple[str, float]]:
+    rows = []
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        times = [execute_notebook(path, timeout=600)[1] for _ in range(repeat)]
+        rows.append((path.name, statistics.median(times)))
+        print(f"  lesson {path.name:<40} {rows[-1][1]:6.1f} s", flush=True)
+    return rows
+
+
+def bench_autograde(repeat: int) -> float | None:
+    release = REPO / "release" / ASSIGNMENT
+    names = sorted(p.name for p in release.glob("*.ipynb"))
+    if not names:
+        print("  no release notebooks yet")
+        return None
+    times = []
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            course = Course(Path(tmp))
+            course.generate()
+            student = f"bench{i}"
+            course.submit(student, {n: solved(read(release / n), read(REPO / "source" / ASSIGNMENT / n))
+                                    for n in names})
+            start = time.perf_counter()
+            course.autograde(student)
+            times.append(time.perf_counter() - start)
+            got = sum(s for nb in course.scores(student).values() for s, _ in nb.values())
+            out_of = sum(m for nb in course.scores(student).values() for _, m in nb.values())
+    print(f"  one full-marks student, {len(names)} notebooks: {statistics.median(times):6.1f} s "
+          f"(autograded score {got:g}/{out_of:g})", flush=True)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median is printed)")
+    parser.add_argument("--only", choices=["lessons", "autograde"], help="run one section")
+    args = parser.parse_args(argv)
+    if args.only in (None, "lessons"):
+        print("Lessons, top to bottom (budget 30 s each):")
+        bench_lessons(args.repeat)
+    if args.only in (None, "autograde"):
+        print("Autograde, whole assignment for one student (budget 20 s):")
+        bench_autograde(args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
