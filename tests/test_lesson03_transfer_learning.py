@@ -1,0 +1,428 @@
+"""Lesson 3 (transfer learning): the notebook runs top to bottom, its pure functions and widgets give the
+right answers (counted independently on torchvision's mobilenet_v2), and its data/weights loaders take
+every path: local copy, download, synthetic fallback, pretrained checkpoint, offline."""
+from __future__ import annotations
+
+import re
+import urllib.error
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torchvision
+
+from tests.harness.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "03_transfer_learning.ipynb"
+RANK = {"A": 0, "B": 1, "C": 2}
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return notebook_namespace(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def photos(ns):
+    return ns["photo_batch"](size=64)
+
+
+def controls(widget):
+    """The interactive's input widgets by argument name."""
+    names = list(widget.kwargs.keys())
+    return dict(zip(names, widget.kwargs_widgets, strict=True))
+
+
+# ---------------------------------------------------------------- independent references
+
+def independent_trainable(num_classes, strategy, n_unfreeze=3):
+    """Trainable and total parameters, counted by parameter name on a fresh torchvision model."""
+    model = torchvision.models.mobilenet_v2(num_classes=num_classes)
+    num_blocks = len(model.features)
+    first_trainable = {"A": num_blocks, "B": num_blocks - n_unfreeze, "C": 0}[strategy]
+    trainable = 0
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        if parts[0] == "classifier" or (parts[0] == "features" and int(parts[1]) >= first_trainable):
+            trainable += p.numel()
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- the notebook as a student runs it
+
+@pytest.mark.slow
+def test_notebook_runs_top_to_bottom_and_prints_consistent_results(ns):
+    nb, seconds = execute_notebook(NOTEBOOK, timeout=600)
+    print(f"\nlesson 3 executed in {seconds:.1f} s (budget 30 s on an idle 2-core CPU; this machine is shared)")
+    text = outputs_text(nb)
+    assert "Traceback" not in stderr_text(nb) and "Warning:" not in stderr_text(nb), stderr_text(nb)
+
+    # One visible notice for the dataset and for each pretrained model.
+    assert re.search(r"^Dataset: (local copy|downloaded|no local copy)", text, re.M)
+    assert re.search(r"ResNet-18: pretrained weights (loaded|unavailable)", text)
+    assert re.search(r"MobileNetV2: pretrained weights (loaded|unavailable)", text)
+
+    # The fine-tuning walk-through counts what torchvision's model really has.
+    head_only, _ = independent_trainable(5, "A")
+    partial, total = independent_trainable(5, "B", 3)
+    assert f"after replacing the head:    {head_only:>9,} trainable" in text
+    assert f"after unfreezing 3 blocks:   {partial:>9,} trainable of {total:,}" in text
+
+    # Cached and uncached strategy A computed the same thing.
+    m = re.search(r"accuracies ([\d.]+)% vs ([\d.]+)%", text)
+    assert m and m.group(1) == m.group(2), text
+    gap = float(re.search(r"training-loss difference between the two runs: ([\d.e+-]+)", text).group(1))
+    assert gap < 1e-4
+    assert re.search(r"speed-up [\d.]+×", text)
+
+    # The traps printed their real errors and the BatchNorm fix worked.
+    assert "optimizer got an empty parameter list" in text
+    assert "does not require grad" in text
+    assert "shapes cannot be multiplied" in text
+    bn_layers = sum(isinstance(m, torch.nn.BatchNorm2d) for m in torchvision.models.mobilenet_v2().modules())
+    assert f"model.train() only                : {bn_layers} of {bn_layers} BN layers changed" in text
+    assert f"with the fix (frozen BN in eval)  : 0 of {bn_layers} BN layers changed" in text
+
+    # Three widgets rendered (figures are not checked: the harness runs matplotlib with the Agg backend).
+    views = [o for c in nb.cells for o in c.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+             and "interactive" in o["data"].get("text/plain", "")]
+    assert len(views) == 3
+
+
+def test_notebook_structure_follows_course_conventions():
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    assert all(c.get("id") for c in nb.cells)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert markdown.count("<details>") >= 5 and markdown.count("<details>") == markdown.count("</details>")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for needle in ("add_param_group", "from tqdm.auto import tqdm", 'torch.device("cuda" if torch.cuda.is_available()',
+                   "COURSE_FULL_RUN", "skimage.data.chelsea()", "MobileNet_V2_Weights.DEFAULT"):
+        assert needle in code, needle
+    functions = [c for c in nb.cells if "functions" in c.metadata.get("tags", [])]
+    assert functions, "pure functions and widget builders belong in cells tagged 'functions'"
+    for cell in functions:  # cheap and side-effect free: no training, no downloads, no display
+        assert "display(make_" not in cell.source and "find_hymenoptera()" not in cell.source
+
+
+def test_markdown_thresholds_and_quick_check_match_the_code(ns):
+    markdown = "\n".join(c.source for c in nbformat.read(str(NOTEBOOK), as_version=4).cells
+                         if c.cell_type == "markdown")
+    assert f"fewer than {ns['SMALL_MAX']:,} images" in markdown
+    assert f"{ns['SMALL_MAX']:,} to {ns['LARGE_MIN'] - 1:,} images" in markdown
+    assert f"{ns['LARGE_MIN']:,} images or more" in markdown
+    quick = ns["discriminative_lrs"](5e-4, 0.3, 3)[0]
+    mantissa, exponent = f"{quick:.1e}".split("e")
+    assert f"{mantissa}\\times10^{{{int(exponent)}}}" in markdown
+
+
+# ---------------------------------------------------------------- strategy rule (widget 1)
+
+def test_exercise_five_scenarios(ns):
+    choose = ns["choose_strategy"]
+    assert choose(300, True) == "A"
+    assert choose(5_000, False) == "B"
+    assert choose(200_000, False) == "C"
+
+
+@pytest.mark.parametrize("similar", [True, False])
+def test_rule_thresholds_and_monotonicity(ns, similar):
+    choose, small, large = ns["choose_strategy"], ns["SMALL_MAX"], ns["LARGE_MIN"]
+    assert choose(small - 1, similar) == "A" and choose(0, similar) == "A"
+    assert choose(small, similar) == "B" and choose(large - 1, similar) == "B"
+    assert choose(large, similar) == ("B" if similar else "C")
+    sizes = sorted({0, 1, 10, 299, small - 1, small, 5_000, large - 1, large, 10**6, 10**7})
+    ranks = [RANK[choose(n, similar)] for n in sizes]
+    assert ranks == sorted(ranks), "more data must never mean unfreezing less"
+    for n in sizes:  # a different domain never asks for less unfreezing than a similar one
+        assert RANK[choose(n, False)] >= RANK[choose(n, True)]
+    with pytest.raises(ValueError):
+        choose(-1, similar)
+
+
+def test_decide_strategy_explains_itself(ns):
+    for n in (10, 300, 5_000, 49_999, 50_000, 200_000):
+        for similar in (True, False):
+            d = ns["decide_strategy"](n, similar)
+            assert d["strategy"] == ns["choose_strategy"](n, similar)
+            assert f"{n:,} images ({d['band']})" in d["reasoning"] and len(d["reasoning"]) > 80
+            assert d["recommended_dataset"] == ns["recommended_dataset"](d["strategy"])
+
+
+def test_decision_matrix_widget_follows_its_controls(ns):
+    w = ns["make_decision_matrix_widget"]()
+    c = controls(w)
+    assert w.result["strategy"] == "A"
+    for n, similar in [(5_000, False), (200_000, False), (200_000, True), (20, False), (1_000, True)]:
+        c["num_images"].value = n
+        c["similar_domain"].value = similar
+        assert w.result["num_images"] == n
+        assert w.result["strategy"] == ns["choose_strategy"](n, similar)
+    fig = ns["plot_decision_matrix"](200_000, False)
+    letters = {t.get_text().split("\n")[0] for t in fig.axes[0].texts}
+    assert letters == {"A", "B", "C"}
+
+
+# ---------------------------------------------------------------- MobileNetV2 selector (widget 2)
+
+def test_block_count_matches_torchvision(ns):
+    assert ns["NUM_BLOCKS"] == len(torchvision.models.mobilenet_v2().features)
+    covered = sorted(i for r in ns["BACKBONE_GROUPS"].values() for i in r)
+    assert covered == list(range(ns["NUM_BLOCKS"]))
+
+
+@pytest.mark.parametrize("num_classes", [2, 5, 37, 1000])
+def test_selector_counts_match_an_independent_count(ns, num_classes):
+    model = ns["build_mobilenet_v2"](num_classes=7)  # built once, re-headed by strategy_summary
+    for strategy, n in [("A", 3), ("B", 1), ("B", 3), ("B", 10), ("C", 3), ("A", 3)]:
+        s = ns["strategy_summary"](model, strategy, num_classes, n_unfreeze=n)
+        trainable, total = independent_trainable(num_classes, strategy, n)
+        assert (s["trainable"], s["total"]) == (trainable, total), (strategy, n, num_classes)
+        assert s["share"] == pytest.approx(trainable / total)
+        expected_frozen = {"A": list(range(19)), "B": list(range(19 - n)), "C": []}[strategy]
+        assert s["frozen_blocks"] == expected_frozen
+        assert sum(b["trainable"] for b in s["blocks"]) == trainable
+        assert s["blocks"][-1]["trainable"] == 1280 * num_classes + num_classes
+
+
+def test_selector_rates_follow_the_discriminative_rule(ns):
+    rates = ns["strategy_rates"]
+    assert rates("A") == {"head": 1e-3}
+    b = rates("B", n_unfreeze=3, head_lr=1e-3, r=0.1)
+    assert list(b) == ["blocks 16–18", "head"] and b["blocks 16–18"] == pytest.approx(1e-4)
+    c = rates("C", head_lr=2e-3, r=0.5)
+    assert list(c) == ["early", "middle", "late", "head"]
+    assert list(c.values()) == pytest.approx([2e-3 * 0.5**3, 2e-3 * 0.5**2, 2e-3 * 0.5, 2e-3])
+
+
+def test_selector_widget_builds_the_model_once_and_follows_its_controls(ns):
+    model = ns["build_mobilenet_v2"](num_classes=2)
+    first_block_weight = model.features[0][0].weight
+    w = ns["make_strategy_selector_widget"](model)
+    c = controls(w)
+    for strategy, k, n in [("B", 10, 5), ("C", 3, 5), ("A", 100, 5), ("B", 2, 18)]:
+        c["strategy"].value, c["num_classes"].value, c["n_unfreeze"].value = strategy, k, n
+        trainable, total = independent_trainable(k, strategy, n)
+        assert (w.result["trainable"], w.result["total"]) == (trainable, total)
+        assert w.result["recommended_dataset"] == ns["recommended_dataset"](strategy)
+    assert model.features[0][0].weight is first_block_weight, "the backbone must be built once and reused"
+
+
+# ---------------------------------------------------------------- discriminative learning rates (widget 3)
+
+@pytest.mark.parametrize("head_lr,r,groups", [(1e-3, 0.1, 3), (5e-4, 0.3, 3), (3e-2, 0.5, 6), (1e-4, 1.0, 4),
+                                              (7e-3, 0.25, 1)])
+def test_discriminative_lrs_formula(ns, head_lr, r, groups):
+    lrs = ns["discriminative_lrs"](head_lr, r, groups)
+    big_l = groups - 1
+    assert lrs == pytest.approx([head_lr * r ** (big_l - layer) for layer in range(groups)])
+    assert lrs[-1] == pytest.approx(head_lr)
+    for earlier, later in zip(lrs, lrs[1:], strict=False):
+        assert earlier == pytest.approx(later * r)
+
+
+def test_discriminative_lrs_rejects_no_groups(ns):
+    with pytest.raises(ValueError):
+        ns["discriminative_lrs"](1e-3, 0.1, 0)
+
+
+def test_lr_calculator_widget_follows_its_controls(ns):
+    w = ns["make_lr_calculator_widget"]()
+    c = controls(w)
+    for head_lr, r, groups in [(1e-2, 0.5, 4), (1e-4, 0.2, 2), (1e-3, 1.0, 8)]:
+        c["head_lr"].value, c["r"].value, c["num_groups"].value = head_lr, r, groups
+        lrs = [row["lr"] for row in w.result]
+        assert len(lrs) == groups
+        assert lrs == pytest.approx([head_lr * r ** (groups - 1 - i) for i in range(groups)], rel=1e-6)
+        assert w.result[-1]["name"] == "head" and w.result[0]["times_smaller"] == pytest.approx(1 / r ** (groups - 1))
+
+
+# ---------------------------------------------------------------- the traps
+
+def test_forgotten_head_gives_the_real_errors(ns, photos):
+    x, y = photos
+    model = torchvision.models.mobilenet_v2()
+    result = ns["forgotten_head_demo"](model, x, y)
+    assert result["logits_shape"] == (len(y), 1000)
+    assert result["optimizer_error"].startswith("ValueError") and "empty parameter list" in result["optimizer_error"]
+    assert result["backward_error"].startswith("RuntimeError") and "does not require grad" in result["backward_error"]
+    assert "1280" in result["wrong_size_error"] and "512" in result["wrong_size_error"]
+    assert all(p.requires_grad for p in model.parameters()), "the demo must work on a copy"
+
+
+def test_frozen_batchnorm_statistics_move_unless_put_in_eval(ns, photos):
+    x, _ = photos
+    model = torchvision.models.mobilenet_v2()
+    bn_layers = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    drift = ns["batchnorm_drift"](model, x, fix=False)
+    assert drift["bn_layers"] == bn_layers and drift["bn_layers_changed"] == bn_layers
+    assert drift["max_shift"] > 0 and not drift["params_changed"]
+    fixed = ns["batchnorm_drift"](model, x, fix=True)
+    assert fixed["bn_layers_changed"] == 0 and fixed["max_shift"] == 0 and not fixed["params_changed"]
+
+
+def test_keep_frozen_bn_in_eval_leaves_trainable_bn_alone(ns):
+    model = ns["apply_strategy"](ns["build_mobilenet_v2"](2), "B", n_unfreeze=2)
+    ns["train_mode"](model)
+    for i, block in enumerate(model.features):
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                assert m.training == (i >= 17), (i, m.training)
+    assert model.classifier.training
+
+
+def test_optimizer_only_moves_unfrozen_blocks_it_was_told_about(ns, photos):
+    x, y = photos
+    model = torchvision.models.mobilenet_v2(num_classes=2)
+    silent = ns["optimizer_reach_demo"](model, x, y, add_group=False)
+    assert silent == {"param_groups": 1, "got_gradient": True, "block_moved": False}
+    told = ns["optimizer_reach_demo"](model, x, y, add_group=True)
+    assert told == {"param_groups": 2, "got_gradient": True, "block_moved": True}
+
+
+# ---------------------------------------------------------------- data loaders
+
+def test_synthetic_fallback_split(ns):
+    X, y, classes, paths = ns["make_synthetic_split"](5, 48, seed=3)
+    assert X.shape == (10, 3, 48, 48) and y.tolist() == [0] * 5 + [1] * 5 and len(classes) == 2 and paths == []
+    X2, *_ = ns["make_synthetic_split"](5, 48, seed=3)
+    assert torch.equal(X, X2)
+
+
+def test_no_copy_and_failed_download_means_synthetic(ns, tmp_path):
+    root, notice = ns["find_hymenoptera"](tmp_path / "nb", env={}, url=(tmp_path / "missing.zip").as_uri())
+    assert root is None and notice.startswith("Dataset:") and "synthetic" in notice
+
+
+def test_download_path_extracts_the_zip(ns, tmp_path, hymenoptera):
+    archive = tmp_path / "hymenoptera_data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for split in ("train", "val"):
+            for cls in ("ants", "bees"):
+                for path in sorted((hymenoptera / split / cls).iterdir())[:2]:
+                    zf.write(path, f"hymenoptera_data/{split}/{cls}/{path.name}")
+    notebook_dir = tmp_path / "colab"
+    notebook_dir.mkdir()
+    root, notice = ns["find_hymenoptera"](notebook_dir, env={}, url=archive.as_uri())
+    assert root == notebook_dir / "data" / "hymenoptera_data" and notice.startswith("Dataset: downloaded")
+    items, classes = ns["list_images"](root / "train")
+    assert classes == ["ants", "bees"] and len(items) == 4
+    again, notice = ns["find_hymenoptera"](notebook_dir, env={}, url="file:///nowhere.zip")
+    assert again == root.resolve() and notice.startswith("Dataset: local copy")  # no second download
+
+
+def test_local_copy_found_by_env_var_and_relative_path(ns, hymenoptera, tmp_path):
+    root, notice = ns["find_hymenoptera"](tmp_path, env={"HYMENOPTERA_DIR": str(hymenoptera)})
+    assert root == hymenoptera.resolve() and notice.startswith("Dataset: local copy")
+    root, _ = ns["find_hymenoptera"](REPO / "notebooks", env={})
+    assert root == hymenoptera.resolve()
+
+
+def test_list_images_skips_the_gif_and_keeps_the_space(ns, hymenoptera):
+    for split in ("train", "val"):
+        items, classes = ns["list_images"](hymenoptera / split)
+        on_disk = [p for c in classes for p in (hymenoptera / split / c).iterdir()
+                   if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        assert len(items) == len(on_disk)
+        assert not any(p.suffix == ".gif" for p, _ in items)
+    train, _ = ns["list_images"](hymenoptera / "train")
+    assert any(" " in p.name for p, _ in train)
+    assert any(p.suffix == ".gif" for p in (hymenoptera / "train").rglob("*")), "the decoy should be on disk"
+
+
+def test_load_split_balanced_subset_of_real_images(ns, hymenoptera):
+    transform = ns["models"].MobileNet_V2_Weights.DEFAULT.transforms(crop_size=64, resize_size=72)
+    X, y, classes, paths = ns["load_split"](hymenoptera, "train", transform, 72, per_class=3)
+    assert X.shape == (6, 3, 64, 64) and y.bincount().tolist() == [3, 3] and classes == ["ants", "bees"]
+    assert all(Path(p).parent.name == classes[label] for p, label in zip(paths, y.tolist(), strict=True))
+    X2, *_ = ns["load_split"](hymenoptera, "train", transform, 72, per_class=3)
+    assert torch.equal(X, X2), "the subset must be seeded"
+
+
+# ---------------------------------------------------------------- the fine-tuning pipeline on real images
+
+@pytest.fixture(scope="module")
+def real_subset(ns, hymenoptera):
+    transform = ns["models"].MobileNet_V2_Weights.DEFAULT.transforms(crop_size=64, resize_size=72)
+    X_train, y_train, classes, _ = ns["load_split"](hymenoptera, "train", transform, 72, per_class=8)
+    X_val, y_val, _, _ = ns["load_split"](hymenoptera, "val", transform, 72, per_class=6)
+    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val}, classes
+
+
+def test_cached_and_uncached_strategy_a_agree(ns, real_subset):
+    data, classes = real_subset
+    torch.manual_seed(1)
+    model = ns["replace_head"](torchvision.models.mobilenet_v2(), len(classes))
+    head = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    backbone = {k: v.clone() for k, v in model.features.state_dict().items()}
+    uncached = ns["run_strategy_a"](model, data, cached=False, epochs=2, head_state=head, batch_size=4)
+    cached = ns["run_strategy_a"](model, data, cached=True, epochs=2, head_state=head, batch_size=4)
+    assert [h["val_acc"] for h in uncached["history"]] == [h["val_acc"] for h in cached["history"]]
+    for a, b in zip(uncached["history"], cached["history"], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
+        assert a["train_acc"] == b["train_acc"]
+    assert cached["extract_seconds"] > 0 and uncached["extract_seconds"] < cached["extract_seconds"]
+    for k, v in model.features.state_dict().items():  # weights and BatchNorm statistics untouched
+        assert torch.equal(v, backbone[k]), k
+    assert not torch.equal(model.classifier[1].weight, head["1.weight"]), "the head must have trained"
+
+
+def test_strategy_b_unfreezes_only_the_last_blocks(ns, real_subset):
+    data, classes = real_subset
+    torch.manual_seed(2)
+    model = ns["replace_head"](torchvision.models.mobilenet_v2(), len(classes))
+    head = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    a = ns["run_strategy_a"](model, data, cached=True, epochs=1, head_state=head, batch_size=8)
+    before = [[p.detach().clone() for p in block.parameters()] for block in model.features]
+    optimizer = a["optimizer"]
+    b = ns["continue_with_strategy_b"](model, optimizer, data, n_unfreeze=2, backbone_lr=1e-4, epochs=1, batch_size=8)
+    assert len(optimizer.param_groups) == 2 and optimizer.param_groups[1]["lr"] == 1e-4
+    last_two = torchvision.models.mobilenet_v2().features[-2:]
+    expected_new = sum(p.numel() for p in last_two.parameters())
+    assert b["newly_trainable"] == expected_new
+    for i, block in enumerate(model.features):
+        moved = any(not torch.equal(p0, p) for p0, p in zip(before[i], block.parameters(), strict=True))
+        assert moved == (i >= len(model.features) - 2), f"block {i} moved={moved}"
+    assert 0.0 <= b["val_acc"] <= 1.0 and all(h["loss"] == h["loss"] for h in b["history"])
+
+
+def test_batch_order_is_a_seeded_permutation(ns):
+    batches = ns["batch_order"](23, 5, epoch=1, seed=0)
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+    assert sorted(torch.cat(batches).tolist()) == list(range(23))
+    assert all(torch.equal(a, b) for a, b in zip(batches, ns["batch_order"](23, 5, epoch=1, seed=0), strict=True))
+    assert not torch.equal(torch.cat(batches), torch.cat(ns["batch_order"](23, 5, epoch=2, seed=0)))
+
+
+# ---------------------------------------------------------------- pretrained weights: both paths
+
+@pytest.mark.parametrize("arch,enum_name", [("mobilenet_v2", "MobileNet_V2_Weights"), ("resnet18", "ResNet18_Weights")])
+def test_pretrained_checkpoint_is_used_when_present(ns, tmp_path, monkeypatch, arch, enum_name):
+    builder, weights_enum = getattr(torchvision.models, arch), getattr(torchvision.models, enum_name)
+    torch.manual_seed(5)
+    reference = builder()
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(reference.state_dict(), checkpoints / weights_enum.DEFAULT.url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model, weights, notice = ns["load_pretrained"](builder, weights_enum, arch)
+    assert weights == weights_enum.DEFAULT and "pretrained weights loaded" in notice
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_offline_falls_back_to_random_weights_with_a_notice(ns, tmp_path, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    model, weights, notice = ns["load_pretrained"](torchvision.models.mobilenet_v2,
+                                                   torchvision.models.MobileNet_V2_Weights, "MobileNetV2")
+    assert weights is None and "random weights" in notice and "URLError" in notice
+    assert isinstance(model, torchvision.models.MobileNetV2)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "", "the one-line notice replaces torch.hub's own messages"
