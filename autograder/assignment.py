@@ -1,0 +1,164 @@
+"""What the grader needs to know about an assignment, read from release/ (and source/) at run time.
+
+Nothing here is hard-coded: notebook names, grade_ids, points and the exercise each cell belongs
+to (grade_id prefix ``ex{N}_``) all come from the nbgrader metadata of the release notebooks."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+EXERCISE_PREFIX = re.compile(r"^ex(\d+)_")
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+
+
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def cell_kind(cell) -> str:
+    """nbgrader's cell types: answer (autograded answer), manual (manually graded answer),
+    test (autograder tests), task, readonly, or plain."""
+    meta = nbgrader_meta(cell)
+    if meta.get("solution") and meta.get("grade"):
+        return "manual"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("grade"):
+        return "test"
+    if meta.get("task"):
+        return "task"
+    if meta.get("locked"):
+        return "readonly"
+    return "plain"
+
+
+def exercise_of(grade_id: str) -> str:
+    m = EXERCISE_PREFIX.match(grade_id or "")
+    return f"ex{m.group(1)}" if m else "other"
+
+
+@dataclass
+class ReleaseCell:
+    grade_id: str
+    kind: str                 # answer | manual | test | task | readonly
+    cell_type: str            # code | markdown
+    source: str               # release text (no solutions, no hidden tests)
+    points: float
+    index: int                # position in the release notebook
+    cell: dict = field(repr=False)
+
+    @property
+    def exercise(self) -> str:
+        return exercise_of(self.grade_id)
+
+    @property
+    def autograded(self) -> bool:
+        return self.kind == "test"
+
+
+@dataclass
+class ReleaseNotebook:
+    name: str                 # stem, e.g. ex12_skip_connections
+    path: Path
+    nb: object = field(repr=False)
+    cells: list[ReleaseCell] = field(default_factory=list)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.ipynb"
+
+    @property
+    def graded(self) -> dict[str, ReleaseCell]:
+        return {c.grade_id: c for c in self.cells}
+
+    @property
+    def exercises(self) -> set[int]:
+        return {int(c.exercise[2:]) for c in self.cells
+                if c.exercise != "other" and c.kind in ("answer", "manual", "test", "task")}
+
+    def points(self, autograded_only: bool = True) -> float:
+        return sum(c.points for c in self.cells
+                   if c.kind == "test" or (not autograded_only and c.kind in ("manual", "task")))
+
+
+@dataclass
+class Assignment:
+    name: str
+    release_dir: Path
+    source_dir: Path | None
+    notebooks: dict[str, ReleaseNotebook]
+
+    @classmethod
+    def load(cls, release_dir: Path, source_dir: Path | None = None) -> "Assignment":
+        release_dir = Path(release_dir)
+        notebooks = {}
+        for path in sorted(release_dir.glob("*.ipynb")):
+            nb = nbformat.read(str(path), as_version=4)
+            rnb = ReleaseNotebook(path.stem, path, nb)
+            for i, cell in enumerate(nb.cells):
+                meta = nbgrader_meta(cell)
+                if not meta.get("grade_id"):
+                    continue
+                rnb.cells.append(ReleaseCell(meta["grade_id"], cell_kind(cell), cell.cell_type, cell.source,
+                                             float(meta.get("points", 0) or 0), i, cell))
+            notebooks[rnb.name] = rnb
+        if not notebooks:
+            raise FileNotFoundError(f"no release notebooks in {release_dir}: run `make release` first")
+        return cls(release_dir.name, release_dir, Path(source_dir) if source_dir else None, notebooks)
+
+    def exercises(self) -> list[str]:
+        found = {c.exercise for nb in self.notebooks.values() for c in nb.cells if c.kind == "test"}
+        return sorted(found, key=lambda e: (e == "other", int(e[2:]) if e != "other" else 0))
+
+    def max_points(self) -> dict[str, float]:
+        """Autograded points per exercise."""
+        out: dict[str, float] = {}
+        for nb in self.notebooks.values():
+            for c in nb.cells:
+                if c.kind == "test":
+                    out[c.exercise] = out.get(c.exercise, 0.0) + c.points
+        return out
+
+    def manual_points(self) -> float:
+        return sum(c.points for nb in self.notebooks.values() for c in nb.cells if c.kind in ("manual", "task"))
+
+    def notebook_for_exercises(self, numbers: set[int]) -> str | None:
+        """The notebook that holds exactly these exercises, or the only one holding all of them."""
+        exact = [n for n, nb in self.notebooks.items() if nb.exercises == numbers]
+        if len(exact) == 1:
+            return exact[0]
+        holding = [n for n, nb in self.notebooks.items() if numbers and numbers <= nb.exercises]
+        return holding[0] if len(holding) == 1 else None
+
+    def hidden_test_lines(self) -> set[str]:
+        """Distinctive lines of every hidden test in source/ (never shown to students)."""
+        lines: set[str] = set()
+        if not self.source_dir:
+            return lines
+        release_text = "\n".join(c.source for nb in self.notebooks.values() for c in nb.cells)
+        for path in sorted(self.source_dir.glob("*.ipynb")):
+            for cell in nbformat.read(str(path), as_version=4).cells:
+                for block in hidden_blocks(cell.source):
+                    for ln in block.splitlines():
+                        s = ln.strip()
+                        if len(s) >= 12 and not s.startswith("#") and s not in release_text:
+                            lines.add(s)
+        return lines
+
+
+def hidden_blocks(text: str) -> list[str]:
+    blocks, current = [], None
+    for ln in text.splitlines():
+        if ln.strip() == HIDDEN_BEGIN:
+            current = []
+        elif ln.strip() == HIDDEN_END and current is not None:
+            blocks.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(ln)
+    return blocks

@@ -1,0 +1,361 @@
+"""course-grade: from a folder of downloaded notebooks to grades.csv, safe feedback and a review list.
+
+    course-grade run DOWNLOADS      collect → preflight → grade (parallel, sandboxed) → export
+    course-grade demo               the same on the bundled demo class (autograder/demo_class)
+    course-grade collect|preflight|grade|feedback|export|sandbox   one step at a time
+
+Everything about the assignment (notebooks, grade_ids, points, exercises) is read from release/
+and source/ at run time. Work folders live in --course-dir (default: autograder/, git-ignored)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from .assignment import Assignment
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = Path(__file__).resolve().parent / "demo_class"
+BANNER = "!" * 78
+
+
+def _say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+class Context:
+    def __init__(self, args):
+        self.args = args
+        self.course = Path(args.course_dir).resolve()
+        self.release = Path(args.release).resolve()
+        self.source = Path(args.source).resolve() if args.source else None
+        self.rel = Assignment.load(self.release, self.source)
+        self.exports = self.course / "exports"
+        self.submitted = self.course / "submitted"
+
+    @property
+    def name(self) -> str:
+        return self.rel.name
+
+    def student_folders(self) -> dict[str, Path]:
+        if not self.submitted.exists():
+            return {}
+        return {p.name: p / self.name for p in sorted(self.submitted.iterdir()) if (p / self.name).is_dir()}
+
+    def load_json(self, name: str, default):
+        path = self.exports / name
+        return json.loads(path.read_text()) if path.exists() else default
+
+    def save_json(self, name: str, data) -> None:
+        self.exports.mkdir(parents=True, exist_ok=True)
+        (self.exports / name).write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+# -- steps -------------------------------------------------------------------------------------
+def step_collect(ctx: Context, downloads: Path) -> None:
+    from . import collect
+
+    _say(f"==> collect: {downloads} → {ctx.submitted}/<student>/{ctx.name}/")
+    if ctx.submitted.exists():
+        shutil.rmtree(ctx.submitted)
+    shutil.rmtree(ctx.exports / "originals", ignore_errors=True)
+    placements = collect.collect(downloads, ctx.rel, ctx.submitted)
+    collect.write_report(placements, ctx.exports / "collect.csv")
+    ctx.save_json("collect.json", {"downloads": str(Path(downloads).resolve())})
+    placed = [p for p in placements if p.placed and p.kept]
+    students = sorted({p.student for p in placed})
+    _say(f"    {len(placements)} file(s): {len(placed)} notebook(s) placed for {len(students)} student(s)")
+    for p in placements:
+        if p.placed and not p.kept:
+            _say(f"    older copy ignored: {p.origin} ({p.how})")
+    unplaced = [p for p in placements if not p.placed]
+    for p in unplaced:
+        _say(f"    NOT PLACED: {p.origin}: {p.how}")
+    _say(f"    report: {ctx.exports / 'collect.csv'}")
+
+
+def step_preflight(ctx: Context) -> dict:
+    from tqdm.auto import tqdm
+
+    from .preflight import preflight
+
+    _say(f"==> preflight: checking every submission against release/{ctx.name}")
+    reports: dict[str, dict] = {}
+    folders = ctx.student_folders()
+    originals = ctx.exports / "originals"
+    for student, folder in tqdm(folders.items(), desc="preflight", unit="student", disable=None):
+        reports[student] = {}
+        for name, rnb in ctx.rel.notebooks.items():
+            path = folder / rnb.filename
+            original = originals / student / rnb.filename
+            if original.exists():          # preflight again: start from what the student sent
+                shutil.copy(original, path)
+            if not path.exists():
+                reports[student][name] = {"student": student, "notebook": name, "status": "missing",
+                                          "findings": [{"severity": "info", "grade_id": None,
+                                                        "message": f"{rnb.filename} was not submitted: 0 points"}]}
+                continue
+            nb = nbformat.read(str(path), as_version=4)
+            fixed, report = preflight(nb, rnb, student)
+            reports[student][name] = report.to_dict()
+            if report.status != "ok":
+                original.parent.mkdir(parents=True, exist_ok=True)
+                if not original.exists():
+                    shutil.copy(path, original)
+            nbformat.write(fixed, str(path))
+    ctx.save_json("preflight.json", reports)
+    counts: dict[str, int] = {}
+    for per in reports.values():
+        for r in per.values():
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+    _say("    notebooks: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    for student, per in reports.items():
+        for name, r in per.items():
+            for f in r["findings"]:
+                if f["severity"] in ("review", "tamper"):
+                    _say(f"    REVIEW {student}/{name}: {f['message']}")
+    return reports
+
+
+def sandbox_banner(enabled: bool) -> bool:
+    from .sandbox import status
+
+    st = status()
+    if enabled and st.available:
+        _say(f"    sandbox: ON ({st.reason})")
+        return True
+    why = "disabled with --no-sandbox" if not enabled else st.reason
+    _say(BANNER)
+    _say("!! WARNING: student kernels run WITHOUT a sandbox: they can read files the grader can read")
+    _say("!! (source/ with solutions and hidden tests) and write anywhere the grader can write.")
+    _say(f"!! Reason: {why}")
+    _say("!! Still in place: memory cap, per-cell timeout, tamper guard, gradebook integrity check.")
+    _say(BANNER)
+    return False
+
+
+def step_grade(ctx: Context) -> dict:
+    from tqdm.auto import tqdm
+
+    from . import grading, merge
+
+    a = ctx.args
+    if not ctx.source:
+        raise SystemExit("grading needs --source (nbgrader's source/ holds the hidden tests)")
+    folders = ctx.student_folders()
+    if a.students:
+        wanted = set(a.students.split(","))
+        folders = {s: f for s, f in folders.items() if s in wanted}
+    if not folders:
+        raise SystemExit(f"nothing to grade in {ctx.submitted}: run `course-grade collect DOWNLOADS` first")
+    jobs = a.jobs or os.cpu_count() or 1
+    _say(f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {a.timeout} s, "
+         f"memory cap {a.memory_mb} MiB per kernel")
+    sandboxed = sandbox_banner(not a.no_sandbox)
+    work = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    try:
+        t0 = time.perf_counter()
+        template = grading.build_template(ctx.source, work, a.timeout)
+        _say(f"    nbgrader generated the assignment once ({time.perf_counter() - t0:.1f} s)")
+        preflight = ctx.load_json("preflight.json", {})
+        tampered = {s: {nb: [f["message"] for f in r["findings"] if f["severity"] == "tamper"]
+                         for nb, r in per.items() if any(f["severity"] == "tamper" for f in r["findings"])}
+                    for s, per in preflight.items()}
+        opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
+                                    student_timeout=a.student_timeout, feedback=not a.no_feedback,
+                                    hide=[str(ctx.course), str(REPO), str(ctx.source.parent),
+                                          ctx.load_json("collect.json", {}).get("downloads", "")])
+        gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook)
+        bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
+        results = ctx.load_json("results.json", {})
+        t0 = time.perf_counter()
+
+        def done(student, result):
+            merge.merge_student(ctx.course, gradebook, template, result, work)
+            results[student] = result
+            bar.set_postfix_str(f"{student} {result.get('seconds', 0):.0f}s")
+            bar.update(1)
+            problems = [f"{nb}: {e['reason']}" for nb, e in result.get("notebooks", {}).items()
+                        if e.get("status") == "failed"] + ([result["error"]] if result.get("error") else [])
+            for p in problems:
+                bar.write(f"    {student}: {p}")
+
+        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.hidden_test_lines(), tampered,
+                          progress=done)
+        bar.close()
+        wall = time.perf_counter() - t0
+        ctx.save_json("results.json", results)
+        per_student = [r.get("seconds", 0) for s, r in results.items() if s in folders]
+        _say(f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
+             f"({wall / len(folders):.1f} s per student; one student alone took "
+             f"{min(per_student):.1f}–{max(per_student):.1f} s)")
+        _say(f"    course gradebook: {gradebook} (open `nbgrader formgrader` for the written answers)")
+        return results
+    finally:
+        if a.keep_work:
+            _say(f"    work folders kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def step_feedback(ctx: Context) -> None:
+    """Re-render feedback from the course folder's autograded notebooks (grading already does it)."""
+    from . import feedback as fb
+    from . import grading
+
+    results = ctx.load_json("results.json", {})
+    hidden = ctx.rel.hidden_test_lines()
+    _say(f"==> feedback: {len(results)} student(s)")
+    work = Path(tempfile.mkdtemp(prefix="course-grade-fb-"))
+    try:
+        for student in sorted(results):
+            root = work / student
+            src = ctx.course / "autograded" / student / ctx.name
+            if not src.exists():
+                continue
+            shutil.copytree(src, root / "autograded" / student / ctx.name)
+            shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
+            template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
+            out = grading._feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, fb)
+            dest = ctx.course / "feedback" / student / ctx.name
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(root / "feedback" / student / ctx.name, dest)
+            results[student]["feedback"] = out
+            for w in out.get("withheld", []):
+                _say(f"    WITHHELD {student}: {w}")
+        ctx.save_json("results.json", results)
+        _say(f"    feedback pages: {ctx.course / 'feedback'}/<student>/{ctx.name}/*.html")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def step_export(ctx: Context) -> list:
+    from . import export
+
+    results = ctx.load_json("results.json", {})
+    preflight = ctx.load_json("preflight.json", {})
+    students = sorted(set(ctx.student_folders()) | set(results))
+    grades = [export.student_grade(s, results.get(s), ctx.rel, preflight.get(s, {})) for s in students]
+    unplaced = []
+    collect_csv = ctx.exports / "collect.csv"
+    if collect_csv.exists():
+        with open(collect_csv) as f:
+            unplaced = [(r["origin"], r["student"], r["how"]) for r in csv.DictReader(f) if r["placed"] != "True"]
+    export.write_grades(grades, ctx.rel, ctx.exports / "grades.csv")
+    n_review = export.write_review(grades, unplaced, ctx.exports / "needs_review.csv")
+    if grades:
+        export.summary_figure(grades, ctx.rel, ctx.exports / "summary.png")
+    maxima = sum(ctx.rel.max_points().values())
+    _say(f"==> export: {len(grades)} student(s), autograded total out of {maxima:g}")
+    if grades:
+        totals = sorted(g.total for g in grades)
+        _say(f"    median {totals[len(totals) // 2]:g}, min {totals[0]:g}, max {totals[-1]:g}; "
+             f"{sum(1 for g in grades if g.review)} student(s) and {len(unplaced)} file(s) need a human look")
+    _say(f"    {ctx.exports / 'grades.csv'}")
+    _say(f"    {ctx.exports / 'needs_review.csv'} ({n_review} row(s))")
+    _say(f"    {ctx.exports / 'summary.png'}")
+    return grades
+
+
+# -- argument parsing --------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
+    p.add_argument("--course-dir", default=str(REPO / "autograder"),
+                   help="where submitted/, autograded/, feedback/, gradebook.db and exports/ go "
+                        "(default: %(default)s)")
+    p.add_argument("--release", default=str(REPO / "release" / "week07"),
+                   help="the release folder of the assignment (default: %(default)s)")
+    p.add_argument("--source", default=str(REPO / "source" / "week07"),
+                   help="the nbgrader source folder, with hidden tests (default: %(default)s)")
+    if grading:
+        p.add_argument("-j", "--jobs", type=int, default=0, help="students graded at once (default: CPU cores)")
+        p.add_argument("--timeout", type=int, default=60, help="per-cell timeout in seconds (default: 60)")
+        p.add_argument("--memory-mb", type=int, default=4096,
+                       help="memory (heap) cap per student kernel in MiB, 0 = none (default: 4096)")
+        p.add_argument("--student-timeout", type=int, default=900,
+                       help="wall-clock budget for one student's whole submission (default: 900 s)")
+        p.add_argument("--no-sandbox", action="store_true",
+                       help="run student kernels without bubblewrap (a loud warning is printed)")
+        p.add_argument("--no-feedback", action="store_true", help="skip the feedback pages")
+        p.add_argument("--students", default="", help="comma-separated subset of students to (re)grade")
+        p.add_argument("--fresh-gradebook", action="store_true",
+                       help="rebuild the course gradebook (loses manual grades in it)")
+        p.add_argument("--keep-work", action="store_true", help="keep the throwaway per-student courses")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="course-grade", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("run", help="collect, preflight, grade and export in one go",
+                       description="Collect DOWNLOADS, preflight, grade in parallel, write feedback and exports.")
+    p.add_argument("downloads", help="folder or .zip of downloaded notebooks")
+    _common(p, grading=True)
+    p = sub.add_parser("demo", help="grade the bundled demo class (autograder/demo_class)",
+                       description="Run the whole pipeline on the bundled demo class of submissions.")
+    _common(p, grading=True)
+    p = sub.add_parser("collect", help="map downloaded files to submitted/<student>/<assignment>/",
+                       description="Place downloads (folder or zip; Colab and LMS names) as nbgrader submissions "
+                                   "and report the files that could not be placed.")
+    p.add_argument("downloads", help="folder or .zip of downloaded notebooks")
+    _common(p)
+    p = sub.add_parser("preflight", help="check and repair submissions against the release",
+                       description="Find missing, duplicated, retyped and metadata-stripped graded cells; "
+                                   "repair what is unambiguous, flag the rest.")
+    _common(p)
+    p = sub.add_parser("grade", help="autograde every student in parallel (sandboxed)",
+                       description="Autograde each student in a throwaway nbgrader course, in parallel; "
+                                   "merge into the course gradebook.")
+    _common(p, grading=True)
+    p = sub.add_parser("feedback", help="re-render feedback HTML without hidden tests",
+                       description="Render per-student feedback from autograded notebooks, hidden tests removed.")
+    _common(p)
+    p.add_argument("--timeout", type=int, default=60, help=argparse.SUPPRESS)
+    p = sub.add_parser("export", help="write grades.csv, needs_review.csv and summary.png",
+                       description="Per-exercise and total grades, the review list and a summary figure.")
+    _common(p)
+    p = sub.add_parser("sandbox", help="say whether student kernels can be sandboxed here",
+                       description="Probe bubblewrap and user namespaces.")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "sandbox":
+        from .sandbox import status
+
+        st = status()
+        _say(("sandbox available: " if st.available else "sandbox NOT available: ") + st.reason)
+        return 0 if st.available else 1
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # alembic
+    ctx = Context(args)
+    if args.command in ("run", "demo"):
+        downloads = Path(args.downloads) if args.command == "run" else DEMO / "downloads"
+        if args.command == "demo":
+            _say(f"Demo class: {downloads} ({sum(1 for _ in downloads.rglob('*') if _.is_file())} files)")
+        step_collect(ctx, downloads)
+        step_preflight(ctx)
+        step_grade(ctx)
+        step_export(ctx)
+    elif args.command == "collect":
+        step_collect(ctx, Path(args.downloads))
+    elif args.command == "preflight":
+        step_preflight(ctx)
+    elif args.command == "grade":
+        step_grade(ctx)
+    elif args.command == "feedback":
+        step_feedback(ctx)
+    elif args.command == "export":
+        step_export(ctx)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

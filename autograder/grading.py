@@ -1,0 +1,324 @@
+"""Autograde a class in parallel, each student in a throwaway nbgrader course.
+
+Stock nbgrader grades students one after another into one sqlite gradebook, which is not safe for
+concurrent writers, and one dead kernel fails the student's whole submission. Here:
+- nbgrader generates the assignment once (a template gradebook: cells, points, hidden tests);
+- each student is graded in a forked worker process (``--jobs`` at a time) inside its own
+  throwaway course: a copy of the template gradebook plus the student's submission, no source/;
+- each notebook is its own nbgrader run, so a kernel that dies or hangs costs only that notebook;
+- a worker past its wall-clock budget is killed with its kernels; finished notebooks are kept;
+- results come back as JSON files; the parent alone writes the course gradebook (merge)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sqlite3
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .assignment import Assignment, nbgrader_meta
+from .course import course_config
+from .sandbox import guard_reports
+
+PROTECTED = ["torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
+             "IPython", "ipykernel", "warnings", "unittest", "collections"]
+
+
+@dataclass
+class GradeOptions:
+    timeout: int = 60                 # per cell, seconds
+    jobs: int = max(1, os.cpu_count() or 1)
+    memory_mb: int = 4096             # per kernel
+    sandbox: bool = True
+    student_timeout: int = 900        # whole student, seconds
+    feedback: bool = True
+    hide: list[str] = field(default_factory=list)
+    threads: int = 0                  # torch threads per kernel; 0 = cores // jobs
+
+
+def _api(root: Path, timeout: int, notebook_id: str = "*", extra=None):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    c = course_config(root, timeout)
+    c.CourseDirectory.notebook_id = notebook_id
+    if extra:
+        c.merge(extra)
+    return NbGraderAPI(coursedir=CourseDirectory(config=c), config=c)
+
+
+# -- template ------------------------------------------------------------------------------
+@dataclass
+class Template:
+    root: Path
+    gradebook: Path
+    assignment: str
+    instructor_hashes: list[str]
+    preimport: dict[str, list[str]]     # per notebook: protected modules its instructor cells import
+    cells_digest: str
+
+
+def cells_digest(gradebook: Path) -> str:
+    """A fingerprint of every instructor cell and point value in a gradebook (tamper check)."""
+    con = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
+    try:
+        rows = con.execute("select name, notebook_id, source, checksum, locked, cell_type from source_cell "
+                           "order by notebook_id, name").fetchall()
+        rows += con.execute("select b.name, b.notebook_id, g.max_score, g.cell_type from grade_cells g "
+                            "join base_cell b on b.id = g.id order by b.notebook_id, b.name").fetchall()
+    finally:
+        con.close()
+    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+
+
+def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
+    """nbgrader generate_assignment on a copy of source/ → the gradebook every student starts from."""
+    from nbgrader.api import Gradebook
+
+    name = Path(source_dir).name
+    root = Path(work) / "template"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(source_dir, root / "source" / name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    result = _api(root, timeout).generate_assignment(name, force=True, create=True)
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}\n{result.get('log')}")
+    gradebook = root / "gradebook.db"
+    hashes, modules = set(), {}
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        for nb in gb.find_assignment(name).notebooks:
+            found = set()
+            for cell in nb.source_cells:
+                if cell.locked:  # test cells and read-only cells: the instructor's code
+                    hashes.add(hashlib.sha256(cell.source.encode()).hexdigest())
+                    found |= imported_modules(cell.source)
+            modules[nb.name] = sorted(found & set(PROTECTED))
+    return Template(root, gradebook, name, sorted(hashes), modules, cells_digest(gradebook))
+
+
+def imported_modules(text: str) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.splitlines()))
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+# -- one student (runs in a worker process) --------------------------------------------------
+def autograde_preprocessors() -> list:
+    """nbgrader's own autograde pipeline with Execute swapped for the sandboxed one."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                        SaveAutoGrades)
+
+    from .sandbox import SandboxedExecute
+
+    return [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+            AssignLatePenalties, CheckCellMetadata]
+
+
+def _notebook_outcome(result: dict, autograded: Path) -> tuple[str, str]:
+    if result.get("success") and autograded.exists():
+        return "graded", ""
+    log = (result.get("log") or "") + (result.get("error") or "")
+    if "Kernel died" in log or "DeadKernelError" in log:
+        why = "the kernel died (os._exit, a crash, or killed for memory)"
+    elif "Kernel didn't respond" in log or "Timeout waiting for IOPub" in log or "CellTimeoutError" in log:
+        why = "a cell ran past the timeout and could not be interrupted"
+    elif "UnresponsiveKernelError" in log or "unresponsive" in log:
+        why = "the kernel became unresponsive"
+    else:
+        lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+        why = "nbgrader failed: " + (lines[-1][:200] if lines else "no log")
+    return "failed", why
+
+
+def _cell_notes(nb, timeout: int) -> list[str]:
+    notes = []
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id") or cell.get("id", "?")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                if out.get("ename") == "CellTimeoutError":
+                    notes.append(f"{gid}: stopped after the {timeout} s cell timeout")
+                elif out.get("ename") == "MemoryError":
+                    notes.append(f"{gid}: hit the kernel memory limit (MemoryError)")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr" and \
+                    nbgrader_meta(cell).get("grade"):
+                notes.append(f"{gid}: wrote to stderr, which nbgrader scores as a failed test")
+    return notes
+
+
+def read_scores(gradebook: Path, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return out
+        for nb in sub.notebooks:
+            out[nb.name] = {g.name: [None if g.score is None else float(g.score), float(g.max_score),
+                                     bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None]
+                            for g in nb.grades}
+    return out
+
+
+def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
+                  work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
+    """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
+    from traitlets.config import Config
+
+    from . import feedback as fb
+
+    root = Path(work) / student
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "submitted").mkdir(parents=True)
+    shutil.copytree(submission, root / "submitted" / student / template.assignment)
+    shutil.copy(template.gradebook, root / "gradebook.db")
+    result = {"student": student, "notebooks": {}, "started": time.time()}
+    result_path = root / "result.json"
+    notebooks = sorted(p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb")
+                       if p.stem in rel.notebooks)
+    threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
+    for name in notebooks:
+        t0 = time.perf_counter()
+        kernel_root = tempfile.mkdtemp(prefix="cgk-")
+        extra = Config()
+        extra.Autograde.autograde_preprocessors = autograde_preprocessors()
+        extra.SandboxedKernelManager.use_sandbox = opts.sandbox
+        extra.SandboxedKernelManager.memory_mb = opts.memory_mb
+        extra.SandboxedKernelManager.threads = threads
+        extra.SandboxedKernelManager.kernel_root = kernel_root
+        extra.SandboxedKernelManager.hide = [str(work), str(root)] + [str(h) for h in opts.hide]
+        extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
+                                              "protected": PROTECTED,
+                                              "preimport": template.preimport.get(name, [])}
+        api = _api(root, opts.timeout, name, extra)
+        res = api.autograde(template.assignment, student, force=True, create=True)
+        autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
+        status, why = _notebook_outcome(res, autograded)
+        entry = {"status": status, "reason": why, "seconds": round(time.perf_counter() - t0, 2),
+                 "notes": [], "guard": guard_reports(Path(kernel_root))}
+        shutil.rmtree(kernel_root, ignore_errors=True)
+        if status == "graded":
+            entry["notes"] = _cell_notes(nbformat.read(str(autograded), as_version=4), opts.timeout)
+        result["notebooks"][name] = entry
+        result_path.write_text(json.dumps(result, indent=1))
+    # what the gradebook says, checked against the template (nothing may have rewritten the tests)
+    result["scores"] = read_scores(root / "gradebook.db", template.assignment, student)
+    result["gradebook_intact"] = cells_digest(root / "gradebook.db") == template.cells_digest
+    for name, entry in result["notebooks"].items():
+        if name in tampered:
+            entry["zeroed"] = tampered[name]
+    if opts.feedback and notebooks:
+        result["feedback"] = _feedback(root, student, template, rel, hidden_lines, opts.timeout, fb)
+    result["seconds"] = round(time.time() - result["started"], 2)
+    result_path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _feedback(root, student, template, rel, hidden_lines, timeout, fb) -> dict:
+    """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
+    folder = root / "autograded" / student / template.assignment
+    if not folder.exists():
+        return {"error": "nothing was autograded"}
+    keep = root / "autograded_true"
+    shutil.copytree(folder, keep)
+    for path in folder.glob("*.ipynb"):
+        if path.stem in rel.notebooks:
+            fb.sanitize_file(path, rel.notebooks[path.stem])
+    res = _api(root, timeout).generate_feedback(template.assignment, student, force=True)
+    shutil.rmtree(folder)
+    shutil.move(str(keep), str(folder))
+    out = {"ok": bool(res.get("success")), "withheld": []}
+    if not res.get("success"):
+        out["error"] = (res.get("error") or res.get("log") or "")[-500:]
+    for page in sorted((root / "feedback" / student / template.assignment).glob("*.html")):
+        try:
+            fb.check_page(page, hidden_lines)
+        except fb.HiddenTestLeak as exc:
+            out["withheld"].append(str(exc))
+    return out
+
+
+# -- the pool --------------------------------------------------------------------------------
+def _child(args, result_file):
+    os.setsid()  # our own process group: the parent can kill this worker and everything it started
+    warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy autoflush chatter from nbgrader's API
+    try:
+        result = grade_student(*args)
+    except BaseException as exc:  # noqa: BLE001 - a worker must always leave a result behind
+        result = {"student": args[0], "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+    Path(result_file).write_text(json.dumps(result, indent=1))
+    os._exit(0)
+
+
+def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
+              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None) -> dict[str, dict]:
+    """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student."""
+    ctx = multiprocessing.get_context("fork")
+    pending = sorted(students)
+    running: dict[str, tuple] = {}
+    results: dict[str, dict] = {}
+    (Path(work) / "_results").mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        while pending and len(running) < max(1, opts.jobs):
+            s = pending.pop(0)
+            result_file = Path(work) / "_results" / f"{s}.json"
+            result_file.unlink(missing_ok=True)
+            args = (s, students[s], template, rel, opts, Path(work), hidden_lines, tampered.get(s, {}))
+            p = ctx.Process(target=_child, args=(args, result_file), daemon=False)
+            p.start()
+            running[s] = (p, time.monotonic(), result_file)
+        time.sleep(0.05)
+        for s, (p, t0, result_file) in list(running.items()):
+            if p.is_alive() and time.monotonic() - t0 <= opts.student_timeout:
+                continue
+            killed = p.is_alive()
+            if killed:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.join()
+            results[s] = _collect_result(s, result_file, Path(work) / s, template.assignment, killed, opts)
+            del running[s]
+            if progress:
+                progress(s, results[s])
+    return results
+
+
+def _collect_result(student, result_file: Path, root: Path, assignment: str, killed: bool,
+                    opts: GradeOptions) -> dict:
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    partial = root / "result.json"
+    result = json.loads(partial.read_text()) if partial.exists() else {"student": student, "notebooks": {}}
+    result["error"] = (f"grading took longer than {opts.student_timeout} s and was stopped" if killed
+                       else "the grading worker died")
+    # notebooks finished before the stop keep their scores; the one running scores 0
+    result["scores"] = read_scores(root / "gradebook.db", assignment, student) if (root / "gradebook.db").exists() \
+        else {}
+    return result

@@ -1,0 +1,305 @@
+"""Check a submitted notebook against its release before nbgrader sees it, and repair what is unambiguous.
+
+Students (and Colab, which ignores ``deletable: false``) delete, duplicate, retype and strip graded
+cells. Stock nbgrader then scores wrongly or aborts the batch. Every graded release cell is matched
+to the student's cells by nbgrader grade_id, then cell id, then content (a test cell's text, the
+names an answer cell defines), then position; the notebook is rebuilt with the release's metadata
+on the matched cells. Findings carry a severity:
+  info      — worth telling the student (edited test cell: nbgrader restores it anyway)
+  repaired  — fixed unambiguously (metadata restored, cell retyped, duplicate dropped, test restored)
+  review    — graded as repaired, but a human must look (answer cell deleted, ambiguous match, …)"""
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from dataclasses import asdict, dataclass, field
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from . import tamper
+from .assignment import ReleaseCell, ReleaseNotebook, nbgrader_meta
+
+MAGIC = re.compile(r"^\s*[%!]")
+
+
+@dataclass
+class Finding:
+    severity: str          # info | repaired | review | tamper
+    grade_id: str | None
+    message: str
+
+
+@dataclass
+class Report:
+    student: str
+    notebook: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, severity, grade_id, message):
+        self.findings.append(Finding(severity, grade_id, message))
+
+    @property
+    def status(self) -> str:
+        severities = {f.severity for f in self.findings}
+        for s in ("tamper", "review", "repaired"):
+            if s in severities:
+                return {"tamper": "needs_review", "review": "needs_review", "repaired": "repaired"}[s]
+        return "ok"
+
+    @property
+    def tampered(self) -> bool:
+        return any(f.severity == "tamper" for f in self.findings)
+
+    def to_dict(self) -> dict:
+        return {"student": self.student, "notebook": self.notebook, "status": self.status,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def python_source(text: str) -> str:
+    return "\n".join("" if MAGIC.match(ln) else ln for ln in text.splitlines())
+
+
+def defined_names(text: str) -> set[str]:
+    """Top-level names a cell defines (functions, classes, assignments)."""
+    try:
+        tree = ast.parse(python_source(text))
+    except SyntaxError:
+        # a student's half-written answer still shows its def/class lines
+        return set(re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", text, re.M))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _norm(text: str) -> str:
+    return "\n".join(ln.rstrip() for ln in text.strip().splitlines() if ln.strip())
+
+
+def similarity(a: str, b: str) -> float:
+    a, b = _norm(a), _norm(b)
+    if a == b:
+        return 1.0
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def content_score(cell, rc: ReleaseCell) -> float:
+    """How much a student cell looks like release cell ``rc`` (0 = not at all)."""
+    text = cell.get("source", "")
+    if rc.kind == "answer" or (rc.kind == "manual" and rc.cell_type == "code"):
+        stub_names = defined_names(rc.source)
+        if stub_names and stub_names <= defined_names(text):
+            return 0.9 + 0.1 * similarity(text, rc.source)
+        s = similarity(text, rc.source)
+        return s if s >= 0.85 else 0.0
+    if rc.kind == "manual":
+        return 1.0 if _norm(text) == _norm(rc.source) else 0.0
+    s = similarity(text, rc.source)
+    return s if s >= 0.75 else 0.0
+
+
+def _release_cell_node(rc: ReleaseCell):
+    return nbformat.from_dict(nbformat.reads(nbformat.writes(nbformat.v4.new_notebook(cells=[rc.cell])),
+                                             as_version=4).cells[0])
+
+
+def _retyped(cell, cell_type: str):
+    if cell.cell_type == cell_type:
+        return cell
+    make = new_code_cell if cell_type == "code" else new_markdown_cell
+    new = make(cell.get("source", ""), metadata=dict(cell.get("metadata", {})))
+    if "id" in cell:
+        new["id"] = cell["id"]
+    return new
+
+
+def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, str]:
+    """student cell index → release grade_id."""
+    release = rnb.graded
+    owner: dict[int, str] = {}
+    # 1. nbgrader metadata, 2. cell id (the course gives graded cells id == grade_id)
+    release_ids = {rc.cell.get("id"): gid for gid, rc in release.items() if rc.cell.get("id")}
+    for i, cell in enumerate(cells):
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in release:
+            owner[i] = gid
+        elif cell.get("id") in release_ids:
+            owner[i] = release_ids[cell["id"]]
+        elif cell.get("metadata", {}).get("id") in release_ids:  # Colab keeps its own id here
+            owner[i] = release_ids[cell["metadata"]["id"]]
+    # 3. content, for release cells not found yet
+    taken = set(owner.values())
+    for gid, rc in release.items():
+        if gid in taken:
+            continue
+        scored = sorted(((content_score(c, rc), i) for i, c in enumerate(cells) if i not in owner),
+                        reverse=True)
+        scored = [(s, i) for s, i in scored if s > 0]
+        if not scored:
+            continue
+        best, i = scored[0]
+        # the same cell may look like several release cells: it belongs to the one it resembles most
+        rivals = [content_score(cells[i], other) for og, other in release.items()
+                  if og != gid and og not in taken]
+        if rivals and max(rivals) >= best:
+            if max(rivals) == best:
+                report.add("review", gid, f"cell #{i} looks equally like {gid} and another graded cell: "
+                                          "left unmatched")
+            continue
+        duplicates = [j for s, j in scored[1:] if s >= best - 1e-9 and s >= 0.99]
+        owner[i] = gid
+        for j in duplicates:
+            owner[j] = gid
+        taken.add(gid)
+    # 4. position: one unmatched cell of the right type between the matched neighbours
+    order = [rc.grade_id for rc in rnb.cells]
+    placed = {gid: i for i, gid in sorted(owner.items())}
+    for k, gid in enumerate(order):
+        if gid in placed:
+            continue
+        rc = release[gid]
+        lo = max((placed[g] for g in order[:k] if g in placed), default=-1)
+        hi = min((placed[g] for g in order[k + 1:] if g in placed), default=len(cells))
+        release_texts = {_norm(c.source) for c in rnb.nb.cells}
+        between = [i for i in range(lo + 1, hi) if i not in owner
+                   and _norm(cells[i].get("source", "")) not in release_texts
+                   and cells[i].cell_type == rc.cell_type and cells[i].get("source", "").strip()]
+        if rc.kind in ("answer", "manual") and len(between) == 1:
+            owner[between[0]] = gid
+            placed[gid] = between[0]
+            report.add("review", gid, f"{gid}: matched cell #{between[0]} by position only (metadata "
+                                      "gone and content unlike the release): check it is the answer")
+    return owner
+
+
+def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
+    """Return (repaired notebook, report). The input notebook is not modified."""
+    report = Report(student, rnb.name)
+    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
+    cells = list(nb.cells)
+    if not any(c.get("source", "").strip() for c in cells):
+        report.add("review", None, "empty notebook: every answer graded as blank")
+    owner = match_cells(cells, rnb, report)
+    release = rnb.graded
+
+    # duplicates: keep the last copy graded (what ran last when the student ran top to bottom)
+    by_gid: dict[str, list[int]] = {}
+    for i in sorted(owner):
+        by_gid.setdefault(owner[i], []).append(i)
+    dropped: set[int] = set()
+    demoted: set[int] = set()
+    for gid, idxs in by_gid.items():
+        if len(idxs) < 2:
+            continue
+        rc = release[gid]
+        keep = idxs[-1]
+        texts = {_norm(cells[i].get("source", "")) for i in idxs}
+        if rc.kind in ("test", "readonly"):
+            dropped |= set(idxs[:-1])
+            report.add("repaired", gid, f"{gid} appeared {len(idxs)} times: extra copies removed")
+        elif len(texts) == 1:
+            dropped |= set(idxs[:-1])
+            report.add("repaired", gid, f"{gid} appeared {len(idxs)} times with the same text: kept one")
+        else:
+            demoted |= set(idxs[:-1])
+            report.add("review", gid, f"{gid} appeared {len(idxs)} times with different text: graded the last "
+                                      "one (what ran last), earlier ones kept as plain cells")
+        for i in idxs[:-1]:
+            del owner[i]
+        owner[keep] = gid
+
+    out = []
+    for i, cell in enumerate(cells):
+        if i in dropped:
+            continue
+        gid = owner.get(i)
+        if gid is None:
+            if nbgrader_meta(cell) and (i in demoted or nbgrader_meta(cell).get("grade_id") not in release):
+                cell.metadata.pop("nbgrader", None)
+                if i not in demoted:
+                    report.add("repaired", None, f"cell #{i}: nbgrader metadata of an unknown cell removed")
+            out.append(cell)
+            continue
+        rc = release[gid]
+        meta = nbgrader_meta(cell)
+        if rc.cell_type != cell.cell_type:
+            cell = _retyped(cell, rc.cell_type)
+            report.add("repaired", gid, f"{gid} was turned into a {cells[i].cell_type} cell: back to {rc.cell_type}")
+        if meta != nbgrader_meta(rc.cell):
+            if not meta:
+                report.add("repaired", gid, f"{gid}: nbgrader metadata was stripped, restored from the release")
+            elif meta.get("grade_id") != gid:
+                report.add("repaired", gid, f"{gid}: metadata named {meta.get('grade_id')!r}, restored")
+            elif {k: v for k, v in meta.items() if k != "checksum"} != \
+                    {k: v for k, v in nbgrader_meta(rc.cell).items() if k != "checksum"}:
+                report.add("repaired", gid, f"{gid}: nbgrader metadata had been edited, restored")
+        cell.metadata["nbgrader"] = dict(nbgrader_meta(rc.cell))
+        for key in ("deletable", "editable"):
+            if key in rc.cell.get("metadata", {}):
+                cell.metadata[key] = rc.cell.metadata[key]
+        if rc.kind in ("test", "readonly") and _norm(cell.source) != _norm(rc.source):
+            report.add("info", gid, f"{gid} was edited by the student: nbgrader runs the original")
+        out.append(cell)
+
+    # graded cells with no counterpart: put the release cell back after its predecessor
+    present = {owner[i]: True for i in owner if i not in dropped}
+    for k, rc in enumerate(rnb.cells):
+        if rc.grade_id in present:
+            continue
+        prev = [r.grade_id for r in rnb.cells[:k] if r.grade_id in present]
+        pos = 0
+        if prev:
+            pos = next(j for j, c in enumerate(out) if nbgrader_meta(c).get("grade_id") == prev[-1]) + 1
+        out.insert(pos, _release_cell_node(rc))
+        present[rc.grade_id] = True
+        if rc.kind in ("test", "readonly"):
+            report.add("repaired", rc.grade_id, f"{rc.grade_id} was missing: restored from the release")
+        elif rc.kind == "answer":
+            report.add("review", rc.grade_id, f"answer cell {rc.grade_id} was deleted: graded with the blank "
+                                              "stub; check whether the student's code is elsewhere")
+        else:
+            report.add("review", rc.grade_id, f"{rc.grade_id} ({rc.kind}) was deleted: restored blank")
+
+    # notes for the student / reviewer: syntax errors and tampering in the student's own code
+    graded_locked = {gid for gid, rc in release.items() if rc.kind in ("test", "readonly")}
+    for cell in out:
+        if cell.cell_type != "code":
+            continue
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in graded_locked:
+            continue
+        try:
+            ast.parse(python_source(cell.source))
+        except SyntaxError as exc:
+            report.add("info", gid, f"{gid or 'a student cell'} has a syntax error (line {exc.lineno}): "
+                                    f"{exc.msg}")
+        for severity, message in tamper.scan(cell.source):
+            report.add(severity, gid, message)
+
+    nb.cells = out
+    _fix_ids(nb)
+    nb.metadata["kernelspec"] = dict(rnb.nb.metadata.get("kernelspec", {})) or nb.metadata.get("kernelspec", {})
+    return nb, report
+
+
+def _fix_ids(nb) -> None:
+    """nbformat 4.5 with unique cell ids (Colab writes 4.4 without ids; duplicates copy ids)."""
+    nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))
+    seen: set[str] = set()
+    for i, cell in enumerate(nb.cells):
+        cid = cell.get("id")
+        if not cid or cid in seen or not re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", cid):
+            base = (nbgrader_meta(cell).get("grade_id") or f"cell-{i}")[:50]
+            cid, n = base, 1
+            while cid in seen:
+                cid, n = f"{base}-{n}", n + 1
+            cell["id"] = cid
+        seen.add(cid)
+        if cell.cell_type == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)

@@ -1,0 +1,245 @@
+"""Fast checks of the grader's pieces (no kernels, no nbgrader runs): file-name mapping, preflight
+repairs, the tamper scan, feedback sanitising, exports and the command line."""
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli, collect, export, feedback, tamper
+from autograder.assignment import Assignment, nbgrader_meta
+from autograder.preflight import preflight
+from tests.grader import fixture
+
+
+@pytest.fixture(scope="module")
+def assignment(tmp_path_factory) -> Assignment:
+    """The fixture's source notebooks carry the same nbgrader metadata as its release."""
+    folder = tmp_path_factory.mktemp("tiny") / "week07"
+    folder.mkdir()
+    nbformat.write(fixture.ex12(), str(folder / "ex12_tiny.ipynb"))
+    nbformat.write(fixture.ex34(), str(folder / "ex34_tiny.ipynb"))
+    return Assignment.load(folder)
+
+
+def student_copy(assignment, name="ex12_tiny"):
+    return copy.deepcopy(assignment.notebooks[name].nb)
+
+
+def ids(nb):
+    return [nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade_id")]
+
+
+# -- collect -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stem, clean, copy_number", [
+    ("ex12_tiny (1)", "ex12_tiny", 1), ("Copy of ex12_tiny", "ex12_tiny", 0),
+    ("Copy of ex34_tiny (3)", "ex34_tiny", 3), ("ex2 - Copy", "ex2", 0), ("ex12_tiny-checkpoint", "ex12_tiny", 0)])
+def test_clean_stem_strips_browser_and_colab_decorations(stem, clean, copy_number):
+    assert collect.clean_stem(stem) == (clean, copy_number)
+
+
+@pytest.mark.parametrize("text, numbers", [("ex12_skip", {1, 2}), ("alice_ex2", {2}), ("exercise-3", {3}),
+                                           ("ex78_pipeline", {7, 8}), ("notes", set())])
+def test_exercise_numbers_understand_bundled_notebook_names(text, numbers):
+    assert collect.exercise_numbers(text) == numbers
+
+
+def test_plan_places_mangled_names_and_reports_the_rest(assignment, tmp_path):
+    nb12, nb34 = student_copy(assignment), student_copy(assignment, "ex34_tiny")
+    files = {
+        "alice/ex12_tiny (1).ipynb": nb12, "alice_ex4.ipynb": nb34,
+        "Bob Stone_12345_assignsubmission_file_ex12_tiny.ipynb": nb12,
+        "carol/Copy of ex34_tiny.ipynb": nb34, "dave/Untitled.ipynb": nb34, "eve/ex2.ipynb": nb12,
+        "frank/notes.pdf": None, "grace/ex12_tiny.ipynb": "", "__MACOSX/alice/._ex12_tiny.ipynb": None,
+    }
+    for rel, nb in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(nb, str) or nb is None:
+            path.write_text("binary stuff" if nb is None else nb)
+        else:
+            nbformat.write(nb, str(path))
+    placements, _ = collect.plan(tmp_path, assignment)
+    got = {p.origin: (p.student, p.notebook, p.placed) for p in placements}
+    assert got["alice/ex12_tiny (1).ipynb"] == ("alice", "ex12_tiny", True)
+    assert got["alice_ex4.ipynb"] == ("alice", "ex34_tiny", True)          # exercise 4 lives in ex34
+    assert got["Bob Stone_12345_assignsubmission_file_ex12_tiny.ipynb"] == ("bob_stone", "ex12_tiny", True)
+    assert got["carol/Copy of ex34_tiny.ipynb"] == ("carol", "ex34_tiny", True)
+    assert got["dave/Untitled.ipynb"] == ("dave", "ex34_tiny", True)         # recognised by its content
+    assert got["eve/ex2.ipynb"] == ("eve", "ex12_tiny", True)
+    assert got["frank/notes.pdf"][2] is False
+    assert got["grace/ex12_tiny.ipynb"][2] is False
+    assert "__MACOSX/alice/._ex12_tiny.ipynb" not in got
+    why = {p.origin: p.how for p in placements}
+    assert "not a notebook" in why["frank/notes.pdf"] and "empty" in why["grace/ex12_tiny.ipynb"]
+
+
+def test_newest_download_wins(assignment, tmp_path):
+    old, new = student_copy(assignment), student_copy(assignment)
+    new.cells[0].source = "newest"
+    nbformat.write(old, str(tmp_path / "ann_ex12_tiny (2).ipynb"))
+    nbformat.write(new, str(tmp_path / "ann_ex12_tiny.ipynb"))
+    os.utime(tmp_path / "ann_ex12_tiny (2).ipynb", (time.time() - 600, time.time() - 600))
+    placements = collect.collect(tmp_path, assignment, tmp_path / "out")
+    kept = [p for p in placements if p.kept]
+    assert [p.origin for p in kept] == ["ann_ex12_tiny.ipynb"]
+    assert nbformat.read(str(tmp_path / "out/ann/week07/ex12_tiny.ipynb"), 4).cells[0].source == "newest"
+
+
+# -- preflight -----------------------------------------------------------------------------------
+def test_intact_notebook_passes_untouched(assignment):
+    nb = student_copy(assignment)
+    fixed, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    assert report.status == "ok" and ids(fixed) == ids(nb)
+
+
+def test_deleted_test_cell_is_restored_and_deleted_answer_flagged(assignment):
+    rnb = assignment.notebooks["ex12_tiny"]
+    nb = student_copy(assignment)
+    nb.cells = [c for c in nb.cells if c.get("id") not in ("ex2_test_count_even", "ex1_triple")]
+    fixed, report = preflight(nb, rnb, "s")
+    assert ids(fixed) == [c.grade_id for c in rnb.cells]          # every graded cell, in release order
+    assert report.status == "needs_review"
+    kinds = {(f.severity, f.grade_id) for f in report.findings}
+    assert ("repaired", "ex2_test_count_even") in kinds and ("review", "ex1_triple") in kinds
+
+
+def test_duplicates_retyped_and_stripped_cells_are_repaired(assignment):
+    rnb = assignment.notebooks["ex12_tiny"]
+    nb = student_copy(assignment)
+    i = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex1_test_triple")
+    nb.cells.insert(i, copy.deepcopy(nb.cells[i]))                   # duplicated graded cell
+    j = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex2_count_even")
+    nb.cells[j] = nbformat.v4.new_markdown_cell(nb.cells[j].source, metadata=nb.cells[j].metadata)
+    for c in nb.cells:                                              # Colab-style stripping
+        c.metadata = {}
+        c.pop("id", None)
+    fixed, report = preflight(nb, rnb, "s")
+    assert ids(fixed) == [c.grade_id for c in rnb.cells]
+    assert report.status == "repaired", report.findings
+    answer = next(c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex2_count_even")
+    assert answer.cell_type == "code" and "def count_even" in answer.source
+    nbformat.validate(fixed)
+
+
+def test_two_different_versions_of_an_answer_keep_the_last_and_ask_a_human(assignment):
+    nb = student_copy(assignment)
+    i = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex1_triple")
+    second = copy.deepcopy(nb.cells[i])
+    second.source = "def triple(x):\n    return x + x + x"
+    second.id = "mine"
+    nb.cells.insert(i + 1, second)
+    fixed, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    graded = [c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex1_triple"]
+    assert len(graded) == 1 and "x + x + x" in graded[0].source
+    assert report.status == "needs_review"
+
+
+def test_empty_notebook_is_rebuilt_from_the_release_and_flagged(assignment):
+    nb = nbformat.v4.new_notebook()
+    fixed, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    assert ids(fixed) == [c.grade_id for c in assignment.notebooks["ex12_tiny"].cells]
+    assert any("empty notebook" in f.message for f in report.findings)
+
+
+def test_edited_public_test_is_noted(assignment):
+    nb = student_copy(assignment)
+    next(c for c in nb.cells if c.get("id") == "ex1_test_triple").source = "pass"
+    _, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    assert any(f.severity == "info" and "edited" in f.message for f in report.findings)
+
+
+# -- tampering -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("code, severity", [
+    ("torch.allclose = lambda *a, **k: True", "tamper"),
+    ("import torch\ntorch.Tensor.tolist = lambda self: [1.0]", "tamper"),
+    ("import builtins\nbuiltins.isinstance = lambda *a: True", "tamper"),
+    ("isinstance = lambda *a: True", "tamper"),
+    ("def len(x):\n    return 3", "tamper"),
+    ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)", "tamper"),
+    ("import sys\nsys.settrace(lambda *a: None)", "tamper"),
+    ("import sys\nsys.modules['math'] = object()", "tamper"),
+    ("setattr(torch, 'equal', lambda *a: True)", "tamper"),
+    ("x = eval('1 + 1')", "review"),
+])
+def test_tamper_scan_flags_attempts(code, severity):
+    assert severity in {s for s, _ in tamper.scan(code)}, tamper.scan(code)
+
+
+@pytest.mark.parametrize("code", [
+    "torch.backends.cudnn.benchmark = True", "sum = 0", "input = torch.randn(3)",
+    "class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 2)",
+    "def f(values):\n    max = values[0]\n    return max", "torch.manual_seed(0)", "def broken(:\n  pass"])
+def test_tamper_scan_leaves_ordinary_code_alone(code):
+    assert not [m for s, m in tamper.scan(code) if s == "tamper"]
+
+
+# -- feedback ------------------------------------------------------------------------------------
+def test_sanitize_puts_back_public_tests_and_drops_tracebacks(assignment, tmp_path):
+    rnb = assignment.notebooks["ex12_tiny"]
+    nb = student_copy(assignment)
+    test = next(c for c in nb.cells if c.get("id") == "ex1_test_triple")
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="triple fails on other inputs",
+                                           traceback=["\x1b[0;31m" + test.source])]
+    release_like = copy.deepcopy(rnb)
+    for c in release_like.cells:   # what the release holds: the public part only
+        c.source = c.source.split("### BEGIN HIDDEN TESTS")[0]
+    feedback.sanitize(nb, release_like)
+    text = nbformat.writes(nb)
+    assert "hidden_probe_triple_7331" not in text
+    assert "triple fails on other inputs" in text      # the teaching message stays
+
+
+def test_leak_check_sees_through_syntax_highlighting():
+    line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
+    page = '<span class="k">assert</span> <span class="n">hidden_probe_triple_7331</span> == [15, -3, 1.5]'
+    assert feedback.leaks(page, {line}) == [line]
+    assert feedback.leaks("<p>all good</p>", {line}) == []
+
+
+# -- export and command line ---------------------------------------------------------------------
+def test_grade_rows_and_figure(assignment, tmp_path):
+    def result(score3):
+        return {"scores": {"ex12_tiny": {"ex1_test_triple": [2, 2, False, "code"],
+                                         "ex1_written_why": [None, 1, True, "markdown"],
+                                         "ex2_test_count_even": [0, 3, False, "code"]},
+                           "ex34_tiny": {"ex3_test_scale": [score3, 2, False, "code"],
+                                         "ex4_test_count_positive": [3, 3, False, "code"]}},
+                "notebooks": {"ex12_tiny": {"status": "graded"}, "ex34_tiny": {"status": "graded"}}}
+    ok = export.student_grade("ok", result(2), assignment, {})
+    assert ok.exercises == {"ex1": 2, "ex2": 0, "ex3": 2, "ex4": 3} and ok.total == 7 and ok.manual_pending == 1
+    crashed = result(2)
+    crashed["notebooks"]["ex34_tiny"] = {"status": "failed", "reason": "the kernel died"}
+    bad = export.student_grade("bad", crashed, assignment, {})
+    assert bad.total == 2 and any("kernel died" in why for _, why in bad.review)
+    export.write_grades([ok, bad], assignment, tmp_path / "grades.csv")
+    rows = (tmp_path / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("student,ex1,ex2,ex3,ex4,total") and rows[3].startswith("bad,2,0,0,0,2")
+    export.summary_figure([ok, bad], assignment, tmp_path / "summary.png")
+    assert (tmp_path / "summary.png").stat().st_size > 10_000
+
+
+def test_sandbox_refusal_is_loud(capsys):
+    cli.sandbox_banner(False)
+    out = capsys.readouterr().out
+    assert "WITHOUT a sandbox" in out and "--no-sandbox" in out
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "collect", "preflight", "grade", "feedback", "export",
+                                     "sandbox"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0 and f"usage: course-grade {command}" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "autograder.cli", "--help"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert out.returncode == 0 and "collect" in out.stdout and "preflight" in out.stdout
