@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import socket
 import urllib.error
 from pathlib import Path
 
@@ -171,11 +172,17 @@ def test_dwsep_block_shapes_and_parameters(ns):
         out = block(torch.randn(2, in_ch, size, size))
         expected_side = (size + 2 * 1 - 3) // stride + 1
         assert tuple(out.shape) == (2, out_ch, expected_side, expected_side)
-        assert block.dw.groups == in_ch and tuple(block.dw.weight.shape) == (in_ch, 1, 3, 3)
-        assert tuple(block.pw.weight.shape) == (out_ch, in_ch, 1, 1)
-        assert block.dw.bias is None and block.pw.bias is None
+        dw_convs = [m for m in block.dw.modules() if isinstance(m, nn.Conv2d)]
+        pw_convs = [m for m in block.pw.modules() if isinstance(m, nn.Conv2d)]
+        assert len(dw_convs) == len(pw_convs) == 1
+        assert dw_convs[0].groups == in_ch and tuple(dw_convs[0].weight.shape) == (in_ch, 1, 3, 3)
+        assert dw_convs[0].stride == (stride, stride)
+        assert tuple(pw_convs[0].weight.shape) == (out_ch, in_ch, 1, 1)
+        assert dw_convs[0].bias is None and pw_convs[0].bias is None
         assert sum(p.numel() for p in block.parameters()) == 9 * in_ch + in_ch * out_ch + 2 * (in_ch + out_ch)
         assert out.min() >= 0 and out.max() <= 6, "ReLU6 bounds the block's output"
+        stage = block.dw(torch.randn(2, in_ch, size, size))           # the dw stage ends in its activation
+        assert tuple(stage.shape) == (2, in_ch, expected_side, expected_side) and stage.min() >= 0
 
 
 def test_mobilenet_v1_matches_the_paper_table(ns):
@@ -202,13 +209,16 @@ def test_loader_falls_back_to_random_weights_offline(ns, tmp_path, monkeypatch, 
         raise urllib.error.URLError("no network in this test")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    timeout_before = socket.getdefaulttimeout()
     builder, weights = PRETRAINED[1]
     model, pretrained = ns["load_pretrained"](builder, weights)
-    # torch.hub announces the attempt itself ("Downloading: ..."); the loader adds one notice line
-    out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Downloading: ")]
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
     assert pretrained is False
     assert isinstance(model, models.MobileNetV3)
-    assert len(out) == 1 and out[0].startswith("Notice:") and "random weights" in out[0], out
+    assert len(out) == 1 and out[0].startswith("Notice: pretrained") and "random weights" in out[0], out
+    assert captured.err == "", "torch.hub's download chatter should be replaced by the one notice"
+    assert socket.getdefaulttimeout() == timeout_before, "the loader must restore the socket timeout"
 
 
 def test_loader_uses_cached_pretrained_checkpoint(ns, tmp_path, monkeypatch, capsys):
@@ -333,8 +343,8 @@ def check_executed(nb):
     missing = sorted(n for n in markdown_numbers(nb) if n not in text)
     assert not missing, f"numbers quoted in markdown but printed by no cell: {missing}"
     noise = [line for line in stderr_text(nb).splitlines() if line.strip()
-             and not line.startswith("Downloading: ")                       # torch.hub's own message
              and "Kernel is running over TCP without encryption" not in line]  # jupyter, not the notebook
+    assert "Downloading: " not in text, "the loader should replace torch.hub's chatter by one line"
     assert not noise, f"unexpected stderr (warnings?): {noise}"
     return text
 
@@ -343,7 +353,7 @@ def check_executed(nb):
 def test_notebook_runs_offline_top_to_bottom(tmp_path):
     nb, seconds = execute_notebook(NB, timeout=300, env={"TORCH_HOME": str(tmp_path), **NO_NETWORK})
     text = check_executed(nb)
-    notices = [line for line in text.splitlines() if line.startswith("Notice: could not load pretrained")]
+    notices = [line for line in text.splitlines() if line.startswith("Notice: pretrained")]
     assert len(notices) == len(PRETRAINED), notices
     assert "Loaded pretrained" not in text
     print(f"\nlesson 2 executed offline in {seconds:.1f} s")
@@ -357,5 +367,5 @@ def test_notebook_runs_with_pretrained_checkpoints(tmp_path):
     text = check_executed(nb)
     for _, weights in PRETRAINED:
         assert f"Loaded pretrained {weights}." in text
-    assert "Notice: could not load pretrained" not in text
+    assert "Notice: pretrained" not in text
     print(f"\nlesson 2 executed with (fake) pretrained checkpoints in {seconds:.1f} s")
