@@ -35,7 +35,8 @@ def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
     ``env`` entries are set in the kernel's environment (e.g. NBGRADER_EXECUTION)."""
     nb = nbformat.read(str(path), as_version=4)
     kernel_env = dict(os.environ)
-    kernel_env.setdefault("MPLBACKEND", "Agg")
+    # A kernel draws inline like a student's; an inherited Agg backend would hide every figure.
+    kernel_env.pop("MPLBACKEND", None)
     if env:
         kernel_env.update(env)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
