@@ -97,24 +97,72 @@ def test_plain_gradient_fraction_is_delta_to_the_L_minus_1(ns, delta):
                             rel_tol=1e-12)
 
 
-@pytest.mark.parametrize("block_size", (1, 2, 3))
-def test_residual_gradient_fraction_formula(ns, block_size):
-    for delta in DELTAS:
+def residual_closed_form(delta, num_layers, block_size):
+    """Exercise 1's convention: d a_L / d a_1, with layer 1 inside block 1 (whose skip carries a_0)."""
+    blocks = num_layers // block_size
+    return math.pow(delta, block_size - 1) * math.pow(1 + math.pow(delta, block_size), blocks - 1)
+
+
+@pytest.mark.parametrize("block_size", (1, 2, 3, 5))
+def test_residual_gradient_fraction_closed_form(ns, block_size):
+    for delta in DELTAS + (1.2,):
         for blocks in (1, 2, 3, 10, 25):
             depth = blocks * block_size
-            expected = math.pow(1 + math.pow(delta, block_size), blocks)
             got = ns["residual_gradient_fraction"](delta, depth, block_size)
-            assert math.isclose(got, expected, rel_tol=1e-12)
-            assert got >= 1
+            assert math.isclose(got, residual_closed_form(delta, depth, block_size), rel_tol=1e-9)
+            if delta < 1:  # never below the attenuation inside block 1, however deep
+                assert got >= math.pow(delta, block_size - 1) * (1 - 1e-12)
+                assert got > ns["plain_gradient_fraction"](delta, depth) or blocks == 1
 
 
-def test_residual_gradient_fraction_rejects_partial_blocks(ns):
+def test_one_block_around_everything_gives_the_plain_value(ns):
+    for delta, depth in [(0.7, 4), (0.9, 9), (0.5, 1)]:
+        assert math.isclose(ns["residual_gradient_fraction"](delta, depth, depth),
+                            ns["plain_gradient_fraction"](delta, depth), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("depth,block_size", [(5, 2), (7, 3), (0, 2), (4, 0), (-2, 2)])
+def test_residual_gradient_fraction_rejects_partial_blocks(ns, depth, block_size):
     with pytest.raises(ValueError):
-        ns["residual_gradient_fraction"](0.8, 5, 2)
+        ns["residual_gradient_fraction"](0.8, depth, block_size)
+
+
+def test_plain_gradient_fraction_rejects_empty_networks(ns):
+    with pytest.raises(ValueError):
+        ns["plain_gradient_fraction"](0.8, 0)
+
+
+def exercise_functions():
+    """The reference solution of exercise 1 (source/week07), if present: lesson and exercise must agree."""
+    source = Path(__file__).resolve().parents[1] / "source" / "week07" / "ex12_skip_connections.ipynb"
+    if not source.exists():
+        pytest.skip(f"exercise 1 source not found at {source}")
+    nb = nbformat.read(str(source), as_version=4)
+    cells = {c.get("id"): c.source for c in nb.cells if c.cell_type == "code"}
+    wanted = ("ex1_plain_gradient", "ex1_residual_gradient")
+    if not all(w in cells for w in wanted):
+        pytest.skip("exercise 1's solution cells were renamed")
+    namespace: dict = {}
+    for cell_id in wanted:
+        exec(compile(cells[cell_id], f"<{source.name}:{cell_id}>", "exec"), namespace)
+    return namespace
+
+
+def test_lesson_uses_exercise_1_convention(ns):
+    exercise = exercise_functions()
+    for delta in DELTAS:
+        for block_size in (1, 2, 3):
+            for blocks in (1, 2, 3, 7):
+                depth = blocks * block_size
+                assert math.isclose(ns["plain_gradient_fraction"](delta, depth),
+                                    exercise["plain_gradient_fraction"](delta, depth), rel_tol=1e-9)
+                assert math.isclose(ns["residual_gradient_fraction"](delta, depth, block_size),
+                                    exercise["residual_gradient_fraction"](delta, depth, block_size),
+                                    rel_tol=1e-9)
 
 
 def scalar_chain_gradients(delta, depth, block_size):
-    """Autograd on the scalar linear model itself: each layer multiplies by delta."""
+    """Autograd on the scalar linear model, written here independently of the notebook."""
     x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
     layer1 = delta * x  # output of layer 1
     h = layer1
@@ -122,14 +170,16 @@ def scalar_chain_gradients(delta, depth, block_size):
         h = delta * h
     (plain_grad_at_layer1,) = torch.autograd.grad(h, layer1)
 
+    # residual: blocks of block_size layers, each skip adds the block's input; measure d out / d a_1
     x_res = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    h = x_res
+    layer_outputs, h = [], x_res
     for _ in range(depth // block_size):
         branch = h
         for _ in range(block_size):
             branch = delta * branch
+            layer_outputs.append(branch)
         h = h + branch
-    (residual_grad,) = torch.autograd.grad(h, x_res)
+    (residual_grad,) = torch.autograd.grad(h, layer_outputs[0])
     return plain_grad_at_layer1.item(), residual_grad.item()
 
 
@@ -178,8 +228,11 @@ def test_gradient_widget_follows_its_sliders(ns, capsys):
         if depth % 2:
             assert result["residual"] is None
         else:
-            assert math.isclose(result["residual"], math.pow(1 + delta ** 2, depth // 2), rel_tol=1e-9)
+            assert math.isclose(result["residual"], residual_closed_form(delta, depth, 2), rel_tol=1e-9)
+            assert math.isclose(result["residual_floor"], delta, rel_tol=1e-12)
         printed = capsys.readouterr().out
+        if result["residual"] is not None:
+            assert f"{result['residual']:.3g}" in printed
         assert f"{math.pow(delta, depth - 1):.3g}" in printed
         assert f"L = {brute_force_depth_below(delta, 0.01)}" in printed
         seen.append(result["plain"])
