@@ -98,7 +98,7 @@ def test_notebook_is_committed_clean():
     assert any("functions" in c.metadata.get("tags", []) for c in nb.cells)
 
 
-def test_functions_cells_are_cheap_and_silent(capsys):
+def test_functions_cells_define_the_demos_silently(capsys):
     plt.close("all")
     namespace = notebook_namespace(NB)
     assert capsys.readouterr().out == ""
