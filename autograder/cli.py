@@ -249,6 +249,11 @@ def step_export(ctx: Context) -> list:
     if collect_csv.exists():
         with open(collect_csv) as f:
             unplaced = [(r["origin"], r["student"], r["how"]) for r in csv.DictReader(f) if r["placed"] != "True"]
+    by_name = {g.student: g for g in grades}
+    for origin, student, how in list(unplaced):   # a student's stray file is part of their review
+        if student in by_name:
+            by_name[student].review.append(("", f"file {origin}: {how}"))
+            unplaced.remove((origin, student, how))
     export.write_grades(grades, ctx.rel, ctx.exports / "grades.csv")
     n_review = export.write_review(grades, unplaced, ctx.exports / "needs_review.csv")
     if grades:

@@ -175,7 +175,9 @@ def plan(downloads: Path, assignment: Assignment) -> tuple[list[Placement], dict
         rel = path.relative_to(downloads)
         origin = rel.as_posix()
         if path.suffix.lower() != ".ipynb":
-            placements.append(Placement(origin, None, None, f"not a notebook ({path.suffix or 'no extension'})"))
+            owner = student_from(rel, path.stem, None, assignment) if len(rel.parts) > 1 or LMS.match(path.stem) \
+                else None
+            placements.append(Placement(origin, owner, None, f"not a notebook ({path.suffix or 'no extension'})"))
             continue
         stem, copy = clean_stem(path.stem)
         lms = LMS.match(stem)

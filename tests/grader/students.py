@@ -25,7 +25,7 @@ def _expect(review=False, why=(), **scores):
 
 
 EXPECTED = {
-    "good": _expect(),
+    "good": _expect(review=True, why=("notes.txt", "not a notebook")),
     "blank": _expect(ex1=0, ex2=0, ex3=0, ex4=0),
     "loop": _expect(ex1=0, why=("timeout",)),
     "stubborn": _expect(ex1=0, ex2=0, review=True, why=("ex12_tiny", "timeout")),
@@ -38,7 +38,7 @@ EXPECTED = {
     "stripped": _expect(),
     "noisy": _expect(),
     "lms_student": _expect(),
-    "empty": _expect(ex1=0, ex2=0, ex3=0, ex4=0, review=True, why=("empty notebook",)),
+    "empty": _expect(ex1=0, ex2=0, ex3=0, ex4=0, review=True, why=("empty notebook", "0 bytes")),
     "edits_tests": _expect(ex1=0),
     "tamper": _expect(ex3=0, ex4=0, review=True, why=("torch.allclose", "tampering")),
     "sneaky": _expect(ex3=0, review=True, why=("torch.allclose was replaced",)),

@@ -1,0 +1,112 @@
+"""Stock sequential `nbgrader autograde` vs `course-grade grade` on the demo class: same machine,
+same (preflighted) submissions, same cell timeout; prints both wall times, the speed-up and the
+time per student, and checks that both gave the same score to every test cell.
+
+    python -m tools.bench_grading [--jobs N] [--timeout S] [--skip STUDENT,...]
+
+The snooping demo student is left out by default: under stock nbgrader (no sandbox) its code
+appends to the gradebook it is being graded into. Students that stock nbgrader cannot grade
+(a kernel that dies fails the whole submission) are listed, not compared."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(cmd, cwd, env, may_fail=False) -> float:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if out.returncode != 0 and not may_fail:
+        print(out.stdout[-3000:], out.stderr[-3000:])
+        raise SystemExit(f"{cmd[:3]} failed with exit code {out.returncode}")
+    return seconds
+
+
+def stock_scores(gradebook: Path) -> dict:
+    con = sqlite3.connect(gradebook)
+    rows = con.execute(
+        "select s.student_id, n.name, b.name, g.auto_score from grade g "
+        "join submitted_notebook sn on g.notebook_id = sn.id join submitted_assignment s on sn.assignment_id = s.id "
+        "join notebook n on sn.notebook_id = n.id join base_cell b on g.cell_id = b.id").fetchall()
+    con.close()
+    out: dict = {}
+    for student, nb, cell, score in rows:
+        out.setdefault(student, {}).setdefault(nb, {})[cell] = score
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--timeout", type=int, default=60)
+    ap.add_argument("--skip", default="sam", help="students left out (comma-separated)")
+    args = ap.parse_args(argv)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(REPO))
+    skip = {s for s in args.skip.split(",") if s}
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        mine, stock = tmp / "mine", tmp / "stock"
+        cli = [sys.executable, "-m", "autograder.cli"]
+        run(cli + ["collect", str(REPO / "autograder" / "demo_class" / "downloads"), "--course-dir", str(mine)],
+            REPO, env)
+        run(cli + ["preflight", "--course-dir", str(mine)], REPO, env)
+        for s in skip:
+            shutil.rmtree(mine / "submitted" / s, ignore_errors=True)
+        students = sorted(p.name for p in (mine / "submitted").iterdir())
+        # stock nbgrader: a standard course with the same submissions, generated before timing
+        shutil.copytree(REPO / "source", stock / "source")
+        shutil.copytree(mine / "submitted", stock / "submitted")
+        (stock / "nbgrader_config.py").write_text(
+            "c = get_config()\nc.CourseDirectory.course_id = 'bench'\n"
+            f"c.ExecutePreprocessor.timeout = {args.timeout}\nc.Execute.timeout = {args.timeout}\n")
+        run([sys.executable, "-m", "nbgrader", "generate_assignment", "week07", "--force"], stock, env)
+        print(f"demo class: {len(students)} students ({', '.join(sorted(skip)) or 'none'} left out), "
+              f"cell timeout {args.timeout} s, {os.cpu_count()} CPU cores")
+        print("stock: nbgrader autograde week07 (sequential) ...", flush=True)
+        # exits 1 when any student failed (a dead kernel): expected with the demo class
+        t_stock = run([sys.executable, "-m", "nbgrader", "autograde", "week07", "--force"], stock, env, may_fail=True)
+        print(f"  {t_stock:.1f} s")
+        print(f"course-grade grade --jobs {args.jobs} (sandboxed, no feedback) ...", flush=True)
+        t_mine = run(cli + ["grade", "--course-dir", str(mine), "--no-feedback", "--jobs", str(args.jobs),
+                            "--timeout", str(args.timeout)], REPO, env)
+        print(f"  {t_mine:.1f} s (includes generating the assignment once)")
+        results = json.loads((mine / "exports" / "results.json").read_text())
+        theirs = stock_scores(stock / "gradebook.db")
+        same, differ, stock_failed = [], [], []
+        for s in students:
+            ours = {nb: {c: v[0] for c, v in cells.items()} for nb, cells in results[s].get("scores", {}).items()}
+            failed = {nb for nb, e in results[s].get("notebooks", {}).items() if e.get("status") == "failed"}
+            if s not in theirs or not (stock / "autograded" / s).exists():
+                stock_failed.append(s)
+                continue
+            a = {(nb, c): v for nb, cells in ours.items() if nb not in failed for c, v in cells.items()}
+            b = {(nb, c): v for nb, cells in theirs[s].items() if nb not in failed for c, v in cells.items()}
+            (same if a == b else differ).append(s)
+            if a != b:
+                print(f"  {s}: scores differ: " + ", ".join(f"{k}: ours {a.get(k)} stock {b.get(k)}"
+                                                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)))
+        worker = sorted(r.get("seconds", 0) for r in results.values())
+        print("\nresult")
+        print(f"  stock nbgrader, sequential : {t_stock:7.1f} s  ({t_stock / len(students):.1f} s per student)")
+        print(f"  course-grade, {args.jobs} jobs       : {t_mine:7.1f} s  ({t_mine / len(students):.1f} s per student; "
+              f"one student's own grading took median {worker[len(worker) // 2]:.1f} s)")
+        print(f"  speed-up                   : {t_stock / t_mine:.2f}x")
+        print(f"  identical scores on {len(same)}/{len(same) + len(differ)} students graded by both"
+              + (f"; stock nbgrader could not grade: {', '.join(stock_failed)}" if stock_failed else ""))
+    return 0 if not differ else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
