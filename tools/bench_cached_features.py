@@ -25,6 +25,27 @@ NOTEBOOK = REPO / "notebooks" / "03_transfer_learning.ipynb"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "hymenoptera_data"
 
 
+def calibrate_batchnorm(model, images, batch_size=32):
+    """Offline stand-in for pretrained weights: estimate BatchNorm statistics from the images.
+
+    With random weights MobileNetV2's BatchNorm layers hold identity statistics and its features shrink to
+    ~1e-9, so a head would learn nothing and "same accuracy" would be a vacuous 50% = 50%. Features of a
+    sensible scale make the two paths' agreement (and the accuracies) mean something."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over all batches
+        model.train()
+        for chunk in images.split(batch_size):
+            model.features(chunk.to(next(model.parameters()).device))
+        for bn in bns:
+            bn.momentum = 0.1
+    return model.eval()
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("HYMENOPTERA_DIR", DEFAULT_DATA)),
@@ -60,8 +81,11 @@ def main(argv=None) -> int:
     data = {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val}
 
     torch.manual_seed(ns["SEED"])
-    backbone, _, notice = ns["load_pretrained"](models.mobilenet_v2, models.MobileNet_V2_Weights, "MobileNetV2")
+    backbone, weights, notice = ns["load_pretrained"](models.mobilenet_v2, models.MobileNet_V2_Weights, "MobileNetV2")
     model = ns["replace_head"](backbone, num_classes=len(classes)).to(ns["DEVICE"])
+    if weights is None:
+        calibrate_batchnorm(model, X_train)
+        notice += " BatchNorm statistics estimated from the training images (see calibrate_batchnorm)."
     initial_head = copy.deepcopy(model.classifier.state_dict())
 
     # Untimed warm-up: the first forward pass of a shape pays one-off setup costs that would bias whichever runs first.
