@@ -8,7 +8,6 @@ exercise 2), else the notebook's own content (its grade_ids or cell text). Files
 placed are reported with the reason, never silently dropped."""
 from __future__ import annotations
 
-import difflib
 import re
 import shutil
 import tempfile
@@ -81,18 +80,23 @@ def notebook_from_name(stem: str, assignment: Assignment) -> tuple[str | None, s
     return None, ""
 
 
-def notebook_from_content(nb, assignment: Assignment) -> tuple[str | None, float]:
-    """Which release notebook this is, by grade_ids (intact metadata) or by cell text (stripped)."""
+def _lines(text: str) -> set[str]:
+    return {ln.strip() for ln in text.splitlines() if len(ln.strip()) > 3}
+
+
+def notebook_from_content(nb, assignment: Assignment, ids_only: bool = False) -> tuple[str | None, float]:
+    """Which release notebook this is, by grade_ids (intact metadata) or by shared lines (stripped)."""
     ids = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
     scores = {}
     for name, rnb in assignment.notebooks.items():
         release_ids = set(rnb.graded)
         if ids & release_ids:
             scores[name] = 1.0 + len(ids & release_ids) / len(release_ids)
-            continue
-        release_text = "\n".join(c.source for c in rnb.nb.cells)
-        text = "\n".join(c.source for c in nb.cells)
-        scores[name] = difflib.SequenceMatcher(None, release_text[:20000], text[:20000], autojunk=False).ratio()
+    if not scores and not ids_only:
+        mine = _lines("\n".join(c.source for c in nb.cells))
+        for name, rnb in assignment.notebooks.items():
+            theirs = _lines("\n".join(c.source for c in rnb.nb.cells))
+            scores[name] = len(mine & theirs) / max(1, len(theirs))
     if not scores:
         return None, 0.0
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
@@ -185,7 +189,7 @@ def plan(downloads: Path, assignment: Assignment) -> tuple[list[Placement], dict
         nb, problem = _read_notebook(path)
         notebook, how = notebook_from_name(name_part, assignment)
         if nb is not None:
-            by_content, score = notebook_from_content(nb, assignment)
+            by_content, score = notebook_from_content(nb, assignment, ids_only=notebook is not None)
             if notebook is None and by_content:
                 notebook, how = by_content, f"notebook content (similarity {score:.2f})"
             elif notebook and by_content and by_content != notebook and score > 1.0:

@@ -81,11 +81,27 @@ def _norm(text: str) -> str:
     return "\n".join(ln.rstrip() for ln in text.strip().splitlines() if ln.strip())
 
 
-def similarity(a: str, b: str) -> float:
+def similarity(a: str, b: str, floor: float = 0.0) -> float:
+    """difflib ratio of the normalised texts; 0 early when it cannot reach ``floor`` (speed)."""
     a, b = _norm(a), _norm(b)
     if a == b:
         return 1.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    m = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if m.real_quick_ratio() < floor or m.quick_ratio() < floor:
+        return 0.0
+    return m.ratio()
+
+
+STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
+
+
+def kept_lines(text: str, stub: str) -> float:
+    """Share of the stub's own lines (comments, prints around the answer) still in the student's cell."""
+    lines = [ln.strip() for ln in stub.splitlines() if ln.strip() and ln.strip() not in STUB_LINES]
+    if len(lines) < 2:
+        return 0.0
+    have = {ln.strip() for ln in text.splitlines()}
+    return sum(ln in have for ln in lines) / len(lines)
 
 
 def content_score(cell, rc: ReleaseCell) -> float:
@@ -95,11 +111,14 @@ def content_score(cell, rc: ReleaseCell) -> float:
         stub_names = defined_names(rc.source)
         if stub_names and stub_names <= defined_names(text):
             return 0.9 + 0.1 * similarity(text, rc.source)
-        s = similarity(text, rc.source)
+        kept = kept_lines(text, rc.source)
+        if kept >= 0.8:
+            return 0.85 + 0.1 * kept
+        s = similarity(text, rc.source, 0.85)
         return s if s >= 0.85 else 0.0
     if rc.kind == "manual":
         return 1.0 if _norm(text) == _norm(rc.source) else 0.0
-    s = similarity(text, rc.source)
+    s = similarity(text, rc.source, 0.75)
     return s if s >= 0.75 else 0.0
 
 
@@ -134,18 +153,23 @@ def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, 
             owner[i] = release_ids[cell["metadata"]["id"]]
     # 3. content, for release cells not found yet
     taken = set(owner.values())
+    cache: dict[tuple[int, str], float] = {}
+
+    def score(i, rc):
+        if (i, rc.grade_id) not in cache:
+            cache[(i, rc.grade_id)] = content_score(cells[i], rc)
+        return cache[(i, rc.grade_id)]
+
     for gid, rc in release.items():
         if gid in taken:
             continue
-        scored = sorted(((content_score(c, rc), i) for i, c in enumerate(cells) if i not in owner),
-                        reverse=True)
+        scored = sorted(((score(i, rc), i) for i, c in enumerate(cells) if i not in owner), reverse=True)
         scored = [(s, i) for s, i in scored if s > 0]
         if not scored:
             continue
         best, i = scored[0]
         # the same cell may look like several release cells: it belongs to the one it resembles most
-        rivals = [content_score(cells[i], other) for og, other in release.items()
-                  if og != gid and og not in taken]
+        rivals = [score(i, other) for og, other in release.items() if og != gid and og not in taken]
         if rivals and max(rivals) >= best:
             if max(rivals) == best:
                 report.add("review", gid, f"cell #{i} looks equally like {gid} and another graded cell: "
@@ -156,24 +180,28 @@ def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, 
         for j in duplicates:
             owner[j] = gid
         taken.add(gid)
-    # 4. position: one unmatched cell of the right type between the matched neighbours
+    # 4. position: answers whose metadata and text both changed (a written answer replacing
+    # "YOUR ANSWER HERE"): between two matched neighbours, as many unmatched cells of that type as
+    # missing answers of that type means they are the answers, in order.
     order = [rc.grade_id for rc in rnb.cells]
     placed = {gid: i for i, gid in sorted(owner.items())}
+    release_texts = {_norm(c.source) for c in rnb.nb.cells}
+    gaps: dict[tuple[int, int, str], list[str]] = {}
     for k, gid in enumerate(order):
-        if gid in placed:
-            continue
         rc = release[gid]
+        if gid in placed or rc.kind not in ("answer", "manual"):
+            continue
         lo = max((placed[g] for g in order[:k] if g in placed), default=-1)
         hi = min((placed[g] for g in order[k + 1:] if g in placed), default=len(cells))
-        release_texts = {_norm(c.source) for c in rnb.nb.cells}
-        between = [i for i in range(lo + 1, hi) if i not in owner
-                   and _norm(cells[i].get("source", "")) not in release_texts
-                   and cells[i].cell_type == rc.cell_type and cells[i].get("source", "").strip()]
-        if rc.kind in ("answer", "manual") and len(between) == 1:
-            owner[between[0]] = gid
-            placed[gid] = between[0]
-            report.add("review", gid, f"{gid}: matched cell #{between[0]} by position only (metadata "
-                                      "gone and content unlike the release): check it is the answer")
+        gaps.setdefault((lo, hi, rc.cell_type), []).append(gid)
+    for (lo, hi, cell_type), missing in gaps.items():
+        between = [i for i in range(lo + 1, hi) if i not in owner and cells[i].cell_type == cell_type
+                   and _norm(cells[i].get("source", "")) not in release_texts and cells[i].get("source", "").strip()]
+        if len(between) == len(missing):
+            for i, gid in zip(between, missing, strict=True):
+                owner[i] = gid
+                report.add("repaired", gid, f"{gid}: recognised cell #{i} by its place between the graded "
+                                            "cells around it (metadata gone, text rewritten)")
     return owner
 
 

@@ -149,7 +149,7 @@ class _Scan(ast.NodeVisitor):
             self._flag("tamper", node, f"calls `{func}` (kernel machinery the grader relies on)")
         if func in ("get_ipython", "IPython.get_ipython"):
             self._flag("review", node, "uses get_ipython() (kernel machinery)")
-        if func in SUSPICIOUS_CALLS:
+        if isinstance(node.func, ast.Name) and node.func.id in SUSPICIOUS_CALLS:   # not model.eval()
             self._flag("review", node, f"calls {func}() (code the grader cannot read)")
         if func.endswith("sys.modules.__setitem__") or func.endswith("update") and "sys.modules" in func:
             self._flag("tamper", node, "rewrites sys.modules")
