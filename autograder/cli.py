@@ -183,6 +183,9 @@ def step_grade(ctx: Context) -> dict:
             results[student] = result
             bar.set_postfix_str(f"{student} {result.get('seconds', 0):.0f}s")
             bar.update(1)
+            if bar.disable:   # no terminal (CI, a log file): one line per student instead of a bar
+                total = sum(float(v[0] or 0) for nb in (result.get("scores") or {}).values() for v in nb.values())
+                _say(f"    graded {student} in {result.get('seconds', 0):.1f} s ({total:g} points before review)")
             problems = [f"{nb}: {e['reason']}" for nb, e in result.get("notebooks", {}).items()
                         if e.get("status") == "failed"] + ([result["error"]] if result.get("error") else [])
             for p in problems:

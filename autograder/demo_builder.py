@@ -36,10 +36,12 @@ for _dir, _dirs, _files in _os.walk(_start):
     if _dir.count(_os.sep) - _start.count(_os.sep) >= 5 or len(_found) > 50:
         _dirs[:] = []
     for _f in _files:
-        if _f.endswith((".ipynb", ".db")):
+        if _f == "gradebook.db":
+            _found.append(_os.path.join(_dir, _f))
+        elif _f.endswith(".ipynb"):
             try:
                 with open(_os.path.join(_dir, _f), errors="ignore") as _fh:
-                    if "BEGIN HIDDEN TESTS" in _fh.read() or _f.endswith(".db"):
+                    if "BEGIN HIDDEN TESTS" in _fh.read():
                         _found.append(_os.path.join(_dir, _f))
             except OSError:
                 pass
@@ -68,6 +70,14 @@ class Builder:
     def good(self, name: str):
         rnb = self.rel.notebooks[name]
         return solved(copy.deepcopy(rnb.nb), read(self.source / rnb.filename))
+
+    def tested_answer(self, exercise: int) -> str:
+        """An answer cell of the exercise that a test cell right after it checks."""
+        cells = self.nb_of(exercise).cells
+        for a, b in zip(cells, cells[1:], strict=False):
+            if a.kind == "answer" and b.kind == "test" and a.exercise == f"ex{exercise}":
+                return a.grade_id
+        return self.answers(exercise)[0]
 
     def answers(self, exercise: int) -> list[str]:
         return [c.grade_id for c in self.nb_of(exercise).cells if c.kind == "answer" and c.exercise == f"ex{exercise}"]
@@ -112,7 +122,7 @@ class Builder:
             return {f"{student}/{rename(n)}": nb for n, nb in nbs.items()}
 
         self.add("ada", folder("ada", self.all_good()), "reference solutions, one folder per student")
-        self.add("ben", {f"Ben Okafor_40012_assignsubmission_file_{n}.ipynb": nb for n, nb in self.all_good().items()},
+        self.add("ben_okafor", {f"Ben Okafor_40012_assignsubmission_file_{n}.ipynb": nb for n, nb in self.all_good().items()},
                  "reference solutions, LMS export names")
         self.add("chen", folder("chen", self.all_good(), lambda n: f"Copy of {n}.ipynb"),
                  "reference solutions, Colab 'Copy of' names")
@@ -166,7 +176,7 @@ class Builder:
         # damage that needs a human
         nbs = self.all_good()
         e_last = max(self.rel.notebooks[last].exercises)
-        gid = self.answers(e_last)[0]
+        gid = self.tested_answer(e_last)
         nbs[last].cells.remove(self.cell(nbs[last], gid))
         self.add("max", folder("max", nbs), f"deleted the answer cell {gid}", below=[f"ex{e_last}"], review=True,
                  why=["deleted"])
@@ -221,8 +231,9 @@ class Builder:
                           "will/helpers.py": b"def helper():\n    return 1\n"},
                  "reference solutions plus files that are not notebooks (reported for a look)", review=True,
                  why=["not a notebook"])
-        lesson = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# My notes on skip connections"),
-                                                 nbformat.v4.new_code_cell("print('hello')")])
+        lesson = nbformat.v4.new_notebook(cells=[  # fixed ids: the build must be reproducible
+            nbformat.v4.new_markdown_cell("# My notes on skip connections", id="notes-title"),
+            nbformat.v4.new_code_cell("print('hello')", id="notes-code")])
         nbs = self.all_good()
         self.add("xena", {**folder("xena", {n: nbs[n] for n in names[1:]}), "xena/my_lesson_notes.ipynb": lesson},
                  "sent lesson notes instead of the first notebook (not placed)", zero=self.exs_of(first),
@@ -240,6 +251,18 @@ class Builder:
             else:
                 path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
         (target / "expected.json").write_text(json.dumps(self.expected, indent=1, sort_keys=True) + "\n")
+        lines = ["# Demo class (generated: `python -m autograder.demo_builder`; do not edit by hand)", "",
+                 "Downloads as a grader receives them, built from the reference solutions in source/ plus",
+                 "deliberate mistakes. Grade them with `make grade-demo` (= `course-grade demo`).", "",
+                 "| student | what was done | grader must conclude |", "|---|---|---|"]
+        for student, e in sorted(self.expected.items()):
+            outcome = ", ".join(filter(None, [
+                "full marks" if not e["below"] else "",
+                f"loses points on {', '.join(e['below'])}" if e["below"] else "",
+                f"0 on {', '.join(e['zero'])}" if e["zero"] else "",
+                "needs review" if e["review"] else ""]))
+            lines.append(f"| {student} | {e['what']} | {outcome} |")
+        (target / "README.md").write_text("\n".join(lines) + "\n")
 
 
 def build(target: Path = TARGET, release: Path = REPO / "release" / "week07",

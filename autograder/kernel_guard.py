@@ -34,6 +34,19 @@ def _from_jupyter(obj) -> bool:
     return module.split(".")[0] in ("IPython", "ipykernel", "getpass", "debugpy", "comm")
 
 
+def _library_rewrap(new, old) -> bool:
+    """A library wrapping its own function (torch.optim patches Optimizer.step with a profiling
+    hook on first use): the new object wraps the old one and its code lives in a file, not a cell."""
+    seen, inner = 0, new
+    while inner is not None and inner is not old and seen < 5:
+        inner, seen = getattr(inner, "__wrapped__", None), seen + 1
+    if inner is not old:
+        return False
+    code = getattr(getattr(new, "__func__", new), "__code__", None)
+    filename = getattr(code, "co_filename", "") or ""
+    return filename.endswith(".py") and "ipykernel_" not in filename and not filename.startswith("<")
+
+
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None):
     sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -107,12 +120,18 @@ class Guard:
             current = vars(mod)
             for k, v in entries.items():
                 if current.get(k, v) is not v:
+                    if _library_rewrap(current[k], v):
+                        entries[k] = current[k]
+                        continue
                     self._note(f"{name}.{k} was replaced")
                     setattr(mod, k, v)
         for cls, entries in self.classes.items():
             current = vars(cls)
             for k, v in entries.items():
                 if current.get(k, v) is not v:
+                    if _library_rewrap(current[k], v):
+                        entries[k] = current[k]
+                        continue
                     self._note(f"{cls.__module__}.{cls.__qualname__}.{k} was replaced")
                     try:
                         setattr(cls, k, v)

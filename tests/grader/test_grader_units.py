@@ -243,3 +243,15 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "autograder.cli", "--help"], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=300)
     assert out.returncode == 0 and "collect" in out.stdout and "preflight" in out.stdout
+
+
+def test_rewritten_written_answer_without_metadata_is_found_by_its_place(assignment):
+    rnb = assignment.notebooks["ex12_tiny"]
+    nb = student_copy(assignment)
+    next(c for c in nb.cells if c.get("id") == "ex1_written_why").source = "Because tripling is linear."
+    for c in nb.cells:
+        c.metadata = {}
+        c.pop("id", None)
+    fixed, report = preflight(nb, rnb, "s")
+    written = next(c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex1_written_why")
+    assert written.source == "Because tripling is linear." and report.status == "repaired"
