@@ -122,8 +122,8 @@ class Builder:
             return {f"{student}/{rename(n)}": nb for n, nb in nbs.items()}
 
         self.add("ada", folder("ada", self.all_good()), "reference solutions, one folder per student")
-        self.add("ben_okafor", {f"Ben Okafor_40012_assignsubmission_file_{n}.ipynb": nb for n, nb in self.all_good().items()},
-                 "reference solutions, LMS export names")
+        lms = {f"Ben Okafor_40012_assignsubmission_file_{n}.ipynb": nb for n, nb in self.all_good().items()}
+        self.add("ben_okafor", lms, "reference solutions, LMS export names")
         self.add("chen", folder("chen", self.all_good(), lambda n: f"Copy of {n}.ipynb"),
                  "reference solutions, Colab 'Copy of' names")
         self.add("dana", {f"dana_ex{''.join(map(str, sorted(self.rel.notebooks[n].exercises)))}.ipynb": nb
