@@ -225,6 +225,8 @@ def step_feedback(ctx: Context) -> None:
             if not src.exists():
                 continue
             shutil.copytree(src, root / "autograded" / student / ctx.name)
+            if (ctx.submitted / student / ctx.name).exists():   # the student's own lines are no leak
+                shutil.copytree(ctx.submitted / student / ctx.name, root / "submitted" / student / ctx.name)
             shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
             template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
             out = grading._feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, fb)

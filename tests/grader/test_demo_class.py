@@ -1,0 +1,60 @@
+"""The committed demo class: up to date with release/ and source/, and graded as expected.json says."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from autograder import cli, demo_builder, feedback
+from autograder.assignment import Assignment
+
+DEMO = demo_builder.TARGET
+
+
+def test_committed_demo_class_matches_a_fresh_build():
+    """Regenerating from release/ and source/ must give the committed files: the demo never drifts."""
+    diff = demo_builder.differences()
+    assert not diff, "demo class out of date; run `python -m autograder.demo_builder`:\n" + "\n".join(diff[:20])
+
+
+def test_demo_class_is_big_enough_and_uses_every_notebook():
+    expected = json.loads((DEMO / "expected.json").read_text())
+    assert len(expected) >= 24
+    names = {p.stem for p in (demo_builder.REPO / "release" / "week07").glob("*.ipynb")}
+    text = " ".join(p.name for p in (DEMO / "downloads").rglob("*.ipynb"))
+    assert all(name in text for name in names)
+
+
+@pytest.mark.slow
+def test_demo_class_grades_as_expected(tmp_path):
+    course = tmp_path / "course"
+    assert cli.main(["demo", "--course-dir", str(course)]) == 0
+    expected = json.loads((DEMO / "expected.json").read_text())
+    with open(course / "exports" / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    maxima = {k: float(v) for k, v in rows[0].items() if k.startswith("ex")}
+    grades = {r["student"]: r for r in rows[1:]}
+    with open(course / "exports" / "needs_review.csv") as f:
+        review = list(csv.DictReader(f))
+    assert set(grades) == set(expected)
+    for student, exp in expected.items():
+        row = grades[student]
+        why = " | ".join(r["reason"] for r in review if r["student"] == student) + " " + row["notes"]
+        for ex in exp["full"]:
+            assert float(row[ex]) == maxima[ex], (student, ex, row, why)
+        for ex in exp["below"]:
+            assert float(row[ex]) < maxima[ex], (student, ex, row, why)
+        for ex in exp["zero"]:
+            assert float(row[ex]) == 0, (student, ex, row, why)
+        assert (row["needs_review"] == "yes") == exp["review"], (student, why)
+        for word in exp["why"]:
+            assert word.lower() in why.lower(), (student, word, why)
+    hidden = Assignment.load(demo_builder.REPO / "release" / "week07",
+                             demo_builder.REPO / "source" / "week07").hidden_test_lines()
+    assert hidden
+    for page in (course / "feedback").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "### BEGIN HIDDEN TESTS" not in text and not feedback.leaks(text, hidden), page
+    assert Path(course / "exports" / "summary.png").stat().st_size > 10_000
