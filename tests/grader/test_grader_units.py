@@ -255,3 +255,16 @@ def test_rewritten_written_answer_without_metadata_is_found_by_its_place(assignm
     fixed, report = preflight(nb, rnb, "s")
     written = next(c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex1_written_why")
     assert written.source == "Because tripling is linear." and report.status == "repaired"
+
+
+def test_collect_reads_an_lms_zip(assignment, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        text = nbformat.writes(student_copy(assignment, "ex34_tiny"))
+        zf.writestr("Ann Lee_777_assignsubmission_file_/ex34_tiny.ipynb", text)
+        zf.writestr("Ann Lee_777_assignsubmission_file_/scan.jpg", b"\xff\xd8")
+    placements = collect.collect(archive, assignment, tmp_path / "out")
+    assert (tmp_path / "out" / "ann_lee" / "week07" / "ex34_tiny.ipynb").exists()
+    assert {p.origin.split("/")[-1]: p.placed for p in placements} == {"ex34_tiny.ipynb": True, "scan.jpg": False}
