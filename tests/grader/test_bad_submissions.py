@@ -129,3 +129,14 @@ def test_course_gradebook_holds_every_student_for_formgrader(graded):
 
 def test_summary_figure_exists(graded):
     assert (graded["exports"] / "summary.png").stat().st_size > 10_000
+
+
+def test_feedback_can_be_rendered_again_from_the_course_folder(graded):
+    course, release = graded["course"], graded["release"]
+    page = course / "feedback" / "edits_tests" / "week07" / "ex12_tiny.html"
+    page.unlink()
+    cli.main(["feedback", "--course-dir", str(course), "--release", str(release),
+              "--source", str(Path(graded["secrets"]["source"]) / "week07")])
+    text = page.read_text(encoding="utf-8")
+    assert "expected triple(2) == 6" in text
+    assert not any(marker in text for marker in fixture.HIDDEN_MARKERS)
