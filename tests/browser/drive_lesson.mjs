@@ -1,0 +1,333 @@
+// Open one notebook in a running JupyterLab in headless Chromium, run all cells, and prove that
+// every widget renders and responds: move one control of each top-level widget and check that the
+// rest of that cell's output changed. Fails on "Error displaying widget", a Python traceback or
+// error output, and on a JavaScript error in the page. Saves one screenshot.
+//
+// usage: node drive_lesson.mjs --url URL --token TOKEN --path notebooks/x.ipynb --screenshot out.png
+//        [--timeout-s 600] [--change-timeout-s 90] [--chromium /usr/bin/chromium]
+// Prints one JSON report line prefixed with "REPORT " and exits 0 when the notebook passed, 1 otherwise.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+// Controls we know how to move, in the order we prefer them within one widget.
+const CONTROLS = [
+  ['slider', '.widget-slider .noUi-handle, .widget-slider .ui-slider-handle'],
+  ['dropdown', '.widget-dropdown select'],
+  ['toggle-buttons', '.widget-toggle-buttons button'],
+  ['radio', '.widget-radio-box input[type=radio]'],
+  ['toggle-button', 'button.widget-toggle-button'],
+  ['checkbox', '.widget-checkbox input[type=checkbox]'],
+  ['select', '.widget-select select'],
+  ['number', '.widget-text input[type=number]'],
+  ['button', 'button.widget-button'],
+];
+
+function parseArgs(argv) {
+  const args = { timeoutS: 600, changeTimeoutS: 90, chromium: '/usr/bin/chromium' };
+  for (let i = 2; i < argv.length; i += 2) {
+    const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    args[key] = argv[i + 1];
+  }
+  args.timeoutS = Number(args.timeoutS);
+  args.changeTimeoutS = Number(args.changeTimeoutS);
+  for (const need of ['url', 'token', 'path', 'screenshot']) {
+    if (!args[need]) throw new Error(`missing --${need}`);
+  }
+  return args;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, timeoutMs, probe, intervalMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+}
+
+// --- functions evaluated in the page (JupyterLab exposed as window.jupyterapp) ---
+
+function pageNotebookState() {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  if (!panel || !panel.content || !panel.sessionContext) return { ready: false };
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const cells = panel.content.widgets.map((cell, index) => {
+    const model = cell.model;
+    const info = { index, type: model.type, source: model.sharedModel.getSource() };
+    if (model.type === 'code') {
+      info.executionCount = model.executionCount;
+      info.outputs = model.outputs.toJSON().map((o) => ({
+        type: o.output_type, name: o.name, ename: o.ename, evalue: o.evalue,
+        widget: !!(o.data && o.data['application/vnd.jupyter.widget-view+json']),
+        text: o.output_type === 'stream' ? String(o.text).slice(0, 2000) : undefined,
+      }));
+    }
+    return info;
+  });
+  return {
+    ready: true, kernelStatus: kernel ? kernel.status : 'none', kernelName: kernel ? kernel.name : null,
+    busyPrompts: [...panel.content.node.querySelectorAll('.jp-InputPrompt')].filter((p) => p.textContent.includes('*')).length,
+    cells,
+  };
+}
+
+// Problems visible in the page: widget errors, tracebacks and error outputs (also inside Output widgets).
+function pageProblems() {
+  const problems = [];
+  const clip = (s) => {
+    const t = s.replace(/\u001b\[[0-9;]*m/g, '');
+    return t.length > 2500 ? `${t.slice(0, 700)}\n[...]\n${t.slice(-1800)}` : t;
+  };
+  for (const el of document.querySelectorAll('[data-driver-notebook] .jp-OutputArea-output')) {
+    const text = el.innerText || '';
+    if (text.includes('Error displaying widget')) problems.push(`widget failed to display: ${clip(text)}`);
+  }
+  for (const el of document.querySelectorAll('[data-driver-notebook] .jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')) {
+    const text = el.innerText || '';
+    if (text.includes('Traceback')) problems.push(`Python traceback in an output: ${clip(text)}`);
+  }
+  return problems;
+}
+
+// The state of each widget output of the notebook model ({cellIndex, outIndex}) in the page:
+// rendered, loading, error, missing, or empty (a widget the kernel closed, e.g. a finished
+// tqdm bar with leave=False, leaves its output element empty).
+function pageWidgetOutputs(expected) {
+  const cells = [...document.querySelectorAll('[data-driver-notebook] .jp-Cell')];
+  return expected.map(({ cellIndex, outIndex }) => {
+    const cell = cells[cellIndex];
+    const child = cell && cell.querySelectorAll(':scope .jp-Cell-outputArea > .jp-OutputArea-child')[outIndex];
+    const out = child && child.querySelector(':scope > .jp-OutputArea-output');
+    if (!out) return { cellIndex, outIndex, state: 'missing', text: '' };
+    const text = (out.innerText || '').trim();
+    let state = 'empty';
+    if (text.includes('Error displaying widget')) state = 'error';
+    else if (out.querySelector('.jupyter-widgets') || out.classList.contains('jupyter-widgets')) state = 'rendered';
+    else if (text.includes('Loading widget')) state = 'loading';
+    return { cellIndex, outIndex, state, text: text.slice(0, 200) };
+  });
+}
+
+// What the cell shows apart from the control being moved: text and images of its output area.
+function pageOutputSnapshot([cellIndex, controlIndexes]) {
+  const cell = document.querySelectorAll('[data-driver-notebook] .jp-Cell')[cellIndex];
+  const area = cell.querySelector('.jp-Cell-outputArea');
+  const clone = area.cloneNode(true);
+  // Remove the moved control's whole row (its readout changes by construction).
+  const marked = clone.querySelectorAll('[data-driver-control]');
+  for (const el of marked) {
+    const row = el.closest('.widget-inline-hbox, .widget-toggle-buttons, .widget-radio, .widget-checkbox') || el;
+    row.remove();
+  }
+  // A plot is an <img> with a data: URL; hash it whole (every PNG ends with the same bytes).
+  const hash = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return (h >>> 0).toString(16); };
+  const images = [...clone.querySelectorAll('img')].map((img) => hash(img.src));
+  const svgs = [...clone.querySelectorAll('svg')].map((s) => hash(s.outerHTML));
+  return JSON.stringify({ text: clone.innerText || clone.textContent, images, svgs });
+}
+
+// --- driver ---
+
+async function main() {
+  const args = parseArgs(process.argv);
+  const timeoutMs = args.timeoutS * 1000;
+  const started = Date.now();
+  const report = { path: args.path, screenshot: args.screenshot, widgets: [], problems: [], jsErrors: [], consoleErrors: [] };
+  const userDataDir = mkdtempSync(join(tmpdir(), 'lesson-chromium-'));
+  let context;
+  let page;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: args.chromium, headless: true, args: CHROMIUM_ARGS,
+      viewport: { width: 1400, height: 1000 },
+    });
+    page = context.pages()[0] || await context.newPage();
+    page.on('pageerror', (err) => report.jsErrors.push(String(err && err.stack || err).slice(0, 1500)));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') report.consoleErrors.push(msg.text().slice(0, 500));
+    });
+
+    // ?reset: start from an empty workspace, not the tabs a previous run left open.
+    const url = `${args.url}/lab/tree/${args.path.split('/').map(encodeURIComponent).join('/')}?reset&token=${args.token}`;
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+    await waitFor('JupyterLab to load and expose window.jupyterapp', 120_000,
+      () => page.evaluate(() => !!(window.jupyterapp && window.jupyterapp.started)));
+    await page.evaluate(() => window.jupyterapp.started);
+    report.labLoadedSeconds = (Date.now() - started) / 1000;
+    await waitFor('the notebook to open with a running kernel', 180_000, async () => {
+      const s = await page.evaluate(pageNotebookState);
+      return s.ready && s.kernelStatus === 'idle' && s.cells.length > 0 ? s : null;
+    }, 500);
+    // The notebook panel must be the one we asked for (not a launcher or another file).
+    const opened = await page.evaluate(() => window.jupyterapp.shell.currentWidget.context.path);
+    if (opened !== args.path) throw new Error(`JupyterLab opened ${opened}, expected ${args.path}`);
+    // Every DOM query below is scoped to this notebook's own node.
+    await page.evaluate(() => window.jupyterapp.shell.currentWidget.content.node.setAttribute('data-driver-notebook', '1'));
+
+    report.kernelReadySeconds = (Date.now() - started) / 1000;
+    // Run all cells with JupyterLab's own command, as the Run menu does.
+    const runStart = Date.now();
+    await page.evaluate(() => window.jupyterapp.commands.execute('notebook:run-all-cells'));
+    const done = await waitFor('every cell to finish and the kernel to be idle', timeoutMs, async () => {
+      const s = await page.evaluate(pageNotebookState);
+      const pending = s.cells.filter((c) => c.type === 'code' && c.source.trim() && c.executionCount == null);
+      const errored = s.cells.some((c) => (c.outputs || []).some((o) => o.type === 'error'));
+      if (s.kernelStatus === 'idle' && s.busyPrompts === 0 && (pending.length === 0 || errored)) return s;
+      return null;
+    }, 1000);
+    report.runSeconds = (Date.now() - runStart) / 1000;
+    for (const cell of done.cells) {
+      for (const o of cell.outputs || []) {
+        if (o.type === 'error') report.problems.push(`cell #${cell.index} raised ${o.ename}: ${o.evalue}`);
+      }
+    }
+    const neverRan = done.cells.filter((c) => c.type === 'code' && c.source.trim() && c.executionCount == null);
+    if (neverRan.length) report.problems.push(`${neverRan.length} code cell(s) never ran, from cell #${neverRan[0].index}`);
+    const expected = done.cells.flatMap((c) => (c.outputs || []).flatMap((o, j) => (o.widget ? [{ cellIndex: c.index, outIndex: j }] : [])));
+    report.expectedWidgets = expected.length;
+
+    // Every widget output of the model must become a rendered view (or be closed by the kernel);
+    // no "Loading widget..." left and no "Error displaying widget". Settled = same states 3 polls running.
+    let previous = '';
+    let stableFor = 0;
+    const views = await waitFor(`${expected.length} widget(s) to render`, 120_000, async () => {
+      const found = await page.evaluate(pageWidgetOutputs, expected);
+      const key = JSON.stringify(found.map((w) => w.state));
+      stableFor = key === previous ? stableFor + 1 : 0;
+      previous = key;
+      const settled = found.every((w) => ['rendered', 'empty', 'error'].includes(w.state));
+      return settled && stableFor >= 3 ? found : null;
+    }, 500).catch(async (err) => {
+      const found = await page.evaluate(pageWidgetOutputs, expected);
+      report.problems.push(`${err.message}; still: ${JSON.stringify(found.filter((w) => w.state !== 'rendered'))}`);
+      return found;
+    });
+    for (const w of views.filter((v) => v.state === 'error')) {
+      report.problems.push(`widget in cell #${w.cellIndex} failed to display: ${w.text}`);
+    }
+    report.closedWidgets = views.filter((w) => w.state === 'empty').length;
+    report.renderedWidgets = views.filter((w) => w.state === 'rendered').length;
+    report.problems.push(...await page.evaluate(pageProblems));
+
+    // Move one control of each rendered widget and check its cell's output changed.
+    let firstWidgetCell = null;
+    for (const view of views.filter((w) => w.state === 'rendered')) {
+      const entry = { cell: view.cellIndex, output: view.outIndex };
+      report.widgets.push(entry);
+      if (firstWidgetCell === null) firstWidgetCell = view.cellIndex;
+      const output = page.locator('[data-driver-notebook] .jp-Cell').nth(view.cellIndex)
+        .locator(':scope .jp-Cell-outputArea > .jp-OutputArea-child > .jp-OutputArea-output').nth(view.outIndex);
+      await output.scrollIntoViewIfNeeded();
+      let control = null;
+      for (const [kind, selector] of CONTROLS) {
+        const found = output.locator(selector);
+        if (await found.count()) { control = { kind, locator: found }; break; }
+      }
+      if (!control) { entry.control = 'none'; entry.changed = null; continue; }
+      entry.control = control.kind;
+      await control.locator.first().evaluate((el) => el.setAttribute('data-driver-control', '1'));
+      const before = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
+      entry.how = await moveControl(page, control);
+      const outputChanged = async () => {
+        const s = await page.evaluate(pageNotebookState);
+        if (s.kernelStatus !== 'idle') return null;
+        const after = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
+        return after !== before ? after : null;
+      };
+      const what = `the output of the widget in cell #${view.cellIndex} to change after moving its ${control.kind}`;
+      let changed = await waitFor(what, 5_000, outputChanged, 500).catch(() => null);
+      // interact_manual: the new value only applies once its one button is pressed.
+      const runButton = output.locator('button.widget-button');
+      if (changed === null && control.kind !== 'button' && await runButton.count() === 1) {
+        await runButton.click();
+        entry.how += ' + its button';
+      }
+      if (changed === null) {
+        changed = await waitFor(what, args.changeTimeoutS * 1000, outputChanged, 500).catch((err) => { report.problems.push(err.message); return null; });
+      }
+      entry.changed = changed !== null;
+      await control.locator.first().evaluate((el) => el.removeAttribute('data-driver-control'));
+    }
+    // Widget callbacks can raise: their tracebacks land in Output widgets.
+    await waitFor('the kernel to be idle after the widget moves', 120_000,
+      async () => (await page.evaluate(pageNotebookState)).kernelStatus === 'idle', 500);
+    await sleep(1000);
+    const beforeMoves = new Set(report.problems);
+    for (const p of await page.evaluate(pageProblems)) {
+      if (!beforeMoves.has(p)) report.problems.push(`after moving the widgets: ${p}`);
+    }
+
+    if (firstWidgetCell !== null) {
+      await page.locator('[data-driver-notebook] .jp-Cell').nth(firstWidgetCell).scrollIntoViewIfNeeded();
+    }
+  } catch (err) {
+    report.problems.push(`driver: ${err && err.message || err}`);
+  } finally {
+    if (page) {
+      await page.screenshot({ path: args.screenshot }).catch((e) => report.problems.push(`screenshot: ${e.message}`));
+    }
+    if (context) await context.close().catch(() => {});
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  // Network noise ("Failed to load resource") is reported, any other console error fails the run.
+  report.consoleFailures = report.consoleErrors.filter((e) => !e.startsWith('Failed to load resource'));
+  report.ok = report.problems.length === 0 && report.jsErrors.length === 0 && report.consoleFailures.length === 0;
+  console.log('REPORT ' + JSON.stringify(report));
+  process.exit(report.ok ? 0 : 1);
+}
+
+// Move a control the way a user does: keyboard on a slider handle, choose another option, click.
+async function moveControl(page, { kind, locator }) {
+  const el = locator.first();
+  if (kind === 'slider') {
+    await el.focus();
+    // The slider's own readout as the student sees it (the handle's aria value may be rounded).
+    const readout = async () => el.evaluate((h) => {
+      const row = h.closest('.widget-slider');
+      const shown = row && row.querySelector('.widget-readout');
+      return shown ? (shown.value || shown.textContent).trim() : h.getAttribute('aria-valuenow');
+    });
+    const start = await readout();
+    await page.keyboard.press('ArrowRight');
+    await sleep(200);
+    if (await readout() === start) { await page.keyboard.press('ArrowLeft'); await page.keyboard.press('ArrowLeft'); }
+    return `keyboard on slider (from ${start} to ${await readout()})`;
+  }
+  if (kind === 'dropdown' || kind === 'select') {
+    const { values, current } = await el.evaluate((s) => ({ values: [...s.options].map((o) => o.value), current: s.value }));
+    const next = values.find((v) => v !== current);
+    if (next === undefined) return 'only one option';
+    await el.selectOption(next);
+    return `selected ${next} instead of ${current}`;
+  }
+  if (kind === 'toggle-buttons' || kind === 'radio') {
+    const count = await locator.count();
+    for (let i = 0; i < count; i++) {
+      const item = locator.nth(i);
+      const active = await item.evaluate((b) => b.classList.contains('mod-active') || b.checked === true);
+      if (!active) { await item.click(); return `clicked option ${i}`; }
+    }
+    return 'no other option';
+  }
+  if (kind === 'number') {
+    await el.focus();
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Enter');
+    return 'ArrowUp in a number box';
+  }
+  await el.click();
+  return 'clicked';
+}
+
+main();

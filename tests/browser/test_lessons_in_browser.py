@@ -1,0 +1,173 @@
+"""Every lesson, opened in a real JupyterLab in headless Chromium, runs all its cells, renders every
+widget, and each widget responds when one of its controls is moved.
+
+The browser work is done by ``drive_lesson.mjs`` (playwright-core driving Debian's /usr/bin/chromium);
+this wrapper starts one JupyterLab for the module, runs the driver once per lesson and turns its
+report into assertions. Screenshots go to $BROWSER_SCREENSHOTS or a pytest temporary folder, printed
+at the start of the run. Needs: chromium, node, and ``npm ci --prefix tests/browser``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.conftest import REPO
+from tests.harness.lab_server import running_jupyterlab
+
+HERE = Path(__file__).resolve().parent
+DRIVER = HERE / "drive_lesson.mjs"
+CHROMIUM = Path(os.environ.get("BROWSER_CHROMIUM", "/usr/bin/chromium"))
+LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
+# One lesson alone runs in ≤ 30 s; the machine may be shared and JupyterLab adds its own start-up.
+DRIVER_TIMEOUT_S = 600
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def missing_requirement() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not CHROMIUM.is_file():
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium chromium-driver)"
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (HERE / "node_modules" / "playwright-core" / "package.json").is_file():
+        return "playwright-core is not installed (npm ci --prefix tests/browser)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def screenshot_dir(request, tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("BROWSER_SCREENSHOTS") or tmp_path_factory.mktemp("lesson-screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # print past pytest's capture so the folder is always shown
+        reporter.write_line(f"\nbrowser screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    reason = missing_requirement()
+    if reason:
+        pytest.skip(f"browser tests skipped: {reason}")
+    with running_jupyterlab(REPO, tmp_path_factory.mktemp("jupyterlab")) as server:
+        yield server
+
+
+def saved_with_outputs(path: Path) -> bool:
+    """True when the notebook on disk carries outputs or execution counts (i.e. someone saved a run)."""
+    nb = nbformat.read(str(path), as_version=4)
+    return any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+def run_driver(lab, notebook: Path, screenshot: Path, change_timeout_s: int = 90) -> tuple[dict | None, str]:
+    cmd = ["node", str(DRIVER), "--url", lab.url, "--token", lab.token,
+           "--path", notebook.relative_to(lab.root).as_posix(), "--screenshot", str(screenshot),
+           "--timeout-s", str(DRIVER_TIMEOUT_S), "--change-timeout-s", str(change_timeout_s),
+           "--chromium", str(CHROMIUM)]
+    proc = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S + 300)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("REPORT ")), None)
+    report = json.loads(line[len("REPORT "):]) if line else None
+    return report, f"driver exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+
+
+def describe(report: dict) -> str:
+    lines = [f"screenshot: {report['screenshot']}",
+             f"widget outputs: {report.get('expectedWidgets')} in the notebook, {report.get('renderedWidgets')} "
+             f"rendered, {report.get('closedWidgets')} closed by the kernel"]
+    lines += [f"problem: {p}" for p in report["problems"]]
+    lines += [f"JavaScript error: {e}" for e in report["jsErrors"]]
+    lines += [f"console error: {e}" for e in report["consoleErrors"]]
+    lines += [f"widget in cell #{w['cell']}: {w.get('control')} {w.get('how', '')} -> changed={w.get('changed')}"
+              for w in report["widgets"]]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(lesson, lab, screenshot_dir):
+    before = hashlib.sha256(lesson.read_bytes()).hexdigest()
+    screenshot = screenshot_dir / f"{lesson.stem}.png"
+    try:
+        report, driver_log = run_driver(lab, lesson, screenshot)
+    finally:
+        lab.shutdown_kernels()  # a lesson's kernel holds torch and its models: free it before the next
+    assert report is not None, f"the browser driver gave no report\n{driver_log}\nserver log:\n{lab.log_tail()}"
+    print(f"{lesson.name}: {report['seconds']:.0f} s in the browser (cells {report.get('runSeconds')} s), "
+          f"screenshot {screenshot}")
+
+    assert report["ok"], f"{lesson.name} failed in JupyterLab:\n{describe(report)}"
+    assert report["renderedWidgets"] >= 1, f"{lesson.name} displayed no widget: every lesson has a live demo"
+    # Closed by the kernel (a finished tqdm bar with leave=False) is fine; failing to render is not.
+    assert report["renderedWidgets"] + report["closedWidgets"] == report["expectedWidgets"], describe(report)
+    moved = [w for w in report["widgets"] if w.get("control") != "none"]
+    assert moved, f"{lesson.name}: no widget had a control the driver could move\n{describe(report)}"
+    assert all(w["changed"] for w in moved), describe(report)
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000, f"no useful screenshot at {screenshot}"
+    # Autosave is off: the run must not have written outputs into the committed lesson.
+    if hashlib.sha256(lesson.read_bytes()).hexdigest() != before:
+        assert not saved_with_outputs(lesson), f"{lesson.name} was saved with outputs during the browser run"
+
+
+# --- the driver's checks can fail: a notebook made to break each of them, and a healthy one ---
+
+WIDGETS = "import ipywidgets as widgets\nfrom IPython.display import Javascript, display\n"
+HEALTHY_CELLS = [
+    WIDGETS,
+    "def show(x=1):\n    print('x squared is', x * x)\nwidgets.interactive(show, x=widgets.IntSlider(1, 0, 9))",
+    "dd = widgets.Dropdown(options=['a', 'b'])\nout = widgets.Output()\n"
+    "dd.observe(lambda change: out.append_stdout(f'chose {change.new}\\n'), names='value')\n"
+    "widgets.VBox([dd, out])",
+]
+BROKEN_CELLS = [
+    WIDGETS,
+    # a view of a model that does not exist: "Error displaying widget"
+    "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'missing', 'version_major': 2, "
+    "'version_minor': 0}}, raw=True)",
+    # a callback that raises when the slider moves: a traceback in the widget's output
+    "def fragile(x=1):\n    assert x == 1, 'moved'\n    print(x)\n"
+    "widgets.interactive(fragile, x=widgets.IntSlider(1, 0, 9))",
+    # a widget whose output ignores its control
+    "def constant(x=1):\n    print('same')\nwidgets.interactive(constant, x=widgets.IntSlider(1, 0, 9))",
+    "display(Javascript(\"setTimeout(() => { throw new Error('broken on purpose'); }, 0)\"))",
+    "1 / 0",
+]
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_driver_passes_a_healthy_notebook_and_catches_each_breakage(tmp_path_factory):
+    reason = missing_requirement()
+    if reason:
+        pytest.skip(f"browser tests skipped: {reason}")
+    root = tmp_path_factory.mktemp("driver-selftest")
+    healthy = write_notebook(root / "notebooks" / "healthy.ipynb", HEALTHY_CELLS)
+    broken = write_notebook(root / "notebooks" / "broken.ipynb", BROKEN_CELLS)
+    with running_jupyterlab(root, tmp_path_factory.mktemp("jupyterlab-selftest")) as server:
+        good, good_log = run_driver(server, healthy, root / "healthy.png", change_timeout_s=30)
+        server.shutdown_kernels()
+        bad, bad_log = run_driver(server, broken, root / "broken.png", change_timeout_s=15)
+    assert good is not None and good["ok"], f"{good_log}\n{good and describe(good)}"
+    assert [w["control"] for w in good["widgets"]] == ["slider", "dropdown"]
+    assert all(w["changed"] for w in good["widgets"]), describe(good)
+
+    assert bad is not None and not bad["ok"], bad_log
+    problems = "\n".join(bad["problems"])
+    assert "Error displaying widget" in problems, describe(bad)
+    assert "AssertionError: moved" in problems, describe(bad)  # the callback's traceback
+    assert "to change after moving its slider" in problems, describe(bad)
+    assert "ZeroDivisionError" in problems, describe(bad)
+    assert any("broken on purpose" in e for e in bad["jsErrors"]), describe(bad)
