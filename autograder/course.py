@@ -28,6 +28,7 @@ def course_config(root: Path, timeout: int = 60) -> Config:
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
     c.ExecutePreprocessor.timeout = timeout
+    c.ExecutePreprocessor.shutdown_kernel = "immediate"
     return c
 
 

@@ -70,7 +70,9 @@ def main(argv=None) -> int:
         shutil.copytree(mine / "submitted", stock / "submitted")
         (stock / "nbgrader_config.py").write_text(
             "c = get_config()\nc.CourseDirectory.course_id = 'bench'\n"
-            f"c.ExecutePreprocessor.timeout = {args.timeout}\nc.Execute.timeout = {args.timeout}\n")
+            f"c.ExecutePreprocessor.timeout = {args.timeout}\nc.Execute.timeout = {args.timeout}\n"
+            # the same kernel shutdown as course-grade, so the comparison measures the parallelism
+            "c.ExecutePreprocessor.shutdown_kernel = 'immediate'\n")
         run([sys.executable, "-m", "nbgrader", "generate_assignment", "week07", "--force"], stock, env)
         print(f"demo class: {len(students)} students ({', '.join(sorted(skip)) or 'none'} left out), "
               f"cell timeout {args.timeout} s, {os.cpu_count()} CPU cores")

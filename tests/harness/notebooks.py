@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
@@ -15,6 +16,34 @@ REPO = Path(__file__).resolve().parents[2]
 # Lesson cells tagged with this hold imports, pure compute functions and thin widget
 # builders: no training, no downloads, no display. Tests exec them in-process.
 FUNCTIONS_TAG = "functions"
+
+
+# nbclient waits for a cell's execute_reply with one poll of the whole cell timeout. After a cell
+# that displays widgets that poll sometimes misses the reply already in the socket
+# (jupyter/nbclient#312) and the run stalls for the full timeout before going on. Polling in
+# short slices sees the reply on the next slice; the overall deadline is unchanged.
+SHELL_POLL_SLICE = 0.5
+
+
+class PromptNotebookClient(NotebookClient):
+    """NotebookClient whose shell-reply wait cannot sleep through a reply (see above)."""
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        whole_wait = kc.shell_channel.get_msg
+
+        async def sliced_get_msg(timeout=None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = SHELL_POLL_SLICE if deadline is None else deadline - time.monotonic()
+                try:
+                    return await whole_wait(timeout=max(0.0, min(SHELL_POLL_SLICE, left)))
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        kc.shell_channel.get_msg = sliced_get_msg
+        return kc
 
 
 class NotebookFailed(AssertionError):
@@ -39,7 +68,8 @@ def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
     kernel_env.pop("MPLBACKEND", None)
     if env:
         kernel_env.update(env)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+    client = PromptNotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                                  shutdown_kernel="immediate",
                             resources={"metadata": {"path": str(cwd or Path(path).parent)}})
     start = time.perf_counter()
     try:
