@@ -72,10 +72,12 @@ def cells_digest(gradebook: Path) -> str:
     """A fingerprint of every instructor cell and point value in a gradebook (tamper check)."""
     con = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
     try:
-        rows = con.execute("select name, notebook_id, source, checksum, locked, cell_type from source_cell "
-                           "order by notebook_id, name").fetchall()
-        rows += con.execute("select b.name, b.notebook_id, g.max_score, g.cell_type from grade_cells g "
-                            "join base_cell b on b.id = g.id order by b.notebook_id, b.name").fetchall()
+        # notebooks by name: their ids are random UUIDs, new at every generate_assignment
+        rows = con.execute("select s.name, n.name, s.source, s.checksum, s.locked, s.cell_type from source_cell s "
+                           "join notebook n on n.id = s.notebook_id order by n.name, s.name").fetchall()
+        rows += con.execute("select b.name, n.name, g.max_score, g.cell_type from grade_cells g "
+                            "join base_cell b on b.id = g.id join notebook n on n.id = b.notebook_id "
+                            "order by n.name, b.name").fetchall()
     finally:
         con.close()
     return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()

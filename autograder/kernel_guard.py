@@ -14,6 +14,7 @@ Limits (said in the grader's report): in-process, a determined student can still
 import builtins
 import hashlib
 import json
+import operator
 import sys
 import threading
 import types
@@ -47,6 +48,12 @@ def _library_rewrap(new, old) -> bool:
     return filename.endswith(".py") and "ipykernel_" not in filename and not filename.startswith("<")
 
 
+def _unchanged(current, entries) -> bool:
+    """Every snapshot entry still the same object: checked by map() in C, as this runs before every
+    test cell over thousands of modules and classes; the slow per-name loop only where this fails."""
+    return all(map(operator.is_, map(current.get, entries.keys(), entries.values()), entries.values()))
+
+
 def _warning_to_stdout(message, category, filename, lineno, file=None, line=None):
     sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -62,7 +69,7 @@ class Guard:
         self.builtins = {k: v for k, v in vars(builtins).items()
                          if not isinstance(v, DATA) and k not in JUPYTER_MANAGED
                          and (not k.startswith("_") or k in ("__import__", "__build_class__"))}
-        self.modules, self.classes = {}, {}
+        self.modules, self.classes, self.class_keys = {}, {}, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
             for name, mod in list(sys.modules.items()):
@@ -99,6 +106,7 @@ class Guard:
                 continue
             try:
                 self.classes[klass] = {k: v for k, v in vars(klass).items() if not isinstance(v, DATA)}
+                self.class_keys[klass] = frozenset(vars(klass))  # a name added later: look closer
             except TypeError:
                 pass
 
@@ -118,6 +126,8 @@ class Guard:
                 sys.modules[name] = mod
                 self._note(f"sys.modules[{name!r}] was replaced")
             current = vars(mod)
+            if _unchanged(current, entries):
+                continue
             for k, v in entries.items():
                 if current.get(k, v) is not v:
                     if _library_rewrap(current[k], v):
@@ -127,6 +137,8 @@ class Guard:
                     setattr(mod, k, v)
         for cls, entries in self.classes.items():
             current = vars(cls)
+            if _unchanged(current, entries) and current.keys() <= self.class_keys[cls]:
+                continue
             for k, v in entries.items():
                 if current.get(k, v) is not v:
                     if _library_rewrap(current[k], v):

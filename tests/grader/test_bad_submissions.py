@@ -140,3 +140,22 @@ def test_feedback_can_be_rendered_again_from_the_course_folder(graded):
     text = page.read_text(encoding="utf-8")
     assert "expected triple(2) == 6" in text
     assert not any(marker in text for marker in fixture.HIDDEN_MARKERS)
+
+
+def test_regrading_one_student_reuses_the_course_gradebook_and_keeps_manual_grades(graded):
+    """A second `grade` into the same course (a fixed submission, say) regenerates the template
+    gradebook: it must be recognised as the same assignment, not refused as stale."""
+    from nbgrader.api import Gradebook
+
+    course, db = graded["course"], f"sqlite:///{graded['course'] / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        written = gb.find_grade("ex1_written_why", "ex12_tiny", "week07", "good")
+        written.manual_score = 1
+        gb.db.commit()
+    assert cli.main(["grade", "--course-dir", str(course), "--release", str(graded["release"]),
+                     "--source", str(Path(graded["secrets"]["source"]) / "week07"), "--students", "good",
+                     "--timeout", str(CELL_TIMEOUT), "--jobs", "1", "--no-feedback"]) == 0
+    with Gradebook(db) as gb:
+        assert {s.id for s in gb.students} == set(EXPECTED)
+        assert gb.find_grade("ex1_written_why", "ex12_tiny", "week07", "good").manual_score == 1
+        assert gb.find_submission("week07", "good").score == pytest.approx(10 + 1)
