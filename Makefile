@@ -14,7 +14,7 @@ PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test test-fast lint release bench grade-demo clean-grading
+.PHONY: setup lab test test-fast lint release bench bench-grading bench-features grade-demo clean-grading
 
 setup: $(STAMP)
 
@@ -53,6 +53,14 @@ release: setup
 ## Benchmarks: per-notebook execution time and per-student autograde time.
 bench: setup
 	$(RUN) $(BIN)/python -m tools.bench $(BENCH_ARGS)
+
+## Stock sequential nbgrader vs course-grade on the demo class (same submissions, same scores).
+bench-grading: setup
+	$(RUN) $(BIN)/python -m tools.bench_grading $(BENCH_ARGS)
+
+## Lesson 3's strategy A on the real ants/bees images: frozen backbone every epoch vs cached features.
+bench-features: setup
+	$(RUN) $(BIN)/python -m tools.bench_cached_features $(BENCH_ARGS)
 
 ## Graders: grade the bundled demo class.
 grade-demo: setup
