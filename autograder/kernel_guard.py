@@ -120,35 +120,33 @@ class Guard:
             self._restore()
         warnings.showwarning = _warning_to_stdout
 
+    def _put_back(self, owner, label, entries):
+        """Set every attribute of ``owner`` (a module or class) that was replaced back to its snapshot."""
+        current = vars(owner)
+        if _unchanged(current, entries):
+            return
+        for k, v in entries.items():
+            if current.get(k, v) is not v:
+                if _library_rewrap(current[k], v):
+                    entries[k] = current[k]
+                    continue
+                self._note(f"{label}.{k} was replaced")
+                try:
+                    setattr(owner, k, v)
+                except (TypeError, AttributeError):
+                    self._note(f"could not restore {label}.{k}")
+
     def _restore(self):
         for name, (mod, entries) in self.modules.items():
             if sys.modules.get(name) is not mod and name in sys.modules:
                 sys.modules[name] = mod
                 self._note(f"sys.modules[{name!r}] was replaced")
-            current = vars(mod)
-            if _unchanged(current, entries):
-                continue
-            for k, v in entries.items():
-                if current.get(k, v) is not v:
-                    if _library_rewrap(current[k], v):
-                        entries[k] = current[k]
-                        continue
-                    self._note(f"{name}.{k} was replaced")
-                    setattr(mod, k, v)
+            self._put_back(mod, name, entries)
         for cls, entries in self.classes.items():
             current = vars(cls)
             if _unchanged(current, entries) and current.keys() <= self.class_keys[cls]:
                 continue
-            for k, v in entries.items():
-                if current.get(k, v) is not v:
-                    if _library_rewrap(current[k], v):
-                        entries[k] = current[k]
-                        continue
-                    self._note(f"{cls.__module__}.{cls.__qualname__}.{k} was replaced")
-                    try:
-                        setattr(cls, k, v)
-                    except (TypeError, AttributeError):
-                        self._note(f"could not restore {cls.__qualname__}.{k}")
+            self._put_back(cls, f"{cls.__module__}.{cls.__qualname__}", entries)
             for k in [k for k in current if k.startswith("__") and k not in entries
                       and callable(current[k]) and k not in ("__init_subclass__",)]:
                 if any(k in vars(base) for base in cls.__mro__[1:]) or k in ("__eq__", "__bool__"):
