@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from autograder.course import ASSIGNMENT, REPO, Course, read, solved
+from autograder.grading import read_scores
 from tests.harness.notebooks import execute_notebook
 
 
@@ -27,14 +28,11 @@ def bench_lessons(repeat: int) -> list[tuple[str, float]]:
 
 
 def autograded_points(course: Course, student: str) -> tuple[float, float, float]:
-    """(points scored by the tests, points the tests can give, points left to a human grader)."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(course.config.CourseDirectory.db_url) as gb:
-        grades = [g for nb in gb.find_submission(ASSIGNMENT, student).notebooks for g in nb.grades]
-        tested = [g for g in grades if g.auto_score is not None]
-        return (sum(g.auto_score for g in tested), sum(g.max_score for g in tested),
-                sum(g.max_score for g in grades if g.auto_score is None))
+    """(points scored by the tests, points the tests can give, points of written (markdown) answers)."""
+    cells = [c for nb in read_scores(course.root / "gradebook.db", ASSIGNMENT, student).values() for c in nb.values()]
+    tested = [(score, max_score) for score, max_score, _, cell_type in cells if cell_type != "markdown"]
+    return (sum(s for s, _ in tested), sum(m for _, m in tested),
+            sum(max_score for _, max_score, _, cell_type in cells if cell_type == "markdown"))
 
 
 def bench_autograde(repeat: int) -> float | None:

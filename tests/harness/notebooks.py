@@ -70,7 +70,7 @@ def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
         kernel_env.update(env)
     client = PromptNotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                                   shutdown_kernel="immediate",
-                            resources={"metadata": {"path": str(cwd or Path(path).parent)}})
+                                  resources={"metadata": {"path": str(cwd or Path(path).parent)}})
     start = time.perf_counter()
     try:
         client.execute(env=kernel_env)
