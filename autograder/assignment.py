@@ -135,21 +135,40 @@ class Assignment:
         holding = [n for n, nb in self.notebooks.items() if numbers and numbers <= nb.exercises]
         return holding[0] if len(holding) == 1 else None
 
-    def hidden_test_lines(self) -> set[str]:
-        """Distinctive lines of every hidden test in source/ (never shown to students)."""
-        lines: set[str] = set()
+    def secret_lines(self) -> set[str]:
+        """Distinctive lines no student may receive: hidden tests and reference solutions in source/,
+        and the grader's checks (verdict side)."""
+        from .probes import verdict_lines
+
+        lines = verdict_lines()
         if not self.source_dir:
             return lines
         release_text = "\n".join(c.source for nb in self.notebooks.values() for c in nb.cells)
         for path in sorted(self.source_dir.glob("*.ipynb")):
             for cell in nbformat.read(str(path), as_version=4).cells:
-                for block in hidden_blocks(cell.source):
+                blocks = hidden_blocks(cell.source)
+                if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
+                    blocks.append(cell.source)
+                for block in blocks:
                     for ln in block.splitlines():
                         s = ln.strip()
                         # imports say nothing about a test; only lines that do something count
                         if len(s) >= 12 and not s.startswith(("#", "import ", "from ")) and s not in release_text:
                             lines.add(s)
         return lines
+
+
+def without_hidden_blocks(text: str) -> str:
+    """``text`` with every hidden-test block (markers included) removed: nothing hidden runs in a kernel."""
+    out, inside = [], False
+    for ln in text.splitlines():
+        if ln.strip() == HIDDEN_BEGIN:
+            inside = True
+        elif ln.strip() == HIDDEN_END and inside:
+            inside = False
+        elif not inside:
+            out.append(ln)
+    return "\n".join(out).rstrip() + ("\n" if text.endswith("\n") else "")
 
 
 def hidden_blocks(text: str) -> list[str]:

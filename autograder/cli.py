@@ -171,8 +171,7 @@ def step_grade(ctx: Context) -> dict:
                     for s, per in preflight.items()}
         opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
                                     student_timeout=a.student_timeout, feedback=not a.no_feedback,
-                                    hide=[str(ctx.course), str(REPO), str(ctx.source.parent),
-                                          ctx.load_json("collect.json", {}).get("downloads", "")])
+                                    **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
         gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
         results = ctx.load_json("results.json", {})
@@ -191,7 +190,7 @@ def step_grade(ctx: Context) -> dict:
             for p in problems:
                 bar.write(f"    {student}: {p}")
 
-        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.hidden_test_lines(), tampered,
+        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.secret_lines(), tampered,
                           progress=done)
         bar.close()
         wall = time.perf_counter() - t0
@@ -211,11 +210,10 @@ def step_grade(ctx: Context) -> dict:
 
 def step_feedback(ctx: Context) -> None:
     """Re-render feedback from the course folder's autograded notebooks (grading already does it)."""
-    from . import feedback as fb
     from . import grading
 
     results = ctx.load_json("results.json", {})
-    hidden = ctx.rel.hidden_test_lines()
+    hidden = ctx.rel.secret_lines()
     _say(f"==> feedback: {len(results)} student(s)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-fb-"))
     try:
@@ -229,7 +227,8 @@ def step_feedback(ctx: Context) -> None:
                 shutil.copytree(ctx.submitted / student / ctx.name, root / "submitted" / student / ctx.name)
             shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
             template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
-            out = grading._feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, fb)
+            verdicts = {nb: e.get("verdicts", {}) for nb, e in results[student].get("notebooks", {}).items()}
+            out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts)
             dest = ctx.course / "feedback" / student / ctx.name
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(root / "feedback" / student / ctx.name, dest)
@@ -298,6 +297,9 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
         p.add_argument("--fresh-gradebook", action="store_true",
                        help="rebuild the course gradebook (loses manual grades in it)")
         p.add_argument("--keep-work", action="store_true", help="keep the throwaway per-student courses")
+        p.add_argument("--probe-seed", default="",
+                       help="seed of the inputs the hidden checks choose (default: new each run; "
+                            "give one to regrade with the same inputs)")
 
 
 def parser() -> argparse.ArgumentParser:

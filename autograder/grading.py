@@ -6,6 +6,9 @@ concurrent writers, and one dead kernel fails the student's whole submission. He
 - each student is graded in a forked worker process (``--jobs`` at a time) inside its own
   throwaway course: a copy of the template gradebook plus the student's submission, no source/;
 - each notebook is its own nbgrader run, so a kernel that dies or hangs costs only that notebook;
+- no hidden test runs in a student kernel: the gradebook's test cells hold the public tests only, the
+  grader's probes (``probes``) run after them and emit plain data, and the autograded scores are the
+  verdicts computed here from that data (the public tests' own pass/fail counts for nothing);
 - a worker past its wall-clock budget is killed with its kernels; finished notebooks are kept;
 - results come back as JSON files; the parent alone writes the course gradebook (merge)."""
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -26,7 +30,8 @@ from pathlib import Path
 
 import nbformat
 
-from .assignment import Assignment, nbgrader_meta
+from . import probes
+from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
 from .course import course_config
 from .sandbox import guard_reports
 
@@ -42,8 +47,8 @@ class GradeOptions:
     sandbox: bool = True
     student_timeout: int = 900        # whole student, seconds
     feedback: bool = True
-    hide: list[str] = field(default_factory=list)
     threads: int = 0                  # torch threads per kernel; 0 = cores // jobs
+    probe_seed: str = field(default_factory=lambda: secrets.token_hex(8))   # the grader's inputs, per run
 
 
 def _api(root: Path, timeout: int, notebook_id: str = "*", extra=None):
@@ -93,6 +98,11 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
         shutil.rmtree(root)
     shutil.copytree(source_dir, root / "source" / name,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for path in (root / "source" / name).glob("*.ipynb"):   # hidden tests never reach a kernel
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            cell.source = without_hidden_blocks(cell.source)
+        nbformat.write(nb, str(path))
     result = _api(root, timeout).generate_assignment(name, force=True, create=True)
     if not result.get("success"):
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}\n{result.get('log')}")
@@ -127,14 +137,15 @@ def imported_modules(text: str) -> set[str]:
 
 # -- one student (runs in a worker process) --------------------------------------------------
 def autograde_preprocessors() -> list:
-    """nbgrader's own autograde pipeline with Execute swapped for the sandboxed one."""
+    """nbgrader's own autograde pipeline with Execute swapped for the sandboxed one, probes put in first."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                         SaveAutoGrades)
 
+    from .insert_probes import InsertProbes
     from .sandbox import SandboxedExecute
 
-    return [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    return [InsertProbes, SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
             AssignLatePenalties, CheckCellMetadata]
 
 
@@ -164,9 +175,6 @@ def _cell_notes(nb, timeout: int) -> list[str]:
                     notes.append(f"{gid}: stopped after the {timeout} s cell timeout")
                 elif out.get("ename") == "MemoryError":
                     notes.append(f"{gid}: hit the kernel memory limit (MemoryError)")
-            elif out.get("output_type") == "stream" and out.get("name") == "stderr" and \
-                    nbgrader_meta(cell).get("grade"):
-                notes.append(f"{gid}: wrote to stderr, which nbgrader scores as a failed test")
     return notes
 
 
@@ -186,12 +194,24 @@ def read_scores(gradebook: Path, assignment: str, student: str) -> dict:
     return out
 
 
+def record_verdicts(gradebook: Path, assignment: str, student: str, notebook: str,
+                    verdicts: dict[str, probes.Verdict]) -> None:
+    """The autograded score of each checked cell is its verdict: all its points, or none."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        nb = gb.find_submission_notebook(notebook, assignment, student)
+        for grade in nb.grades:
+            if grade.name in verdicts:
+                grade.auto_score = float(grade.max_score) if verdicts[grade.name].passed else 0.0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
 def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
                   work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
     """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
     from traitlets.config import Config
-
-    from . import feedback as fb
 
     root = Path(work) / student
     if root.exists():
@@ -213,10 +233,12 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         extra.SandboxedKernelManager.memory_mb = opts.memory_mb
         extra.SandboxedKernelManager.threads = threads
         extra.SandboxedKernelManager.kernel_root = kernel_root
-        extra.SandboxedKernelManager.hide = [str(work), str(root)] + [str(h) for h in opts.hide]
         extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
                                               "protected": PROTECTED,
                                               "preimport": template.preimport.get(name, [])}
+        checks = probes.checks_for(name)
+        cases = probes.choose_cases(checks, opts.probe_seed, student, name)
+        extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
         api = _api(root, opts.timeout, name, extra)
         res = api.autograde(template.assignment, student, force=True, create=True)
         autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
@@ -225,7 +247,12 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
                  "notes": [], "guard": guard_reports(Path(kernel_root))}
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
-            entry["notes"] = _cell_notes(nbformat.read(str(autograded), as_version=4), opts.timeout)
+            nb = nbformat.read(str(autograded), as_version=4)
+            verdicts = probes.decide(checks, cases, probes.read_records(nb))
+            nbformat.write(probes.remove_probes(nb), str(autograded))
+            record_verdicts(root / "gradebook.db", template.assignment, student, name, verdicts)
+            entry["verdicts"] = {gid: v.to_dict() for gid, v in verdicts.items()}
+            entry["notes"] = _cell_notes(nb, opts.timeout)
         result["notebooks"][name] = entry
         result_path.write_text(json.dumps(result, indent=1))
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
@@ -235,14 +262,18 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         if name in tampered:
             entry["zeroed"] = tampered[name]
     if opts.feedback and notebooks:
-        result["feedback"] = _feedback(root, student, template, rel, hidden_lines, opts.timeout, fb)
+        verdicts = {nb: e.get("verdicts", {}) for nb, e in result["notebooks"].items()}
+        result["feedback"] = render_feedback(root, student, template, rel, hidden_lines, opts.timeout, verdicts)
     result["seconds"] = round(time.time() - result["started"], 2)
     result_path.write_text(json.dumps(result, indent=1))
     return result
 
 
-def _feedback(root, student, template, rel, hidden_lines, timeout, fb) -> dict:
+def render_feedback(root: Path, student: str, template: Template, rel: Assignment, hidden_lines: set[str],
+                    timeout: int, verdicts: dict[str, dict]) -> dict:
     """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
+    from . import feedback as fb
+
     folder = root / "autograded" / student / template.assignment
     if not folder.exists():
         return {"error": "nothing was autograded"}
@@ -250,7 +281,7 @@ def _feedback(root, student, template, rel, hidden_lines, timeout, fb) -> dict:
     shutil.copytree(folder, keep)
     for path in folder.glob("*.ipynb"):
         if path.stem in rel.notebooks:
-            fb.sanitize_file(path, rel.notebooks[path.stem])
+            fb.sanitize_file(path, rel.notebooks[path.stem], verdicts.get(path.stem, {}))
     res = _api(root, timeout).generate_feedback(template.assignment, student, force=True)
     shutil.rmtree(folder)
     shutil.move(str(keep), str(folder))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -248,9 +249,11 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
         gid = owner.get(i)
         if gid is None:
             if nbgrader_meta(cell) and (i in demoted or nbgrader_meta(cell).get("grade_id") not in release):
-                cell.metadata.pop("nbgrader", None)
                 if i not in demoted:
                     report.add("repaired", None, f"cell #{i}: nbgrader metadata of an unknown cell removed")
+            # a cell of the student's own carries no instructions for the run (tags such as
+            # skip-execution or raises-exception, nbgrader metadata): only its text and outputs count
+            cell.metadata = nbformat.NotebookNode()
             out.append(cell)
             continue
         rc = release[gid]
@@ -266,12 +269,17 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
             elif {k: v for k, v in meta.items() if k != "checksum"} != \
                     {k: v for k, v in nbgrader_meta(rc.cell).items() if k != "checksum"}:
                 report.add("repaired", gid, f"{gid}: nbgrader metadata had been edited, restored")
-        cell.metadata["nbgrader"] = dict(nbgrader_meta(rc.cell))
-        for key in ("deletable", "editable"):
-            if key in rc.cell.get("metadata", {}):
-                cell.metadata[key] = rc.cell.metadata[key]
-        if rc.kind in ("test", "readonly") and _norm(cell.source) != _norm(rc.source):
-            report.add("info", gid, f"{gid} was edited by the student: nbgrader runs the original")
+        if rc.kind in ("test", "readonly"):
+            # an instructor cell is the release's cell, whole: text, metadata and tags, no outputs
+            if _norm(cell.source) != _norm(rc.source):
+                report.add("info", gid, f"{gid} was edited by the student: nbgrader runs the original")
+            rebuilt = _release_cell_node(rc)
+            if "id" in cell:
+                rebuilt["id"] = cell["id"]
+            out.append(rebuilt)
+            continue
+        # an answer cell keeps the student's text under the release's metadata (tags included)
+        cell.metadata = nbformat.from_dict(json.loads(json.dumps(rc.cell.get("metadata", {}))))
         out.append(cell)
 
     # graded cells with no counterpart: put the release cell back after its predecessor

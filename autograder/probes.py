@@ -35,7 +35,9 @@ from typing import Any
 from . import probe_runtime
 from .assignment import nbgrader_meta
 
-PROBE_KEY = "course_probe"          # cell metadata key of an inserted probe cell
+# A probe cell is known by its cell id (nbgrader's autograde clears cell metadata other than its own);
+# a student cell that claims the prefix is renamed when the probes go in.
+PROBE_ID = "course-probe-"
 MAX_RECORD_CHARS = 32 * 2**20       # a probe's line is small; anything bigger is not read
 MAX_TENSOR_ELEMENTS = 4 * 2**20
 DTYPES = {"float64": "<f8", "int64": "<i8", "bool": "u1"}
@@ -159,27 +161,38 @@ def probe_cell(check: Check, cases: Any) -> str:
             "try:\n    __course_probe()\nfinally:\n    globals().pop('__course_probe', None)\n")
 
 
+def probe_of(cell) -> str | None:
+    """The grade_id a probe cell belongs to, or None for any other cell."""
+    cid = str(cell.get("id") or "")
+    return cid[len(PROBE_ID):] if cid.startswith(PROBE_ID) else None
+
+
 def insert_probes(nb, probes: dict[str, str]) -> int:
     """Put each probe cell right after its test cell (at the end if that cell is missing)."""
     from nbformat.v4 import new_code_cell
 
-    placed, cells = 0, []
-    for cell in nb.cells:
+    def probe(gid):
+        cell = new_code_cell(probes[gid])
+        cell["id"] = PROBE_ID + gid
+        return cell
+
+    placed, cells, done = 0, [], set()
+    for i, cell in enumerate(nb.cells):
+        if probe_of(cell) is not None:          # a student's cell under a reserved id
+            cell["id"] = f"student-cell-{i}"
         cells.append(cell)
         gid = nbgrader_meta(cell).get("grade_id")
-        if gid in probes and cell.cell_type == "code" and not cell.metadata.get(PROBE_KEY):
-            cells.append(new_code_cell(probes[gid], metadata={PROBE_KEY: gid}))
+        if gid in probes and gid not in done and cell.cell_type == "code":
+            cells.append(probe(gid))
+            done.add(gid)
             placed += 1
-    done = {c.metadata.get(PROBE_KEY) for c in cells}
-    for gid, source in probes.items():
-        if gid not in done:
-            cells.append(new_code_cell(source, metadata={PROBE_KEY: gid}))
+    cells += [probe(gid) for gid in probes if gid not in done]
     nb.cells = cells
     return placed
 
 
 def remove_probes(nb):
-    nb.cells = [c for c in nb.cells if not c.metadata.get(PROBE_KEY)]
+    nb.cells = [c for c in nb.cells if probe_of(c) is None]
     return nb
 
 
@@ -246,7 +259,7 @@ def read_records(nb) -> dict[str, Results]:
     """Every probe cell's last record line, decoded; a missing or unreadable one has no values."""
     found: dict[str, Results] = {}
     for cell in nb.cells:
-        gid = cell.get("metadata", {}).get(PROBE_KEY)
+        gid = probe_of(cell)
         if not gid:
             continue
         text = "".join(str(o.get("text", "")) for o in cell.get("outputs", [])
@@ -286,6 +299,25 @@ def decide(checks: dict[str, Check], cases: dict[str, Any], records: dict[str, R
     return verdicts
 
 
-def check_sources() -> list[Path]:
-    """The grader-side check modules (for the leak check: none of their lines may reach a student)."""
-    return sorted(Path(__file__).with_name("checks").glob("*.py"))
+def verdict_lines() -> set[str]:
+    """Distinctive lines of the grader-side checks (verdicts, expected values): for the leak check.
+
+    Lines that are shipped to kernels anyway (probe functions, kernel helpers, the runtime) and
+    message text (string-only lines, shown to students on purpose) do not count."""
+    from . import checks as package
+
+    shipped = set(_runtime_source().splitlines())
+    found: set[str] = set()
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        if path.stem in ("__init__", "kernel", "common"):
+            continue
+        for check in checks_for(path.stem).values():
+            for fn in (*check.helpers, check.probe):
+                shipped |= set(inspect.getsource(fn).splitlines())
+        for line in path.read_text().splitlines():
+            if line in shipped:
+                continue
+            text = line.strip()
+            if len(text) >= 12 and not text.startswith(("#", "import ", "from ", '"', "'", 'f"', "f'")):
+                found.add(text)
+    return found

@@ -3,17 +3,25 @@
 nbgrader starts one kernel per notebook through nbclient; ``SandboxedExecute`` swaps in
 ``SandboxedKernelManager``, which launches the kernel as
 
-    python -c LIMITS  bwrap --ro-bind / / --tmpfs <hidden> … --unshare-all --die-with-parent  python -m ipykernel …
+    python -c LIMITS  bwrap --ro-bind /usr … --ro-bind <python> … --size N --tmpfs /tmp
+                            --bind <kernel dir> --bind <work dir> --unshare-all  python -m ipykernel …
 
+- Deny by default: the box holds the system's /usr (and its /bin, /lib links), a few files of /etc,
+  the course's Python environment (read-only), a size-capped /tmp, and, writable, the kernel's own
+  folder (connection file, sockets, $HOME) and a fresh working folder. Nothing else of the machine
+  exists there: no source/ (or any copy of it), no repo, no gradebook, no other student, no $HOME.
 - LIMITS sets RLIMIT_DATA (heap and anonymous memory, not the ~3 GiB of address space torch's
   shared libraries map: a huge allocation raises MemoryError in that cell instead of taking the
-  machine down) and ignores SIGINT for bwrap itself (the kernel installs its own handler), so a
-  per-cell timeout interrupts the student's code rather than killing the box.
-- bwrap hides the course, the repo (source/ = solutions + hidden tests), the gradebook, every other
-  student's folder, $HOME and /tmp; only the student's own autograded folder and the kernel's own
-  folder are visible (writable). ``--unshare-all`` removes the network, so the kernel talks ZMQ over
-  unix sockets (ipc transport) in its own bound folder instead of TCP.
-- The guard (kernel_guard.py) is loaded with ``exec_lines`` before the first cell.
+  machine down), RLIMIT_FSIZE (no file bigger than the cap), puts the kernel in its own pids cgroup
+  where the OS lets us (a fork bomb stops at the cap), and ignores SIGINT for bwrap itself (the
+  kernel installs its own handler), so a per-cell timeout interrupts the student's code rather
+  than killing the box.
+- ``--unshare-all`` removes the network, so the kernel talks ZMQ over unix sockets (ipc transport)
+  in its own bound folder instead of TCP.
+- Output is capped per cell and per notebook (``SandboxedExecute.output``): one student cannot make
+  a 200 MB feedback page or fill the grader's memory.
+- The guard (kernel_guard.py) is loaded with ``exec_lines`` before the first cell; it only flags
+  (no grade depends on it: scores come from verdicts computed outside, see probes.py).
 Where bwrap or user namespaces are unavailable, kernels run unboxed and ``status()`` says why."""
 from __future__ import annotations
 
@@ -29,15 +37,22 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, Unicode
 
 GUARD_SOURCE = Path(__file__).with_name("kernel_guard.py")
 LIMITS = ("import os,resource,signal,sys\n"
           "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-          "n = int(sys.argv[1])\n"
+          "n, f, procs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
           "if n > 0: resource.setrlimit(resource.RLIMIT_DATA, (n, n))\n"
+          "if f > 0: resource.setrlimit(resource.RLIMIT_FSIZE, (f, f))\n"
           "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-          "os.execvp(sys.argv[2], sys.argv[2:])")
+          "if procs:\n"
+          "    with open(procs, 'w') as fh: fh.write(str(os.getpid()))\n"
+          "os.execvp(sys.argv[4], sys.argv[4:])")
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+       "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/hosts")
+PIDS_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")   # cgroup v1 pids controller, or v2 with pids
 
 
 @dataclass
@@ -71,10 +86,13 @@ class SandboxedKernelManager(AsyncKernelManager):
     use_sandbox = Bool(True, help="Run the kernel inside bubblewrap.").tag(config=True)
     memory_mb = Integer(4096, help="Data (heap) cap of a kernel (MiB); 0 = none.").tag(config=True)
     threads = Integer(1, help="Torch/OpenMP threads per kernel.").tag(config=True)
-    hide = List(Unicode(), help="Paths the kernel must not see.").tag(config=True)
     guard = Dict(help="Guard settings (instructor_hashes, protected, preimport); empty = no guard.").tag(
         config=True)
     kernel_root = Unicode("", help="Where per-kernel folders are made (short path: unix sockets).").tag(
+        config=True)
+    tmp_mb = Integer(512, help="Size of the kernel's /tmp (MiB).").tag(config=True)
+    file_mb = Integer(512, help="Largest file the kernel may write (MiB); 0 = no cap.").tag(config=True)
+    max_tasks = Integer(256, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
         config=True)
 
     async def _async_pre_start_kernel(self, **kw):
@@ -108,32 +126,85 @@ class SandboxedKernelManager(AsyncKernelManager):
             kernel_cmd = self._bwrap_args(cwd) + kernel_cmd
         kw["env"] = env
         limits = int(self.memory_mb) * 2**20
-        kernel_cmd = [sys.executable, "-c", LIMITS, str(limits)] + kernel_cmd
+        self.pids_group = pids_cgroup(self.kernel_dir, self.max_tasks) if self.use_sandbox else None
+        procs = os.path.join(self.pids_group, "cgroup.procs") if self.pids_group else ""
+        kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs] + kernel_cmd
         # the kernel's own chatter ("To connect another client…") goes to a log, not the grader's screen
         with open(os.path.join(self.kernel_dir, "kernel.log"), "ab") as log:
             kw.setdefault("stdout", log)
             kw.setdefault("stderr", log)
             return await super()._async_launch_kernel(kernel_cmd, **kw)
 
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if getattr(self, "pids_group", None):
+            release_cgroup(self.pids_group)
+
     def _bwrap_args(self, cwd: str) -> list[str]:
-        args = [status().bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        secret = {os.path.realpath(p) for p in self.hide if p}
-        hidden = {"/tmp", os.path.expanduser("~")} | secret
-        for path in sorted(hidden, key=len):
-            if os.path.isdir(path):
-                args += ["--tmpfs", path]
-        # the interpreter and its packages stay visible (read-only) even when they live under a hidden path
-        for path in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
-                            os.path.realpath(os.path.dirname(os.path.dirname(sys.executable)))}, key=len):
-            if any(path == h or path.startswith(h + os.sep) for h in hidden):
-                args += ["--ro-bind", path, path]
-        args += ["--bind", self.kernel_dir, self.kernel_dir, "--bind", cwd, cwd]
-        for path in sorted(secret, key=len):   # empty AND read-only: writing there fails, as it should
-            if os.path.isdir(path) and path != "/tmp" and not any(
-                    p.startswith(path + os.sep) for p in (cwd, self.kernel_dir)):
-                args += ["--remount-ro", path]
-        args += ["--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--chdir", cwd, "--"]
-        return args
+        return box_args(status().bwrap, cwd, self.kernel_dir, self.tmp_mb) + ["--chdir", cwd, "--"]
+
+
+def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
+    """bwrap arguments for a deny-by-default box (see the module docstring)."""
+    args = [bwrap]
+    for path in SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in ETC:
+        args += ["--ro-bind-try", path, path]
+    # the course's Python: the venv and the interpreter it links to (read-only)
+    for path in sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                      os.path.dirname(os.path.dirname(sys.executable)))}, key=len):
+        if not any(path.startswith(d + os.sep) or path == d for d in SYSTEM):
+            args += ["--ro-bind", path, path]
+            if os.path.realpath(sys.prefix) == path and os.path.abspath(sys.prefix) != path:
+                args += ["--symlink", path, os.path.abspath(sys.prefix)]
+    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
+             "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd,
+             "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--unsetenv", "PYTHONPATH"]
+    return args
+
+
+def pids_cgroup(kernel_dir: str, max_tasks: int) -> str | None:
+    """A pids cgroup of its own for one kernel, capped at ``max_tasks``; None where the OS won't."""
+    for root in PIDS_ROOTS:
+        if not os.path.isfile(os.path.join(root, "cgroup.procs")) or not os.access(root, os.W_OK):
+            continue
+        controllers = os.path.join(root, "cgroup.controllers")   # cgroup v2: is pids enabled here?
+        if os.path.exists(controllers) and "pids" not in Path(controllers).read_text(errors="ignore"):
+            continue
+        group = os.path.join(root, "course-grade-" + os.path.basename(kernel_dir))
+        try:
+            os.makedirs(group, exist_ok=True)
+            Path(group, "pids.max").write_text(str(int(max_tasks)))
+        except OSError:
+            continue
+        return group
+    return None
+
+
+def release_cgroup(group: str) -> None:
+    """Kill whatever the kernel left running in its cgroup (nothing outlives its notebook), then remove it."""
+    import signal
+    import time
+
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in Path(group, "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.rmdir(group)
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 class SandboxedExecute(Execute):
@@ -143,9 +214,34 @@ class SandboxedExecute(Execute):
     which holds the hidden tests (and the student's other, already graded notebooks). The kernel
     gets a fresh working folder instead, with the submission's other files but no notebook."""
 
+    cell_output_kb = Integer(2048, help="Output kept per student cell (KiB); the rest is cut with a note.").tag(
+        config=True)
+    notebook_output_kb = Integer(16384, help="Output kept per notebook (KiB), probe cells aside.").tag(config=True)
+    probe_output_kb = Integer(16384, help="Output kept per probe cell (KiB).").tag(config=True)
+
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, with caps: past them an output is dropped and one note is left."""
+        from nbformat.v4 import new_output
+
+        from .probes import probe_of
+
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._cell_bytes[cell_index] = self._cell_bytes.get(cell_index, 0) + size
+        probe = probe_of(self.nb.cells[cell_index]) is not None
+        if not probe:
+            self._notebook_bytes += size
+        cap = (self.probe_output_kb if probe else self.cell_output_kb) * 1024
+        if self._cell_bytes[cell_index] > cap or (not probe and self._notebook_bytes > self.notebook_output_kb * 1024):
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                outs.append(new_output("stream", name="stdout",
+                                       text="\n[output cut by the grader: this cell or notebook printed too much]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
     def preprocess(self, nb, resources=None, km=None):
         resources = dict(resources or {})
@@ -158,6 +254,7 @@ class SandboxedExecute(Execute):
                             ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
         meta["path"] = clean
         resources["metadata"] = meta
+        self._cell_bytes, self._notebook_bytes, self._truncated = {}, 0, set()
         nb, resources = super().preprocess(nb, resources, km)
         resources["metadata"]["path"] = original
         return nb, resources

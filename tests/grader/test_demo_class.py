@@ -52,7 +52,7 @@ def test_demo_class_grades_as_expected(tmp_path):
         for word in exp["why"]:
             assert word.lower() in why.lower(), (student, word, why)
     hidden = Assignment.load(demo_builder.REPO / "release" / "week07",
-                             demo_builder.REPO / "source" / "week07").hidden_test_lines()
+                             demo_builder.REPO / "source" / "week07").secret_lines()
     assert hidden
     for page in (course / "feedback").rglob("*.html"):
         text = page.read_text(encoding="utf-8")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.course import REPO, Course, read, solved
+from autograder.course import REPO, read, solved
 
 SOURCE = REPO / "source" / "week07"
 RELEASE = REPO / "release" / "week07"
@@ -23,17 +23,22 @@ def reference_submission(name: str):
 
 
 class GradingRun:
-    """One generated course; each variant is a separate student submitting one notebook."""
+    """Grades variant students of one notebook: {grade_id: (score, max)} of its autograded cells.
+
+    Scores are the hidden checks' verdicts (autograder.probes): points when the verdict passes."""
 
     def __init__(self, tmp: Path):
-        self.course = Course(tmp)
-        self.course.generate()
+        self.tmp = Path(tmp)
 
     def grade(self, student: str, name: str, nb) -> dict[str, tuple[float, float]]:
-        """Autograde ``nb`` as ``student``'s ``name``; return {grade_id: (score, max)}."""
-        self.course.submit(student, {name: nb})
-        self.course.autograde(student)
-        return self.course.scores(student)[Path(name).stem]
+        from tests.harness.probing import probe_verdicts
+
+        points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+                  for c in source_nb(name).cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+        verdicts = probe_verdicts(nb, name, student=student)
+        self.verdicts = verdicts          # the last run's messages, for assertion texts
+        return {gid: (points[gid] if v.passed else 0.0, points[gid]) for gid, v in verdicts.items()}
 
 
 def total(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
