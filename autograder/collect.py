@@ -5,7 +5,11 @@ Graders get Colab downloads and LMS exports, not a tidy tree: "ex2 (1).ipynb", "
 The student comes from the LMS prefix, else the top folder, else the file-name prefix; the notebook
 from the release name in the file name, else the exercise numbers ("ex2" → the notebook holding
 exercise 2), else the notebook's own content (its grade_ids or cell text). Files that cannot be
-placed are reported with the reason, never silently dropped."""
+placed are reported with the reason, never silently dropped. A file whose name claims another
+student than the folder it is in is graded as neither (a human decides).
+
+Downloads are untrusted: zips are opened within limits (member count, sizes, compression ratio,
+nesting), and a notebook file above ``MAX_NOTEBOOK_BYTES`` is not read."""
 from __future__ import annotations
 
 import re
@@ -25,6 +29,16 @@ COPY_SUFFIX = re.compile(r"\s*[\(\[]\s*(\d+)\s*[\)\]]$|\s*-\s*copy(?:\s*\d+)?$|-
 COLAB_PREFIX = re.compile(r"^(copy of\s+)+", re.I)
 EXERCISE_TOKEN = re.compile(r"(?:^|[^a-z0-9])ex(?:ercise)?[\s_-]*(\d+)(?![0-9])", re.I)
 IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db"}
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+ZIP_MAX_MEMBERS = 20_000
+ZIP_MAX_MEMBER_BYTES = 256 * 2**20
+ZIP_MAX_TOTAL_BYTES = 4 * 2**30
+ZIP_MAX_RATIO = 200          # uncompressed / compressed, for members above 1 MiB
+ZIP_MAX_DEPTH = 3            # zips inside zips inside zips
+
+
+class UnsafeArchive(ValueError):
+    """A zip that breaks the limits above; the message says which."""
 
 
 @dataclass
@@ -136,6 +150,8 @@ def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignm
 
 
 def _read_notebook(path: Path):
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return None, f"too large to be a notebook ({path.stat().st_size / 2**20:.0f} MiB)"
     try:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as exc:
@@ -155,8 +171,29 @@ def _walk(root: Path):
             yield path
 
 
-def unpack(downloads: Path, into: Path) -> Path:
-    """A zip (possibly holding more zips, as LMS exports do) → a folder."""
+def check_archive(zf: zipfile.ZipFile, name: str) -> None:
+    """Refuse a zip bomb before extracting anything (UnsafeArchive says which limit it breaks)."""
+    members = zf.infolist()
+    if len(members) > ZIP_MAX_MEMBERS:
+        raise UnsafeArchive(f"{name} holds {len(members)} files (limit {ZIP_MAX_MEMBERS})")
+    total = 0
+    for m in members:
+        total += m.file_size
+        if m.file_size > ZIP_MAX_MEMBER_BYTES:
+            raise UnsafeArchive(f"{name}: {m.filename} unpacks to {m.file_size / 2**20:.0f} MiB "
+                                f"(limit {ZIP_MAX_MEMBER_BYTES // 2**20} MiB)")
+        if m.file_size > 2**20 and m.file_size > ZIP_MAX_RATIO * max(1, m.compress_size):
+            raise UnsafeArchive(f"{name}: {m.filename} is compressed {m.file_size // max(1, m.compress_size)}:1 "
+                                f"(a zip bomb? limit {ZIP_MAX_RATIO}:1)")
+    if total > ZIP_MAX_TOTAL_BYTES:
+        raise UnsafeArchive(f"{name} unpacks to {total / 2**30:.1f} GiB (limit {ZIP_MAX_TOTAL_BYTES // 2**30} GiB)")
+
+
+def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None) -> Path:
+    """A zip (possibly holding more zips, as LMS exports do) → a folder.
+
+    The top zip must pass ``check_archive`` (else UnsafeArchive); an inner zip that does not, or that
+    is nested too deep, stays packed and is listed in ``refused`` with the reason."""
     downloads = Path(downloads)
     if downloads.is_dir():
         return downloads
@@ -164,20 +201,57 @@ def unpack(downloads: Path, into: Path) -> Path:
         raise ValueError(f"{downloads} is neither a folder nor a zip file")
     target = into / downloads.stem
     with zipfile.ZipFile(downloads) as zf:
-        zf.extractall(target)
-    for inner in list(target.rglob("*.zip")):
-        with zipfile.ZipFile(inner) as zf:
-            zf.extractall(inner.with_suffix(""))
-        inner.unlink()
+        check_archive(zf, downloads.name)
+        zf.extractall(target)     # zipfile drops absolute paths and ".." parts
+    refused = {} if refused is None else refused
+    for depth in range(1, ZIP_MAX_DEPTH + 1):
+        inner_zips = [z for z in target.rglob("*.zip") if z.relative_to(target).as_posix() not in refused]
+        for inner in inner_zips:
+            rel = inner.relative_to(target).as_posix()
+            try:
+                if depth == ZIP_MAX_DEPTH:
+                    raise UnsafeArchive(f"{rel} is nested more than {ZIP_MAX_DEPTH - 1} zips deep")
+                with zipfile.ZipFile(inner) as zf:
+                    check_archive(zf, rel)
+                    zf.extractall(inner.with_suffix(""))
+            except (UnsafeArchive, zipfile.BadZipFile, OSError) as exc:
+                refused[rel] = f"not unpacked: {exc}"
+                continue
+            inner.unlink()
     return target
 
 
-def plan(downloads: Path, assignment: Assignment) -> tuple[list[Placement], dict]:
+def claimed_student(rel: Path, stem: str, folders: set[str]) -> str | None:
+    """The student a file's own name claims (LMS prefix, or another student's folder name as prefix)."""
+    m = LMS.match(stem)
+    if m:
+        return slug(m.group("name"))
+    lowered = slug(stem)
+    for other in folders:
+        if other and other != slug(rel.parts[0]) and (lowered.startswith(other + "_") or lowered == other):
+            return other
+    return None
+
+
+def plan(downloads: Path, assignment: Assignment,
+         refused: dict[str, str] | None = None) -> tuple[list[Placement], dict]:
     """Decide where every file goes; returns (placements, {origin: notebook node})."""
     placements, notebooks = [], {}
+    for origin, why in sorted((refused or {}).items()):
+        placements.append(Placement(origin, None, None, why))
+    folders = {slug(p.name) for p in Path(downloads).iterdir() if p.is_dir() and p.name not in IGNORED}
     for path in _walk(downloads):
         rel = path.relative_to(downloads)
         origin = rel.as_posix()
+        if len(rel.parts) > 1 and rel.parts[0] != assignment.name:
+            claim = claimed_student(rel, clean_stem(path.stem)[0], folders)
+            lms_folder = LMS.match(rel.parts[0])
+            owner = slug(lms_folder.group("name")) if lms_folder else slug(rel.parts[0])
+            if claim and claim != owner:
+                placements.append(Placement(origin, None, None,
+                                            f"the file name says {claim} but it is in {rel.parts[0]}'s folder: "
+                                            "graded as neither, a human must decide"))
+                continue
         if path.suffix.lower() != ".ipynb":
             owner = student_from(rel, path.stem, None, assignment) if len(rel.parts) > 1 or LMS.match(path.stem) \
                 else None
@@ -231,8 +305,9 @@ def collect(downloads: Path, assignment: Assignment, submitted: Path,
             timestamp: str = "2026-01-01 00:00:00.000000 UTC") -> list[Placement]:
     """Copy every placeable notebook to ``submitted``; return the placements (report rows)."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = unpack(Path(downloads), Path(tmp))
-        placements, notebooks = plan(folder, assignment)
+        refused: dict[str, str] = {}
+        folder = unpack(Path(downloads), Path(tmp), refused)
+        placements, notebooks = plan(folder, assignment, refused)
         # a student whose only file is unreadable still gets a (notebook-less) folder: graded 0, listed
         students = sorted({p.student for p in placements if p.student and (p.placed and p.kept or p.notebook)})
         for student in students:

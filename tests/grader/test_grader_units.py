@@ -268,3 +268,97 @@ def test_collect_reads_an_lms_zip(assignment, tmp_path):
     placements = collect.collect(archive, assignment, tmp_path / "out")
     assert (tmp_path / "out" / "ann_lee" / "week07" / "ex34_tiny.ipynb").exists()
     assert {p.origin.split("/")[-1]: p.placed for p in placements} == {"ex34_tiny.ipynb": True, "scan.jpg": False}
+
+
+# -- untrusted downloads and notebooks (the threat model) ------------------------------------------
+def test_zip_bomb_is_refused_before_extraction(assignment, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("alice/ex12_tiny.ipynb", b"0" * (64 * 2**20))   # 64 MiB of zeros: ~1000:1
+    with pytest.raises(collect.UnsafeArchive, match="compressed"):
+        collect.collect(archive, assignment, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_zips_nested_too_deep_stay_packed_and_are_listed(assignment, tmp_path):
+    import io
+    import zipfile
+
+    def zipped(name, data):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(name, data)
+        return buf.getvalue()
+
+    inner = zipped("ex12_tiny.ipynb", nbformat.writes(student_copy(assignment)))
+    for level in range(4):
+        inner = zipped(f"level{level}.zip", inner)
+    archive = tmp_path / "deep.zip"
+    archive.write_bytes(inner)
+    placements = collect.collect(archive, assignment, tmp_path / "out")
+    assert any("nested more than" in p.how and not p.placed for p in placements), [p.how for p in placements]
+
+
+def test_a_file_naming_another_student_is_graded_as_neither(assignment, tmp_path):
+    downloads = tmp_path / "dl"
+    for student, name in (("alice", "ex12_tiny.ipynb"), ("bob", "ex34_tiny.ipynb"), ("bob", "alice_ex12_tiny.ipynb"),
+                          ("carol", "Dave Smith_42_assignsubmission_file_ex12_tiny.ipynb")):
+        (downloads / student).mkdir(parents=True, exist_ok=True)
+        nbformat.write(student_copy(assignment), str(downloads / student / name))
+    placements = {p.origin: p for p in collect.plan(downloads, assignment)[0]}
+    assert placements["alice/ex12_tiny.ipynb"].placed and placements["bob/ex34_tiny.ipynb"].placed
+    for origin in ("bob/alice_ex12_tiny.ipynb", "carol/Dave Smith_42_assignsubmission_file_ex12_tiny.ipynb"):
+        assert not placements[origin].placed and "graded as neither" in placements[origin].how
+
+
+def test_preflight_rebuilds_instructor_cells_whole_and_drops_student_tags(assignment):
+    nb = student_copy(assignment)
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", []).append("skip-execution")
+        if nbgrader_meta(cell).get("grade_id") == "ex1_test_triple":
+            cell.metadata["jupyter"] = {"source_hidden": True}
+    fixed, _ = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    release = {nbgrader_meta(c).get("grade_id"): c for c in assignment.notebooks["ex12_tiny"].nb.cells}
+    for cell in fixed.cells:
+        assert "skip-execution" not in cell.metadata.get("tags", []), cell.get("id")
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in release:
+            assert dict(cell.metadata) == dict(release[gid].metadata), gid
+
+
+def test_feedback_sanitizes_student_html_and_markdown(assignment):
+    nb = student_copy(assignment)
+    answer = next(c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code")
+    answer.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": '<b>ok</b><img src=x onerror="alert(1)"><script>steal()</script>',
+        "application/javascript": "steal()", "text/plain": "plain"})]
+    written = next(c for c in nb.cells if c.cell_type == "markdown")
+    written.source += '\n<script>steal()</script><a href="javascript:steal()">x</a>'
+    feedback.sanitize(nb, assignment.notebooks["ex12_tiny"], verdicts={})
+    text = nbformat.writes(nb)
+    for bad in ("<script", "onerror", "javascript:", "application/javascript"):
+        assert bad not in text, bad
+    assert "<b>ok</b>" in text
+
+
+def test_test_cell_outputs_are_replaced_by_the_verdict(assignment):
+    nb = student_copy(assignment)
+    test = next(c for c in nb.cells if c.get("id") == "ex1_test_triple")
+    test.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged: all hidden tests passed")]
+    feedback.sanitize(nb, assignment.notebooks["ex12_tiny"],
+                      verdicts={"ex1_test_triple": {"passed": False, "message": "triple(4) returned 13"}})
+    text = nbformat.writes(nb)
+    assert "forged" not in text and "triple(4) returned 13" in text
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda s: f'<div data-x="{s}">ok</div>',
+    lambda s: "<pre>" + __import__("base64").b64encode(s.encode()).decode() + "</pre>",
+    lambda s: '<img src="data:text/plain;base64,' + __import__("base64").b64encode(s.encode()).decode() + '">',
+])
+def test_leak_check_reads_attributes_and_base64(wrap):
+    line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
+    assert feedback.leaks(wrap(line), {line}) == [line]
+    assert feedback.leaks(wrap("nothing secret here at all"), {line}) == []
