@@ -135,12 +135,12 @@ class Assignment:
         holding = [n for n, nb in self.notebooks.items() if numbers and numbers <= nb.exercises]
         return holding[0] if len(holding) == 1 else None
 
-    def secret_lines(self) -> set[str]:
+    def secret_lines(self, checks_dir: Path | None = None) -> set[str]:
         """Distinctive lines no student may receive: hidden tests and reference solutions in source/,
         and the grader's checks (verdict side)."""
         from .probes import verdict_lines
 
-        lines = verdict_lines()
+        lines = verdict_lines(checks_dir)
         if not self.source_dir:
             return lines
         release_text = "\n".join(c.source for nb in self.notebooks.values() for c in nb.cells)

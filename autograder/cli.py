@@ -171,6 +171,7 @@ def step_grade(ctx: Context) -> dict:
                     for s, per in preflight.items()}
         opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
                                     student_timeout=a.student_timeout, feedback=not a.no_feedback,
+                                    checks_dir=a.checks,
                                     **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
         gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
@@ -190,7 +191,7 @@ def step_grade(ctx: Context) -> dict:
             for p in problems:
                 bar.write(f"    {student}: {p}")
 
-        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.secret_lines(), tampered,
+        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.secret_lines(a.checks or None), tampered,
                           progress=done)
         bar.close()
         wall = time.perf_counter() - t0
@@ -213,7 +214,7 @@ def step_feedback(ctx: Context) -> None:
     from . import grading
 
     results = ctx.load_json("results.json", {})
-    hidden = ctx.rel.secret_lines()
+    hidden = ctx.rel.secret_lines(ctx.args.checks or None)
     _say(f"==> feedback: {len(results)} student(s)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-fb-"))
     try:
@@ -283,6 +284,8 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
                    help="the release folder of the assignment (default: %(default)s)")
     p.add_argument("--source", default=str(REPO / "source" / "week07"),
                    help="the nbgrader source folder, with hidden tests (default: %(default)s)")
+    p.add_argument("--checks", default="",
+                   help="folder of the hidden checks, one <notebook>.py each (default: autograder/checks)")
     if grading:
         p.add_argument("-j", "--jobs", type=int, default=0, help="students graded at once (default: CPU cores)")
         p.add_argument("--timeout", type=int, default=60, help="per-cell timeout in seconds (default: 60)")

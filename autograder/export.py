@@ -1,8 +1,9 @@
 """Results → grades.csv (per exercise and total), needs_review.csv and a summary figure.
 
 An exercise's score is the sum of its autograded test cells (grade_id prefix ``ex{N}_``).
-A notebook whose kernel died, or whose code tried to tamper with the tests, scores 0 here and
-is listed in needs_review.csv with the reason (and, for tampering, the score it would have had)."""
+A notebook whose kernel died scores 0 here and is listed in needs_review.csv with the reason. Code
+that looks like tampering is listed for review too, but keeps its score: scores are verdicts decided
+outside the student's kernel, so tampering cannot raise them (and a false alarm costs nothing)."""
 from __future__ import annotations
 
 import csv
@@ -56,13 +57,13 @@ def student_grade(student: str, result: dict | None, rel: Assignment, preflight:
             score = float(got[0]) if got and got[0] is not None else 0.0
             if rc.kind == "test":
                 would_have += score
-                if not zero and not (entry and entry.get("zeroed")):
+                if not zero:
                     exercises[rc.exercise] = exercises.get(rc.exercise, 0.0) + score
             elif rc.kind in ("manual", "task") and (got is None or got[2] or got[0] is None):
                 manual += rc.points
-        if entry and entry.get("zeroed"):
-            g.review.append((name, "possible tampering in the student's code, autograded score set to 0 "
-                             f"(it would have been {would_have:g}): " + "; ".join(entry["zeroed"][:4])))
+        if entry and entry.get("tamper_flags"):
+            g.review.append((name, f"possible tampering in the student's code (score {would_have:g} kept: "
+                             "tampering cannot raise a verdict): " + "; ".join(entry["tamper_flags"][:4])))
         if result.get("feedback", {}).get("withheld"):
             g.review += [(name, w) for w in result["feedback"]["withheld"] if w.startswith(name)]
     g.total = sum(exercises.values())

@@ -49,6 +49,7 @@ class GradeOptions:
     feedback: bool = True
     threads: int = 0                  # torch threads per kernel; 0 = cores // jobs
     probe_seed: str = field(default_factory=lambda: secrets.token_hex(8))   # the grader's inputs, per run
+    checks_dir: str = ""              # where the hidden checks live; "" = autograder/checks
 
 
 def _api(root: Path, timeout: int, notebook_id: str = "*", extra=None):
@@ -236,7 +237,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
                                               "protected": PROTECTED,
                                               "preimport": template.preimport.get(name, [])}
-        checks = probes.checks_for(name)
+        checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         cases = probes.choose_cases(checks, opts.probe_seed, student, name)
         extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
         api = _api(root, opts.timeout, name, extra)
@@ -260,7 +261,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
     result["gradebook_intact"] = cells_digest(root / "gradebook.db") == template.cells_digest
     for name, entry in result["notebooks"].items():
         if name in tampered:
-            entry["zeroed"] = tampered[name]
+            entry["tamper_flags"] = tampered[name]
     if opts.feedback and notebooks:
         verdicts = {nb: e.get("verdicts", {}) for nb, e in result["notebooks"].items()}
         result["feedback"] = render_feedback(root, student, template, rel, hidden_lines, opts.timeout, verdicts)

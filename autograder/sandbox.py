@@ -162,7 +162,7 @@ def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
             if os.path.realpath(sys.prefix) == path and os.path.abspath(sys.prefix) != path:
                 args += ["--symlink", path, os.path.abspath(sys.prefix)]
     args += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
-             "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd,
+             "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd, "--remount-ro", "/",
              "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--unsetenv", "PYTHONPATH"]
     return args
 

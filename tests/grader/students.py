@@ -40,11 +40,12 @@ EXPECTED = {
     "lms_student": _expect(),
     "empty": _expect(ex1=0, ex2=0, ex3=0, ex4=0, review=True, why=("empty notebook", "0 bytes")),
     "edits_tests": _expect(ex1=0),
-    "tamper": _expect(ex3=0, ex4=0, review=True, why=("torch.allclose", "tampering")),
+    # tampering gains nothing (the verdicts are decided outside the kernel) and is flagged for a
+    # human; the student's correct answers keep their points
+    "tamper": _expect(ex3=0, review=True, why=("torch.allclose", "tampering")),
     "sneaky": _expect(ex3=0, review=True, why=("torch.allclose was replaced",)),
-    # static tampering zeroes the whole notebook pending review (the guard alone already gains nothing)
-    "builtins": _expect(ex1=0, ex2=0, review=True, why=("builtin `type`",)),
-    "custom_exc": _expect(ex1=0, ex2=0, review=True, why=("set_custom_exc",)),
+    "builtins": _expect(ex2=0, review=True, why=("builtin `type`",)),
+    "custom_exc": _expect(ex1=0, review=True, why=("set_custom_exc",)),
     "snoop": _expect(),
 }
 # Students that submit only one notebook score 0 on the other one.

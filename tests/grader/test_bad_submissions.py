@@ -18,6 +18,7 @@ from tests.grader.students import EXPECTED, Class
 
 pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 10
+CHECKS = Path(__file__).with_name("fixture_checks")   # the tiny assignment's hidden checks
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def graded(tmp_path_factory):
                "victim": str(course / "submitted" / "good" / "week07" / "ex12_tiny.ipynb")}
     Class(downloads, release, source, secrets).build()
     cli.main(["run", str(downloads), "--course-dir", str(course), "--release", str(release),
-              "--source", str(source), "--timeout", str(CELL_TIMEOUT), "--memory-mb", "1536", "--jobs", "2"])
+              "--source", str(source), "--checks", str(CHECKS), "--probe-seed", "bad-submissions",
+              "--timeout", str(CELL_TIMEOUT), "--memory-mb", "1536", "--jobs", "2"])
     exports = course / "exports"
     with open(exports / "grades.csv") as f:
         grades = {r["student"]: r for r in csv.DictReader(f) if r["student"] != "(max)"}
@@ -56,8 +58,8 @@ def test_each_submission_gets_its_expected_outcome(graded, student):
         assert word.lower() in text, (student, word, text)
 
 
-def test_tampering_gains_nothing_even_before_the_static_zero(graded):
-    """What nbgrader itself scored (the guard had undone the tampering) — before preflight's zeroing."""
+def test_tampering_gains_nothing(graded):
+    """The verdicts (decided outside the kernel) of the tampering students' wrong answers: 0."""
     raw = {s: graded["results"][s]["scores"] for s in ("tamper", "sneaky", "builtins", "custom_exc")}
     assert raw["tamper"]["ex34_tiny"]["ex3_test_scale"][0] == 0
     assert raw["sneaky"]["ex34_tiny"]["ex3_test_scale"][0] == 0
@@ -94,7 +96,7 @@ def test_feedback_shows_results_but_never_hidden_tests(graded):
             assert marker not in text, (page, marker)
         assert "BEGIN HIDDEN TESTS" not in text
     wrong = (graded["course"] / "feedback" / "edits_tests" / "week07" / "ex12_tiny.html").read_text()
-    assert "expected triple(2) == 6" in wrong          # the public test's teaching message is shown
+    assert "triple multiplies by three" in wrong       # the verdict's teaching message is shown
 
 
 def test_stderr_warnings_in_student_code_do_not_cost_points(graded):
@@ -136,9 +138,9 @@ def test_feedback_can_be_rendered_again_from_the_course_folder(graded):
     page = course / "feedback" / "edits_tests" / "week07" / "ex12_tiny.html"
     page.unlink()
     cli.main(["feedback", "--course-dir", str(course), "--release", str(release),
-              "--source", str(Path(graded["secrets"]["source"]) / "week07")])
+              "--source", str(Path(graded["secrets"]["source"]) / "week07"), "--checks", str(CHECKS)])
     text = page.read_text(encoding="utf-8")
-    assert "expected triple(2) == 6" in text
+    assert "triple multiplies by three" in text
     assert not any(marker in text for marker in fixture.HIDDEN_MARKERS)
 
 
@@ -154,6 +156,7 @@ def test_regrading_one_student_reuses_the_course_gradebook_and_keeps_manual_grad
         gb.db.commit()
     assert cli.main(["grade", "--course-dir", str(course), "--release", str(graded["release"]),
                      "--source", str(Path(graded["secrets"]["source"]) / "week07"), "--students", "good",
+                     "--checks", str(CHECKS),
                      "--timeout", str(CELL_TIMEOUT), "--jobs", "1", "--no-feedback"]) == 0
     with Gradebook(db) as gb:
         assert {s.id for s in gb.students} == set(EXPECTED)
