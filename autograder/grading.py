@@ -214,6 +214,8 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
     """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
     from traitlets.config import Config
 
+    from . import feedback as fb
+
     root = Path(work) / student
     if root.exists():
         shutil.rmtree(root)
@@ -250,7 +252,8 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
             verdicts = probes.decide(checks, cases, probes.read_records(nb))
-            nbformat.write(probes.remove_probes(nb), str(autograded))
+            # graders read this copy in formgrader, in their browser: no student script may run there
+            nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
             record_verdicts(root / "gradebook.db", template.assignment, student, name, verdicts)
             entry["verdicts"] = {gid: v.to_dict() for gid, v in verdicts.items()}
             entry["notes"] = _cell_notes(nb, opts.timeout)
