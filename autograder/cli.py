@@ -160,6 +160,16 @@ def step_grade(ctx: Context) -> dict:
     _say(f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {a.timeout} s, "
          f"memory cap {a.memory_mb} MiB per kernel")
     sandboxed = sandbox_banner(not a.no_sandbox)
+    client = None
+    if a.executor == "dask":    # before anything is written: an unreachable scheduler changes nothing
+        from .dask_grading import SchedulerUnreachable, connect
+
+        try:
+            client = connect(a.scheduler)
+        except SchedulerUnreachable as exc:
+            raise SystemExit(f"course-grade: {exc}") from None
+        workers = len(client.scheduler_info().get("workers", {}))
+        _say(f"    executor: Dask at {a.scheduler} ({workers} worker(s) now; each student is one task)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         t0 = time.perf_counter()
@@ -191,8 +201,13 @@ def step_grade(ctx: Context) -> dict:
             for p in problems:
                 bar.write(f"    {student}: {p}")
 
-        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.secret_lines(a.checks or None), tampered,
-                          progress=done)
+        secret = ctx.rel.secret_lines(a.checks or None)
+        if client is not None:
+            from .dask_grading import grade_all_dask
+
+            grade_all_dask(client, folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
+        else:
+            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
         bar.close()
         wall = time.perf_counter() - t0
         ctx.save_json("results.json", results)
@@ -203,6 +218,8 @@ def step_grade(ctx: Context) -> dict:
         _say(f"    course gradebook: {gradebook} (open `nbgrader formgrader` for the written answers)")
         return results
     finally:
+        if client is not None:
+            client.close()
         if a.keep_work:
             _say(f"    work folders kept in {work}")
         else:
@@ -300,6 +317,11 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
         p.add_argument("--fresh-gradebook", action="store_true",
                        help="rebuild the course gradebook (loses manual grades in it)")
         p.add_argument("--keep-work", action="store_true", help="keep the throwaway per-student courses")
+        p.add_argument("--executor", choices=["local", "dask"], default="local",
+                       help="local: forked workers on this machine (default); dask: one task per student "
+                            "on a Dask cluster (see --scheduler)")
+        p.add_argument("--scheduler", default="tcp://127.0.0.1:8786",
+                       help="the Dask scheduler's address for --executor dask (default: %(default)s)")
         p.add_argument("--probe-seed", default="",
                        help="seed of the inputs the hidden checks choose (default: new each run; "
                             "give one to regrade with the same inputs)")

@@ -318,9 +318,13 @@ def _child(args, result_file):
 
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
-              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None) -> dict[str, dict]:
-    """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student."""
-    ctx = multiprocessing.get_context("fork")
+              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
+              start_method: str = "fork") -> dict[str, dict]:
+    """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
+
+    Workers are forked (cheap) from a single-threaded grader; from a threaded host such as a Dask
+    worker, ``start_method="spawn"`` starts them clean instead (a fork copies other threads' locks)."""
+    ctx = multiprocessing.get_context(start_method)
     pending = sorted(students)
     running: dict[str, tuple] = {}
     results: dict[str, dict] = {}

@@ -135,6 +135,7 @@ def checks_for(notebook: str, folder: Path | None = None) -> dict[str, Check]:
         if module is None:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
+            module.__package__ = f"{__package__}.checks"   # so `from . import common` works from any folder
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return {c.grade_id: c for c in module.CHECKS}
