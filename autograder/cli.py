@@ -183,7 +183,7 @@ def step_grade(ctx: Context) -> dict:
                                     student_timeout=a.student_timeout, feedback=not a.no_feedback,
                                     checks_dir=a.checks,
                                     **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
-        gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook)
+        gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook, db_url=a.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
         results = ctx.load_json("results.json", {})
         t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def step_grade(ctx: Context) -> dict:
         _say(f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
              f"({wall / len(folders):.1f} s per student; one student alone took "
              f"{min(per_student):.1f}–{max(per_student):.1f} s)")
-        _say(f"    course gradebook: {gradebook} (open `nbgrader formgrader` for the written answers)")
+        _say(f"    course gradebook: {merge.safe_url(gradebook)} (open `nbgrader formgrader` for the written answers)")
         return results
     finally:
         if client is not None:
@@ -243,10 +243,12 @@ def step_feedback(ctx: Context) -> None:
             shutil.copytree(src, root / "autograded" / student / ctx.name)
             if (ctx.submitted / student / ctx.name).exists():   # the student's own lines are no leak
                 shutil.copytree(ctx.submitted / student / ctx.name, root / "submitted" / student / ctx.name)
-            shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
+            if not ctx.args.db_url:
+                shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
             template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
             verdicts = {nb: e.get("verdicts", {}) for nb, e in results[student].get("notebooks", {}).items()}
-            out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts)
+            out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts,
+                                          db_url=ctx.args.db_url)
             dest = ctx.course / "feedback" / student / ctx.name
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(root / "feedback" / student / ctx.name, dest)
@@ -301,6 +303,9 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
                    help="the release folder of the assignment (default: %(default)s)")
     p.add_argument("--source", default=str(REPO / "source" / "week07"),
                    help="the nbgrader source folder, with hidden tests (default: %(default)s)")
+    p.add_argument("--db-url", default=os.environ.get("COURSE_GRADE_DB_URL", ""),
+                   help="the course gradebook's database, e.g. postgresql://user@host/db (default: "
+                        "<course-dir>/gradebook.db, SQLite; or $COURSE_GRADE_DB_URL)")
     p.add_argument("--checks", default="",
                    help="folder of the hidden checks, one <notebook>.py each (default: autograder/checks)")
     if grading:

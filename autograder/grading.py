@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import sqlite3
 import tempfile
 import time
 import traceback
@@ -32,6 +31,7 @@ import nbformat
 
 from . import probes
 from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
+from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
 from .sandbox import guard_reports
 
@@ -74,24 +74,8 @@ class Template:
     cells_digest: str
 
 
-def cells_digest(gradebook: Path) -> str:
-    """A fingerprint of every instructor cell and point value in a gradebook (tamper check)."""
-    con = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
-    try:
-        # notebooks by name: their ids are random UUIDs, new at every generate_assignment
-        rows = con.execute("select s.name, n.name, s.source, s.checksum, s.locked, s.cell_type from source_cell s "
-                           "join notebook n on n.id = s.notebook_id order by n.name, s.name").fetchall()
-        rows += con.execute("select b.name, n.name, g.max_score, g.cell_type from grade_cells g "
-                            "join base_cell b on b.id = g.id join notebook n on n.id = b.notebook_id "
-                            "order by n.name, b.name").fetchall()
-    finally:
-        con.close()
-    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
-
-
 def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
     """nbgrader generate_assignment on a copy of source/ → the gradebook every student starts from."""
-    from nbgrader.api import Gradebook
 
     name = Path(source_dir).name
     root = Path(work) / "template"
@@ -109,7 +93,7 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}\n{result.get('log')}")
     gradebook = root / "gradebook.db"
     hashes, modules = set(), {}
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
+    with opened(gradebook) as gb:
         for nb in gb.find_assignment(name).notebooks:
             found = set()
             for cell in nb.source_cells:
@@ -179,36 +163,6 @@ def _cell_notes(nb, timeout: int) -> list[str]:
     return notes
 
 
-def read_scores(gradebook: Path, assignment: str, student: str) -> dict:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out = {}
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return out
-        for nb in sub.notebooks:
-            out[nb.name] = {g.name: [None if g.score is None else float(g.score), float(g.max_score),
-                                     bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None]
-                            for g in nb.grades}
-    return out
-
-
-def record_verdicts(gradebook: Path, assignment: str, student: str, notebook: str,
-                    verdicts: dict[str, probes.Verdict]) -> None:
-    """The autograded score of each checked cell is its verdict: all its points, or none."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
-        nb = gb.find_submission_notebook(notebook, assignment, student)
-        for grade in nb.grades:
-            if grade.name in verdicts:
-                grade.auto_score = float(grade.max_score) if verdicts[grade.name].passed else 0.0
-                grade.needs_manual_grade = False
-        gb.db.commit()
-
-
 def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
                   work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
     """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
@@ -274,7 +228,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
 
 
 def render_feedback(root: Path, student: str, template: Template, rel: Assignment, hidden_lines: set[str],
-                    timeout: int, verdicts: dict[str, dict]) -> dict:
+                    timeout: int, verdicts: dict[str, dict], db_url: str = "") -> dict:
     """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
     from . import feedback as fb
 
@@ -286,7 +240,13 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     for path in folder.glob("*.ipynb"):
         if path.stem in rel.notebooks:
             fb.sanitize_file(path, rel.notebooks[path.stem], verdicts.get(path.stem, {}))
-    res = _api(root, timeout).generate_feedback(template.assignment, student, force=True)
+    extra = None
+    if db_url:      # scores straight from the course's database server
+        from traitlets.config import Config
+
+        extra = Config()
+        extra.CourseDirectory.db_url = db_url
+    res = _api(root, timeout, extra=extra).generate_feedback(template.assignment, student, force=True)
     shutil.rmtree(folder)
     shutil.move(str(keep), str(folder))
     out = {"ok": bool(res.get("success")), "withheld": []}
