@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 
 import matplotlib
 
@@ -27,7 +28,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
 from tests.harness.notebooks import FUNCTIONS_TAG, notebook_namespace  # noqa: E402
-from tests.harness.pictures import png_facts, picture_problems  # noqa: E402
+from tests.harness.pictures import MIN_INK, png_facts, picture_problems  # noqa: E402
 
 LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
@@ -198,3 +199,9 @@ def test_picture_rules_catch_a_blank_a_missing_a_stale_and_a_broken_picture():
     assert picture_problems([before], [drawn(1.0)]) == ["picture 1 of 1 is the same image as before the move"]
     broken = png_facts(png_of(Figure(figsize=(4, 2.5)))[:100])
     assert picture_problems([before], [broken])[0].startswith("picture 1 of 1 is not decodable")
+
+
+def test_browser_driver_and_python_twin_use_the_same_threshold():
+    driver = (REPO / "tests" / "browser" / "drive_lesson.mjs").read_text()
+    match = re.search(r"^const MIN_INK = ([0-9.]+);", driver, re.MULTILINE)
+    assert match and float(match.group(1)) == MIN_INK, "keep MIN_INK in drive_lesson.mjs and pictures.py equal"
