@@ -1,5 +1,6 @@
 """Lesson 4 (advanced architectures): the notebook runs top to bottom, and its pure functions and widgets
 agree with torchvision's real models and with arithmetic done independently here."""
+import ast
 import itertools
 import math
 from types import SimpleNamespace
@@ -54,8 +55,12 @@ def test_notebook_is_self_contained_and_well_formed():
     code = [c for c in nb.cells if c.cell_type == "code"]
     functions = [c for c in code if FUNCTIONS_TAG in c.metadata.get("tags", [])]
     assert functions, "pure functions and widget builders live in cells tagged 'functions'"
-    for cell in functions:  # cheap and side-effect free: nothing displayed, nothing plotted
-        assert "display(" not in cell.source and "plt." not in cell.source, cell.source[:80]
+    for cell in functions:  # cheap and side-effect free: nothing displayed, nothing plotted when they run
+        tree = ast.parse(cell.source)
+        uses_pyplot = any(isinstance(n, ast.Name) and n.id == "plt" for n in ast.walk(tree))
+        assert not uses_pyplot, f"widgets draw on a Figure with show_figure, not pyplot: {cell.source[:80]}"
+        top_level = [ast.unparse(node) for node in tree.body if isinstance(node, ast.Expr)]
+        assert not any("display(" in line or "show_figure(" in line for line in top_level), cell.source[:80]
     for cell in code:
         assert not cell.outputs and cell.execution_count is None, "commit the lesson without outputs"
         assert "from tests" not in cell.source and "import autograder" not in cell.source, "must run on Colab"
@@ -178,6 +183,25 @@ def test_scaling_widget_is_driven_by_its_sliders(ns, effnets, capsys):
     assert f"nearest real variant: {widget.result['nearest']}" in capsys.readouterr().out
 
 
+def test_scaling_plot_puts_the_choice_on_the_real_b0_to_b7_points(ns, effnets):
+    # The reference points, read here straight from torchvision's weights metadata.
+    meta = [get_model_weights(name).DEFAULT.meta for name in EFFNET_NAMES]
+    gflops = [m["_ops"] for m in meta]
+    acc1 = [m["_metrics"]["ImageNet-1K"]["acc@1"] for m in meta]
+    for phi, alpha in [(0.0, 1.2), (3.0, 1.2), (6.5, 1.5)]:
+        report = ns["scaling_report"](phi, alpha, 1.1, 1.15, effnets)
+        fig = ns["plot_scaling"](report, effnets)
+        (ax,) = fig.axes
+        real, budget, yours, ring = ax.lines  # B0..B7, your GFLOPS as a vertical line and a star, the nearest
+        assert list(real.get_xdata()) == gflops and list(real.get_ydata()) == acc1
+        factor = ns["compound_scaling"](phi, alpha, 1.1, 1.15)["flops_factor"]
+        assert yours.get_xdata()[0] == budget.get_xdata()[0] == pytest.approx(gflops[0] * factor)
+        nearest = EFFNET_NAMES.index(report["nearest"])
+        assert (ring.get_xdata()[0], ring.get_ydata()[0]) == (gflops[nearest], acc1[nearest])
+        assert ax.get_xscale() == "log" and ax.get_xlabel() and ax.get_ylabel()
+        assert [t.get_text() for t in ax.texts] == [f"B{i}" for i in range(8)]
+
+
 # ----------------------------------------------------------------------- grouped convs, width, ConvNeXt
 
 
@@ -289,6 +313,25 @@ def test_tokens_widget_is_driven_by_its_controls(ns, capsys):
     assert widget.result["attention_entries_per_layer"] == 2 * ((104 // 14) ** 2 + 1) ** 2
     out = capsys.readouterr().out
     assert "104x104 image, 14x14 patches" in out and "matches" in out
+
+
+@pytest.mark.parametrize("image_size, patch", [(224, 16), (104, 14), (640, 32), (32, 4)])
+def test_token_plot_marks_the_chosen_side_on_the_formula_curves(ns, image_size, patch):
+    report = ns["token_report"](image_size, patch, dim=64, heads=4)
+    fig = ns["plot_token_costs"](report, dim=64, heads=4)
+    ax_mem, ax_share = fig.axes
+    for ax, key, scale in [(ax_mem, "attention_mib_per_layer", 1), (ax_share, "attention_share", 100)]:
+        curve, mark = ax.lines
+        sides = list(curve.get_xdata())
+        assert sides == list(range(32, 641, 8))
+        tokens = [(side // patch) ** 2 + 1 for side in sides]  # patches + [CLS], computed here
+        if key == "attention_mib_per_layer":
+            expected = [4 * n * n * 4 / 2**20 for n in tokens]
+        else:
+            expected = [100 * 2 * n * n * 64 / (2 * n * n * 64 + 12 * n * 64 * 64) for n in tokens]
+        assert list(curve.get_ydata()) == pytest.approx(expected)
+        assert mark.get_xdata()[0] == image_size and mark.get_ydata()[0] == pytest.approx(scale * report[key])
+        assert ax.get_xlabel() and ax.get_ylabel()
 
 
 # ------------------------------------------------------------------------------------------ multi-task

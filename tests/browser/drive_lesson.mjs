@@ -1,12 +1,17 @@
 // Open one notebook in a running JupyterLab in headless Chromium, run all cells, and prove that
-// every widget renders and responds: move one control of each top-level widget and check that the
-// rest of that cell's output changed. Fails on "Error displaying widget", a Python traceback or
-// error output, and on a JavaScript error in the page. Saves one screenshot.
+// every widget renders and responds as a student sees it: move one control of each top-level widget
+// MOVES times and after each move (kernel idle, output settled) check that the rest of that cell's
+// output changed and that every image in the widget's output decodes, is not blank (a real share of
+// pixels differs from the background colour) and differs from the image before the move; a widget
+// that drew a picture before a move and none after fails. Also fails on "Error displaying widget", a
+// Python traceback or error output, and on a JavaScript error in the page. Saves one screenshot per
+// moved widget after its last move, <name>-cell<N>-<control>.png in --screenshot-dir (and
+// <name>-page.png of the whole page when the run failed).
 //
-// usage: node drive_lesson.mjs --url URL --token TOKEN --path notebooks/x.ipynb --screenshot out.png
-//        [--timeout-s 600] [--change-timeout-s 90] [--chromium /usr/bin/chromium]
+// usage: node drive_lesson.mjs --url URL --token TOKEN --path notebooks/x.ipynb --screenshot-dir DIR
+//        [--name STEM] [--moves 3] [--timeout-s 600] [--change-timeout-s 90] [--chromium /usr/bin/chromium]
 // Prints one JSON report line prefixed with "REPORT " and exits 0 when the notebook passed, 1 otherwise.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -28,14 +33,16 @@ const CONTROLS = [
 ];
 
 function parseArgs(argv) {
-  const args = { timeoutS: 600, changeTimeoutS: 90, chromium: '/usr/bin/chromium' };
+  const args = { timeoutS: 600, changeTimeoutS: 90, chromium: '/usr/bin/chromium', moves: 3 };
   for (let i = 2; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     args[key] = argv[i + 1];
   }
   args.timeoutS = Number(args.timeoutS);
   args.changeTimeoutS = Number(args.changeTimeoutS);
-  for (const need of ['url', 'token', 'path', 'screenshot']) {
+  args.moves = Number(args.moves);
+  args.name = args.name || args.path.split('/').pop().replace(/\.ipynb$/, '');
+  for (const need of ['url', 'token', 'path', 'screenshotDir']) {
     if (!args[need]) throw new Error(`missing --${need}`);
   }
   return args;
@@ -136,13 +143,64 @@ function pageOutputSnapshot([cellIndex, controlIndexes]) {
   return JSON.stringify({ text: clone.innerText || clone.textContent, images, svgs });
 }
 
+// Every <img> inside one widget output ({cellIndex, outIndex}) as the student sees it: decoded,
+// drawn on a canvas, and measured. The background is the most common colour of the picture; "ink"
+// is the share of pixels that differ from it by more than 32 in some channel (alpha composited on
+// white). A matplotlib figure with axes, labels and a curve has several per cent; a blank canvas 0.
+async function pageWidgetImages({ cellIndex, outIndex }) {
+  const cell = document.querySelectorAll('[data-driver-notebook] .jp-Cell')[cellIndex];
+  const child = cell && cell.querySelectorAll(':scope .jp-Cell-outputArea > .jp-OutputArea-child')[outIndex];
+  const out = child && child.querySelector(':scope > .jp-OutputArea-output');
+  if (!out) return [];
+  const hash = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return (h >>> 0).toString(16); };
+  const results = [];
+  for (const img of out.querySelectorAll('img')) {
+    const r = { hash: hash(img.src), srcChars: img.src.length };
+    try {
+      await img.decode();
+    } catch (err) {
+      r.error = `not decodable (${err && err.message || err})`;
+      results.push(r);
+      continue;
+    }
+    r.width = img.naturalWidth;
+    r.height = img.naturalHeight;
+    if (!r.width || !r.height) { r.error = 'decoded to 0 pixels'; results.push(r); continue; }
+    const canvas = document.createElement('canvas');
+    canvas.width = r.width;
+    canvas.height = r.height;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, r.width, r.height);
+    ctx.drawImage(img, 0, 0);
+    const px = ctx.getImageData(0, 0, r.width, r.height).data;
+    const counts = new Map();
+    for (let i = 0; i < px.length; i += 4) {
+      const key = ((px[i] >> 3) << 10) | ((px[i + 1] >> 3) << 5) | (px[i + 2] >> 3);
+      counts.set(key, (counts.get(key) || 0) + 1);
+    }
+    let bg = 0;
+    let best = -1;
+    for (const [key, n] of counts) if (n > best) { best = n; bg = key; }
+    const [br, bgc, bb] = [((bg >> 10) & 31) * 8 + 4, ((bg >> 5) & 31) * 8 + 4, (bg & 31) * 8 + 4];
+    let ink = 0;
+    for (let i = 0; i < px.length; i += 4) {
+      if (Math.max(Math.abs(px[i] - br), Math.abs(px[i + 1] - bgc), Math.abs(px[i + 2] - bb)) > 32) ink++;
+    }
+    r.ink = ink / (r.width * r.height);
+    results.push(r);
+  }
+  return results;
+}
+
 // --- driver ---
 
 async function main() {
   const args = parseArgs(process.argv);
   const timeoutMs = args.timeoutS * 1000;
   const started = Date.now();
-  const report = { path: args.path, screenshot: args.screenshot, widgets: [], problems: [], jsErrors: [], consoleErrors: [] };
+  const report = { path: args.path, screenshot: null, widgets: [], problems: [], jsErrors: [], consoleErrors: [] };
+  mkdirSync(args.screenshotDir, { recursive: true });
   const userDataDir = mkdtempSync(join(tmpdir(), 'lesson-chromium-'));
   let context;
   let page;
@@ -219,10 +277,12 @@ async function main() {
     report.renderedWidgets = views.filter((w) => w.state === 'rendered').length;
     report.problems.push(...await page.evaluate(pageProblems));
 
-    // Move one control of each rendered widget and check its cell's output changed.
+    // Move one control of each rendered widget MOVES times; after each move check its output changed
+    // and that its pictures are real, new pictures (see checkImages).
     let firstWidgetCell = null;
+    const shotNames = new Set();
     for (const view of views.filter((w) => w.state === 'rendered')) {
-      const entry = { cell: view.cellIndex, output: view.outIndex };
+      const entry = { cell: view.cellIndex, output: view.outIndex, moves: [] };
       report.widgets.push(entry);
       if (firstWidgetCell === null) firstWidgetCell = view.cellIndex;
       const output = page.locator('[data-driver-notebook] .jp-Cell').nth(view.cellIndex)
@@ -236,27 +296,60 @@ async function main() {
       if (!control) { entry.control = 'none'; entry.changed = null; continue; }
       entry.control = control.kind;
       await control.locator.first().evaluate((el) => el.setAttribute('data-driver-control', '1'));
-      const before = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
-      entry.how = await moveControl(page, control);
-      const outputChanged = async () => {
-        const s = await page.evaluate(pageNotebookState);
-        if (s.kernelStatus !== 'idle') return null;
-        const after = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
-        return after !== before ? after : null;
-      };
-      const what = `the output of the widget in cell #${view.cellIndex} to change after moving its ${control.kind}`;
-      let changed = await waitFor(what, 5_000, outputChanged, 500).catch(() => null);
-      // interact_manual: the new value only applies once its one button is pressed.
-      const runButton = output.locator('button.widget-button');
-      if (changed === null && control.kind !== 'button' && await runButton.count() === 1) {
-        await runButton.click();
-        entry.how += ' + its button';
+      entry.imagesBefore = await page.evaluate(pageWidgetImages, view);
+      let imagesBefore = entry.imagesBefore;
+      entry.changed = true;
+      for (let move = 1; move <= args.moves; move++) {
+        const step = { move };
+        entry.moves.push(step);
+        const before = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
+        step.how = await moveControl(page, control, move);
+        const outputChanged = async () => {
+          const s = await page.evaluate(pageNotebookState);
+          if (s.kernelStatus !== 'idle') return null;
+          const after = await page.evaluate(pageOutputSnapshot, [view.cellIndex]);
+          return after !== before ? after : null;
+        };
+        const what = `the output of the widget in cell #${view.cellIndex} to change after moving its ${control.kind} (move ${move})`;
+        let changed = await waitFor(what, 5_000, outputChanged, 500).catch(() => null);
+        // interact_manual: the new value only applies once its one button is pressed.
+        const runButton = output.locator('button.widget-button');
+        if (changed === null && control.kind !== 'button' && await runButton.count() === 1) {
+          await runButton.click();
+          step.how += ' + its button';
+        }
+        if (changed === null) {
+          changed = await waitFor(what, args.changeTimeoutS * 1000, outputChanged, 500).catch((err) => { report.problems.push(err.message); return null; });
+        }
+        step.changed = changed !== null;
+        if (!step.changed) { entry.changed = false; break; }
+        // The kernel is idle and the output changed; let the last messages land (same pictures 3 polls running).
+        let previous = '';
+        let stable = 0;
+        const imagesAfter = await waitFor(`the pictures of the widget in cell #${view.cellIndex} to settle`, 20_000, async () => {
+          if ((await page.evaluate(pageNotebookState)).kernelStatus !== 'idle') { stable = 0; return null; }
+          const found = await page.evaluate(pageWidgetImages, view);
+          const key = JSON.stringify(found.map((i) => i.hash));
+          stable = key === previous ? stable + 1 : 0;
+          previous = key;
+          return stable >= 2 ? found : null;
+        }, 300).catch(async () => page.evaluate(pageWidgetImages, view));
+        step.images = imagesAfter;
+        const where = `widget in cell #${view.cellIndex} after move ${move} of its ${control.kind} (${step.how})`;
+        const found = checkImages(imagesBefore, imagesAfter);
+        for (const p of found) report.problems.push(`${where}: ${p}`);
+        if (found.length) { entry.imagesOk = false; break; }
+        entry.imagesOk = true;
+        imagesBefore = imagesAfter;
       }
-      if (changed === null) {
-        changed = await waitFor(what, args.changeTimeoutS * 1000, outputChanged, 500).catch((err) => { report.problems.push(err.message); return null; });
-      }
-      entry.changed = changed !== null;
       await control.locator.first().evaluate((el) => el.removeAttribute('data-driver-control'));
+      // What the student sees after the last move: the widget's own output, controls and picture.
+      let shot = `${args.name}-cell${view.cellIndex}-${control.kind}`;
+      if (shotNames.has(shot)) shot += `-${view.outIndex}`;
+      shotNames.add(shot);
+      entry.screenshot = join(args.screenshotDir, `${shot}.png`);
+      await output.scrollIntoViewIfNeeded();
+      await output.screenshot({ path: entry.screenshot }).catch((e) => report.problems.push(`screenshot of ${shot}: ${e.message}`));
     }
     // Widget callbacks can raise: their tracebacks land in Output widgets.
     await waitFor('the kernel to be idle after the widget moves', 120_000,
@@ -273,8 +366,9 @@ async function main() {
   } catch (err) {
     report.problems.push(`driver: ${err && err.message || err}`);
   } finally {
-    if (page) {
-      await page.screenshot({ path: args.screenshot }).catch((e) => report.problems.push(`screenshot: ${e.message}`));
+    if (page && (report.problems.length || report.jsErrors.length)) {  // for the person reading the failure
+      report.screenshot = join(args.screenshotDir, `${args.name}-page.png`);
+      await page.screenshot({ path: report.screenshot }).catch((e) => report.problems.push(`screenshot: ${e.message}`));
     }
     if (context) await context.close().catch(() => {});
     rmSync(userDataDir, { recursive: true, force: true });
@@ -287,9 +381,55 @@ async function main() {
   process.exit(report.ok ? 0 : 1);
 }
 
-// Move a control the way a user does: keyboard on a slider handle, choose another option, click.
-async function moveControl(page, { kind, locator }) {
+// Least share of non-background pixels for a picture to count as drawn (a labelled matplotlib plot
+// has several per cent; a blank canvas has none).
+const MIN_INK = 0.01;
+
+// What is wrong with the pictures of one widget output after a move, given those before it.
+function checkImages(before, after) {
+  const problems = [];
+  if (before.length && !after.length) {
+    problems.push(`it showed ${before.length} picture(s) before the move and none after`);
+  }
+  after.forEach((img, i) => {
+    const name = `picture ${i + 1} of ${after.length}`;
+    if (img.error) { problems.push(`${name} is ${img.error}`); return; }
+    if (img.ink < MIN_INK) {
+      problems.push(`${name} is blank: ${(100 * img.ink).toFixed(2)}% of its ${img.width}x${img.height} pixels `
+        + `differ from the background (needs ${100 * MIN_INK}%); ${img.srcChars} characters of data URL`);
+    }
+    if (i < before.length && before[i].hash === img.hash) problems.push(`${name} is the same image as before the move`);
+  });
+  return problems;
+}
+
+// Move a control the way a user does: keyboard on a slider handle (from the third move on, a mouse
+// drag, which streams values when continuous_update is on), choose another option, click.
+async function moveControl(page, { kind, locator }, move = 1) {
   const el = locator.first();
+  if (kind === 'slider' && move >= 3) {
+    const box = await el.boundingBox();
+    const track = await el.evaluate((h) => {
+      const r = (h.closest('.noUi-base, .noUi-target') || h.parentElement).getBoundingClientRect();
+      return { left: r.left, right: r.right };
+    });
+    const readout = async () => el.evaluate((h) => {
+      const row = h.closest('.widget-slider');
+      const shown = row && row.querySelector('.widget-readout');
+      return shown ? (shown.value || shown.textContent).trim() : h.getAttribute('aria-valuenow');
+    });
+    const start = await readout();
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    // Towards the side with more room, a quarter of the track, in small steps.
+    const dx = (track.right - x > x - track.left ? 1 : -1) * (track.right - track.left) / 4;
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    for (let i = 1; i <= 10; i++) { await page.mouse.move(x + (dx * i) / 10, y); await sleep(30); }
+    await page.mouse.up();
+    await sleep(200);
+    return `mouse drag on slider (from ${start} to ${await readout()})`;
+  }
   if (kind === 'slider') {
     await el.focus();
     // The slider's own readout as the student sees it (the handle's aria value may be rounded).

@@ -7,11 +7,16 @@ A first injected cell installs two guards in the kernel:
   on, their dependencies, and the kernel's own), and always refuses this project's modules;
 - an audit hook that records every file the notebook opens or lists under the repository or the
   shared data folder (a hard-coded path there works here and breaks on Colab).
-A last injected cell prints what both guards saw, as JSON, for the test to read.
+A second-to-last injected cell moves the first control of every live ``interactive`` widget three
+times, as a student would, and records per move what the callback printed, the pictures it displayed
+(measured by ``tests/harness/pictures.png_facts``, injected by its source) and any exception it raised.
+A last injected cell prints what the guards and the widget moves saw, as JSON, for the test to read;
+``widget_problems`` turns the moves into findings.
 """
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import inspect
 import json
 import re
 import shutil
@@ -23,6 +28,7 @@ from nbformat.v4 import new_code_cell
 from packaging.requirements import Requirement
 
 from tests.harness.notebooks import REPO, execute_notebook
+from tests.harness.pictures import png_facts, picture_problems
 
 SHARED = REPO.parent / "shared"
 
@@ -101,6 +107,75 @@ def _watch_files(event, args):
 _sys.addaudithook(_watch_files)
 '''
 
+WIDGET_MOVES = 3
+
+WIDGET_CELL = inspect.getsource(png_facts) + '''
+
+# Injected by tests/harness/colab.py: move each widget like a student; record what each move showed.
+def _colab_move_widgets(moves):
+    import base64, contextlib, io, sys
+    import ipywidgets
+    ip = get_ipython()
+    registry = getattr(ipywidgets.widgets.widget, "_instances", None)
+    if registry is None:  # ipywidgets 7, as on Colab
+        registry = ipywidgets.Widget.widgets
+    seen = {"pictures": [], "errors": []}
+    publish, showtraceback = ip.display_pub.publish, ip.showtraceback
+
+    def recording_publish(data, *args, **kwargs):
+        if "image/png" in data:
+            png = data["image/png"]
+            seen["pictures"].append(png_facts(base64.b64decode(png) if isinstance(png, str) else png))
+        return publish(data, *args, **kwargs)
+
+    def recording_showtraceback(*args, **kwargs):
+        etype, value = sys.exc_info()[:2]
+        seen["errors"].append(f"{getattr(etype, '__name__', etype)}: {value}")
+        return showtraceback(*args, **kwargs)
+
+    def run(action):
+        seen["pictures"], seen["errors"] = [], []
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            action()
+        return {"text": text.getvalue()[-500:], "pictures": seen["pictures"], "errors": seen["errors"]}
+
+    def move(control):
+        old = control.value
+        if hasattr(control, "index") and len(getattr(control, "options", ())) > 1:
+            control.index = (control.index + 1) % len(control.options)
+        elif isinstance(control.value, bool):
+            control.value = not control.value
+        elif isinstance(control, ipywidgets.FloatLogSlider):
+            up = control.value * control.base ** control.step
+            control.value = up if up <= control.base ** control.max else control.value / control.base ** control.step
+        elif hasattr(control, "step") and hasattr(control, "max"):
+            up = control.value + control.step
+            control.value = up if up <= control.max else control.value - control.step
+        return f"{control.description or type(control).__name__}: {old!r} -> {control.value!r}"
+
+    found = []
+    ip.display_pub.publish, ip.showtraceback = recording_publish, recording_showtraceback
+    try:
+        for widget in list(registry.values()):
+            if not isinstance(widget, ipywidgets.interactive) or widget.comm is None or not widget.kwargs_widgets:
+                continue
+            control = widget.kwargs_widgets[0]
+            record = {"function": getattr(widget.f, "__name__", "?"), "control": type(control).__name__,
+                      "before": run(widget.update), "moves": []}
+            for _ in range(moves):
+                how = []
+                record["moves"].append(run(lambda: how.append(move(control))))
+                record["moves"][-1]["how"] = how[0] if how else "could not move"
+            found.append(record)
+    finally:
+        ip.display_pub.publish, ip.showtraceback = publish, showtraceback
+    return found
+
+
+_colab_guard["widgets"] = _colab_move_widgets(WIDGET_MOVES)
+'''.replace("WIDGET_MOVES", str(WIDGET_MOVES))
+
 REPORT_CELL = f'''\
 # Injected by tests/harness/colab.py: what the guards saw.
 import json as _json
@@ -114,7 +189,7 @@ def guarded(nb):
     watched = sorted({str(REPO), str(REPO.resolve()), str(SHARED), str(SHARED.resolve())})
     guard = new_code_cell(GUARD_CELL.format(allowed=sorted(allowed_modules()), project=sorted(PROJECT_MODULES),
                                             watched=watched))
-    nb.cells = [guard, *nb.cells, new_code_cell(REPORT_CELL)]
+    nb.cells = [guard, *nb.cells, new_code_cell(WIDGET_CELL), new_code_cell(REPORT_CELL)]
     return nb
 
 
@@ -126,6 +201,24 @@ def guard_report(executed_nb) -> dict:
                 if line.startswith(REPORT_MARKER):
                     return json.loads(line[len(REPORT_MARKER):])
     raise AssertionError("the injected guard report cell printed nothing: the kernel died or the run stopped early")
+
+
+def widget_problems(widgets: list[dict]) -> list[str]:
+    """Findings from the widget moves of a guard report: a callback that raised, a move that showed
+    nothing at all, and the picture rules of ``tests.harness.pictures.picture_problems``."""
+    problems = []
+    for w in widgets:
+        name = f"widget {w['function']}() ({w['control']})"
+        problems += [f"{name}, first render: raised {e}" for e in w["before"]["errors"]]
+        before = w["before"]["pictures"]
+        for i, m in enumerate(w["moves"], 1):
+            where = f"{name}, move {i} ({m['how']})"
+            problems += [f"{where}: raised {e}" for e in m["errors"]]
+            if not m["errors"] and not m["text"].strip() and not m["pictures"]:
+                problems.append(f"{where}: showed nothing (no text, no picture)")
+            problems += [f"{where}: {p}" for p in picture_problems(before, m["pictures"])]
+            before = m["pictures"]
+    return problems
 
 
 def run_like_colab(notebook: Path, folder: Path, *, timeout: int = 300, allow_errors: bool = False):
