@@ -93,6 +93,20 @@ def test_canvas_resubmission_and_late_tag_map_to_one_student(release, tmp_path):
     assert parse_utc(stamp) == dt.datetime(2026, 12, 9, 9, 0)
     unplaced = [p for p in placements if not p.placed]
     assert [p.origin for p in unplaced] == ["notes_without_any_id.ipynb"] and unplaced[0].how
+    # the fault this guards against: read as plain names, the LATE upload is another "student"
+    legacy, _ = collect.collect_students(downloads, release, tmp_path / "legacy")
+    assert {"smithjohn_late_12345_6789012", "smithjohn_12345_6789001"} <= {p.student for p in legacy}
+
+
+def test_bad_due_date_or_roster_stops_collect_with_what_to_do(release, tmp_path, capsys):
+    downloads = tmp_path / "d"
+    downloads.mkdir()
+    common = ["collect", str(downloads), "--course-dir", str(tmp_path / "c"), "--release", str(release.release_dir)]
+    with pytest.raises(SystemExit, match="Area/City"):
+        cli.main(common + ["--due", "next friday"])
+    (tmp_path / "r.csv").write_text("")
+    with pytest.raises(SystemExit, match="no rows"):
+        cli.main(common + ["--roster", str(tmp_path / "r.csv")])
 
 
 def test_roster_maps_folder_names_and_lists_who_sent_nothing(release, tmp_path):
