@@ -317,3 +317,43 @@ def test_similarity_finds_the_copied_pair_and_not_the_honest_ones(release, tmp_p
     for s in blank:
         nbformat.write(answered(release, "ex12_tiny"), str(blank[s]["ex12_tiny"]))
     assert similarity.compare(blank, release) == []
+
+
+def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path):
+    """record_in_gradebook writes what nbgrader itself reads; nbgrader's AssignLatePenalties with our
+    plugin then computes the same penalty (and none for an on-time student: the planted contrast)."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    db = tmp_path / "gradebook.db"
+    shutil.copy(release.release_dir.parents[1] / "gradebook.db", db)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for student in ("late_one", "on_time"):
+            gb.update_or_create_student(student)
+            sub = gb.update_or_create_submission("week07", student)
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    g.auto_score = g.max_score
+        gb.db.commit()
+    due = late.parse_due(DUE)
+    times = {"late_one": dt.datetime(2026, 12, 10, 9, 0, tzinfo=dt.timezone.utc),
+             "on_time": dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.timezone.utc)}
+    policy = late.parse_policy("")
+    late.record_in_gradebook(db, "week07", due, {s: (t, late.lateness(t, due, policy).fraction)
+                                                 for s, t in times.items()})
+    with Gradebook(f"sqlite:///{db}") as gb:
+        ours = {s: gb.find_submission("week07", s).late_submission_penalty for s in times}
+        assert gb.find_submission("week07", "late_one").total_seconds_late == (times["late_one"] - due.utc).seconds \
+            + 86400 * (times["late_one"] - due.utc).days
+    assert ours["late_one"] > 0 and ours["on_time"] == 0
+    nbgrader_says = {}
+    for student in times:
+        for name in release.notebooks:
+            pp = AssignLatePenalties(plugin_class=late.PerDayPenalty)
+            pp.preprocess(nbformat.v4.new_notebook(), {"nbgrader": {"notebook": name, "assignment": "week07",
+                                                                    "student": student, "db_url": f"sqlite:///{db}"}})
+        with Gradebook(f"sqlite:///{db}") as gb:
+            nbgrader_says[student] = gb.find_submission("week07", student).late_submission_penalty
+    assert nbgrader_says == pytest.approx(ours)
