@@ -332,6 +332,8 @@ def step_export(ctx: Context) -> list:
         _say(f"    similarity: {len(pairs)} pair(s) at or above {threshold * 100:.0f} %: "
              f"{ctx.exports / 'similarity.html'}")
     gradebook = ctx.course / "gradebook.db"
+    if gradebook.exists() and people:
+        lms.name_in_gradebook(gradebook, people)
     if gradebook.exists() and due:     # due date, times and penalties into nbgrader's gradebook (formgrader shows them)
         late.record_in_gradebook(gradebook, ctx.name, due, {
             g.student: (datetime_from_iso(g.person.submitted_at) if g.person else None,

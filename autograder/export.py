@@ -264,8 +264,10 @@ def write_canvas(grades: list[StudentGrade], rel: Assignment, path: Path, title:
     return skipped
 
 
-MOODLE_COLUMNS = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+MOODLE_COLUMNS = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum grade",
                   "Grade can be changed", "Last modified (submission)", "Last modified (grade)", "Feedback comments"]
+# "Maximum grade" is mod_assign's 'maxgrade' string today (Moodle 2.x wrote "Maximum Grade"); the importer
+# reads only Identifier, Grade, Last modified (grade) and the feedback columns, so either spelling imports.
 MOODLE_DATE = "%A, %d %B %Y, %I:%M %p"       # Moodle's strftimedatetime, what its worksheet shows
 
 
@@ -273,7 +275,7 @@ def write_moodle(grades: list[StudentGrade], rel: Assignment, path: Path, now: d
     """Moodle assignment → "Upload grading worksheet" (offline grading worksheet, a feedback type of the
     assignment). The columns are those Moodle's own "Download grading worksheet" writes (mod/assign
     ``gradingtable`` when downloading: Identifier, Full name, the identity fields such as Email address,
-    Status, Grade, Maximum Grade, Grade can be changed, Last modified (submission), Last modified (grade),
+    Status, Grade, Maximum grade, Grade can be changed, Last modified (submission), Last modified (grade),
     then one column per feedback plugin field, "Feedback comments"). On upload Moodle
     (``assignfeedback_offline`` ``gradeimporter``) needs the columns ``Identifier``, ``Grade`` and
     ``Last modified (grade)``, takes the user from ``Participant <id>`` (the participant id of the

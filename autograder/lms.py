@@ -231,3 +231,36 @@ def roster_student(e: RosterEntry, lms: str) -> Student:
     sid = f"{prefix}_{e.id}" if prefix else slug(e.name)
     return Student(sid, e.name, lms, e.id, e.email, e.section, e.sis_user_id, e.login_id, in_roster=True,
                    submitted=False)
+
+
+def split_name(display: str) -> tuple[str, str]:
+    """(first, last) for nbgrader's student table: 'Smith, John' → ('John', 'Smith'), 'Ann Lee' →
+    ('Ann', 'Lee'), 'smithjohn' → ('', 'smithjohn')."""
+    if "," in display:
+        last, first = display.split(",", 1)
+        return first.strip(), last.strip()
+    parts = display.split()
+    return (" ".join(parts[:-1]), parts[-1]) if len(parts) > 1 else ("", display)
+
+
+def name_in_gradebook(gradebook: Path, people: dict[str, Student]) -> int:
+    """Give nbgrader's student records the display name, e-mail and LMS user id (formgrader then
+    shows names, and ``nbgrader export`` carries the LMS id). Returns the students updated."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    n = 0
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{gradebook}") as gb:
+        warnings.simplefilter("ignore")
+        for sid, person in people.items():
+            try:
+                student = gb.find_student(sid)
+            except MissingEntry:
+                continue
+            student.first_name, student.last_name = split_name(person.display_name)
+            student.email = person.email or student.email
+            student.lms_user_id = person.lms_user_id or student.lms_user_id
+            n += 1
+        gb.db.commit()
+    return n

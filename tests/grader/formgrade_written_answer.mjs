@@ -3,7 +3,7 @@
 // answer's score box, leave the box (formgrader saves on change) and wait for its "saved" tick.
 //
 // usage: node formgrade_written_answer.mjs --url URL --token TOKEN --assignment week07 --notebook ex12_tiny
-//        --grades '[{"student": "canvas_12345", "grade_id": "ex1_written_why", "score": 1}]'
+//        --grades '[{"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": "ex1_written_why", "score": 1}]'
 //        --screenshot out.png [--chromium /usr/bin/chromium] [--playwright DIR]
 // --playwright is the folder holding node_modules/playwright-core (default: tests/browser).
 // Prints one JSON line prefixed with "REPORT " and exits 0 when every score was saved, 1 otherwise.
@@ -44,8 +44,8 @@ async function main() {
     for (const g of args.grades) {
       const list = `${args.url}/formgrader/gradebook/${args.assignment}/${args.notebook}`;
       await page.goto(list);
-      // formgrader lists "Submission #n" links; the student's own id is the (hidden) name link
-      const link = page.locator('a.name-shown', { hasText: g.student }).first();
+      // formgrader lists "Submission #n" links; the student's name is the (hidden) other link
+      const link = page.locator('a.name-shown', { hasText: g.shown_as || g.student }).first();
       await link.waitFor({ state: 'attached', timeout: 60_000 });
       const href = await link.getAttribute('href');
       await page.goto(new URL(href, args.url).toString());

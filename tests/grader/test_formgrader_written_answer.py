@@ -123,11 +123,14 @@ def test_written_answer_graded_in_formgrader_reaches_every_export(tmp_path):
         assert late_sub.late_submission_penalty > 0 and on_time.late_submission_penalty == 0
         assert {g.name: g.manual_score for g in gb.find_submission_notebook("ex12_tiny", "week07",
                                                                            "canvas_12345").grades}[WRITTEN] is None
+        ann = gb.find_student("moodle_40012")
+        assert (ann.first_name, ann.last_name, ann.lms_user_id) == ("Ann", "Lee", "40012")
     feedback_page = next((course / "feedback" / "canvas_12345" / "week07").glob("*.html"))
     assert "Late submission:" in feedback_page.read_text()
 
-    grades = [{"student": "canvas_12345", "grade_id": WRITTEN, "score": 1},
-              {"student": "moodle_40012", "grade_id": WRITTEN, "score": 0.5}]
+    # formgrader lists students by the names export wrote into nbgrader's student table
+    grades = [{"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": WRITTEN, "score": 1},
+              {"student": "moodle_40012", "shown_as": "Lee, Ann", "grade_id": WRITTEN, "score": 0.5}]
     with formgrader(course, source, tmp_path) as (url, token):
         run = subprocess.run(["node", str(DRIVER), "--url", url, "--token", token, "--assignment", "week07",
                               "--notebook", "ex12_tiny", "--grades", json.dumps(grades),

@@ -250,7 +250,7 @@ def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
                                                                 (2026, 12, 9, 8, 0, 0)),
     })
     worksheet = tmp_path / "worksheet.csv"       # Moodle's own "Download grading worksheet" as the roster
-    worksheet.write_text("Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,"
+    worksheet.write_text("Identifier,Full name,Email address,Status,Grade,Maximum grade,Grade can be changed,"
                          "Last modified (submission),Last modified (grade),Feedback comments\n"
                          "Participant 40012,Ann Lee,ann@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
                          "Participant 40013,Bo Chan,bo@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
@@ -258,6 +258,10 @@ def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
     course = course_from_downloads(release, tmp_path, downloads, "--roster", str(worksheet))
     cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir), "--format", "moodle",
               "--format", "canvas"])
+    header = next(csv.reader((course / "exports" / "moodle_grading_worksheet.csv").open()))
+    assert header == ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum grade",
+                      "Grade can be changed", "Last modified (submission)", "Last modified (grade)",
+                      "Feedback comments"]
     got = read_moodle_import(course / "exports" / "moodle_grading_worksheet.csv")
     assert set(got) == {"40012", "40013", "40014"}
     assert got["40014"][0] == 0 and got["40012"][0] > got["40013"][0]      # Bo: one notebook, and late
