@@ -20,6 +20,14 @@ from .assignment import Assignment
 from .lms import Student
 
 
+def text_cell(value: str) -> str:
+    """Free text bound for a spreadsheet (names come from student-controlled file and profile names):
+    a leading = + - @ would make Excel or LibreOffice run it as a formula, so it gets a quote (OWASP's
+    CSV-injection advice). Ids and numbers are never passed through here."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 @dataclass
 class StudentGrade:
     student: str
@@ -106,9 +114,10 @@ def write_grades(grades: list[StudentGrade], rel: Assignment, path: Path) -> Non
         for g in grades:
             w.writerow([g.student] + [f"{g.exercises.get(e, 0):g}" for e in rel.exercises()]
                        + [f"{g.total:g}", f"{sum(maxima.values()):g}", f"{g.manual_pending:g}",
-                          "yes" if g.review else "", " | ".join(g.notes), g.display_name,
+                          "yes" if g.review else "", " | ".join(g.notes), text_cell(g.display_name),
                           g.person.lms_user_id if g.person else "", g.person.submitted_at if g.person else "",
-                          f"{g.written:g}", f"{g.penalty:g}", g.late_note, f"{g.final:g}", f"{max_final:g}"])
+                          f"{g.written:g}", f"{g.penalty:g}", text_cell(g.late_note), f"{g.final:g}",
+                          f"{max_final:g}"])
 
 
 def write_review(grades: list[StudentGrade], unplaced: list[tuple[str, str, str]], path: Path) -> int:
@@ -259,8 +268,8 @@ def write_canvas(grades: list[StudentGrade], rel: Assignment, path: Path, title:
                 skipped.append(g.student)
                 continue
             p = g.person
-            w.writerow([p.display_name if p else g.student, uid, p.sis_user_id if p else "",
-                        p.login_id if p else "", p.section if p else "", f"{g.final:g}"])
+            w.writerow([text_cell(p.display_name if p else g.student), uid, p.sis_user_id if p else "",
+                        p.login_id if p else "", text_cell(p.section if p else ""), f"{g.final:g}"])
     return skipped
 
 
@@ -297,8 +306,8 @@ def write_moodle(grades: list[StudentGrade], rel: Assignment, path: Path, now: d
             p = g.person
             submitted = p.submitted if p else True
             when = dt.datetime.fromisoformat(p.submitted_at).astimezone() if p and p.submitted_at else None
-            w.writerow([f"Participant {uid}", p.display_name if p else g.student, p.email if p else "",
+            w.writerow([f"Participant {uid}", text_cell(p.display_name if p else g.student), p.email if p else "",
                         "Submitted for grading" if submitted else "No submission", f"{g.final:.2f}",
                         f"{maximum:.2f}", "Yes", when.strftime(MOODLE_DATE) if when else "-",
-                        now.strftime(MOODLE_DATE), _comment(g, rel)])
+                        now.strftime(MOODLE_DATE), text_cell(_comment(g, rel))])
     return skipped

@@ -361,3 +361,17 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
         with Gradebook(f"sqlite:///{db}") as gb:
             nbgrader_says[student] = gb.find_submission("week07", student).late_submission_penalty
     assert nbgrader_says == pytest.approx(ours)
+
+
+def test_names_that_look_like_formulas_are_quoted_in_every_spreadsheet(release, tmp_path):
+    """A student's profile name is theirs to choose: '=HYPERLINK(…)' must not become a live formula."""
+    person = lms.Student("moodle_7", "=HYPERLINK(\"http://x\")", "moodle", "7")
+    g = export.student_grade("moodle_7", fake_results(release, 2.0), release, {})
+    g.person = person
+    export.write_moodle([g], release, tmp_path / "m.csv")
+    export.write_grades([g], release, tmp_path / "g.csv")
+    moodle = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert moodle[0]["Full name"] == "'=HYPERLINK(\"http://x\")" and moodle[0]["Identifier"] == "Participant 7"
+    rows = list(csv.DictReader((tmp_path / "g.csv").open()))      # rows[0] is the "(max)" row
+    assert rows[1]["student"] == "moodle_7" and rows[1]["display_name"].startswith("'=")
+    assert export.text_cell("Ann Lee") == "Ann Lee" and export.text_cell("-1") == "'-1"
