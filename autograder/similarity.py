@@ -43,7 +43,7 @@ class Pair:
     def reason(self, me: str) -> str:
         other, name = (self.student_b, self.name_b) if me == self.student_a else (self.student_a, self.name_a)
         mine = self.lines_a if me == self.student_a else self.lines_b
-        shown = "; ".join(mine[:4]) + (" …" if len(mine) > 4 else "")
+        shown = "; ".join(mine[:8]) + (f" … ({len(mine) - 8} more in similarity.html)" if len(mine) > 8 else "")
         return (f"answer code {self.score * 100:.0f} % similar to {other} ({name}) in {self.notebook} "
                 f"(copydetect; matching lines: {shown})")
 

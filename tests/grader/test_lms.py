@@ -229,7 +229,7 @@ def test_canvas_round_trip(release, tmp_path):
     })
     course = course_from_downloads(release, tmp_path, downloads)
     cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir),
-              "--format", "canvas", "--assignment-title", "Week 7", "--canvas-assignment-id", "4242"])
+              "--format", "canvas", "--assignment-title", "Week 7", "--canvas-assignment-id", "4242", "--similarity"])
     header, possible, by_id = read_canvas_import(course / "exports" / "canvas_grades.csv")
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Week 7 (4242)"]
     assert possible == sum(release.max_points().values()) + release.manual_points()
@@ -238,6 +238,9 @@ def test_canvas_round_trip(release, tmp_path):
     assert by_id == {"12345": f"{per_student * 0.8:g}", "555": f"{per_student:g}"}
     grades = {r["student"]: r for r in csv.DictReader((course / "exports" / "grades.csv").open())}
     assert "2 day(s) late" in grades["canvas_12345"]["late"] and grades["canvas_555"]["late"] == ""
+    # both handed in the untouched release: the stubs are boilerplate, so no pair is listed
+    assert json.loads((course / "exports" / "similarity.json").read_text()) == []
+    assert "No pair" in (course / "exports" / "similarity.html").read_text()
 
 
 def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
@@ -375,3 +378,20 @@ def test_names_that_look_like_formulas_are_quoted_in_every_spreadsheet(release, 
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))      # rows[0] is the "(max)" row
     assert rows[1]["student"] == "moodle_7" and rows[1]["display_name"].startswith("'=")
     assert export.text_cell("Ann Lee") == "Ann Lee" and export.text_cell("-1") == "'-1"
+
+
+def test_export_similarity_lists_both_students_of_a_copied_pair(release, tmp_path):
+    when = (2026, 12, 8, 12, 0, 0)
+    downloads = zip_with_times(tmp_path / "canvas.zip", {
+        "smithjohn_12345_1_ex12_tiny.ipynb": (answered(release, "ex12_tiny", ORIGINAL), when),
+        "leeann_555_2_ex12_tiny.ipynb": (answered(release, "ex12_tiny", RENAMED), when),
+        "okaforben_777_3_ex12_tiny.ipynb": (answered(release, "ex12_tiny", HONEST_2), when),
+    })
+    course = course_from_downloads(release, tmp_path, downloads)
+    cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir), "--similarity"])
+    review = list(csv.DictReader((course / "exports" / "needs_review.csv").open()))
+    similar = {r["student"]: r["reason"] for r in review if "similar to" in r["reason"]}
+    assert set(similar) == {"canvas_12345", "canvas_555"}
+    assert "canvas_555 (leeann)" in similar["canvas_12345"] and "out = []" in similar["canvas_555"]
+    grades = {r["student"]: r for r in csv.DictReader((course / "exports" / "grades.csv").open())}
+    assert grades["canvas_777"]["needs_review"] == "" and grades["canvas_555"]["needs_review"] == "yes"
