@@ -303,7 +303,9 @@ def step_export(ctx: Context) -> list:
     folders = ctx.student_folders()
     absent = sorted(sid for sid, p in people.items() if not p.submitted and sid not in folders)
     students = sorted(set(folders) | set(results) | set(absent))
-    grades = [export.student_grade(s, results.get(s), ctx.rel, preflight.get(s, {})) for s in students]
+    nothing = {"notebooks": {}, "scores": {}}     # a roster student who sent nothing: 0, no grading error
+    grades = [export.student_grade(s, nothing if s in absent else results.get(s), ctx.rel, preflight.get(s, {}))
+              for s in students]
     for g in grades:
         g.person = people.get(g.student)
         if g.student in absent:

@@ -393,8 +393,8 @@ def load_timestamps(path: Path, zone: dt.tzinfo = UTC) -> dict[str, dt.datetime]
     return out
 
 
-def _time_from_csv(p: Placement, stamps: dict[str, dt.datetime]) -> dt.datetime | None:
-    for key in (p.student, p.lms_user_id, p.display_name, slug(p.display_name or ""), p.origin,
+def _time_from_csv(p: Placement, stamps: dict[str, dt.datetime], first_id: str | None = None) -> dt.datetime | None:
+    for key in (p.student, first_id, p.lms_user_id, p.display_name, slug(p.display_name or ""), p.origin,
                 Path(p.origin).name):
         if key and key in stamps:
             return stamps[key]
@@ -408,6 +408,10 @@ def apply_roster(placements: list[Placement], roster: lmsmod.Roster | None, mode
     for p in placements:
         if not p.student:
             continue
+        if not p.lms:           # a stray file (a PDF, a refused zip): what its path says
+            found = identity_in(Path(p.origin), mode)
+            if found and found.student_id == p.student:
+                p.display_name, p.lms, p.lms_user_id = found.display_name, found.lms, found.lms_user_id
         ident = lmsmod.Identity(p.student, p.display_name or p.student, p.lms or "names", p.lms_user_id)
         entry = roster.find(ident) if roster else None
         if entry is not None:
@@ -424,6 +428,10 @@ def apply_roster(placements: list[Placement], roster: lmsmod.Roster | None, mode
             if entry is not None:
                 s.display_name, s.email, s.section = entry.name, entry.email, entry.section
                 s.sis_user_id, s.login_id, s.in_roster = entry.sis_user_id, entry.login_id, True
+        if not s.lms_user_id and p.lms_user_id:
+            s.lms_user_id = p.lms_user_id
+        if s.lms == "names" and p.lms in ("canvas", "moodle"):
+            s.lms, s.display_name = p.lms, p.display_name or s.display_name
         s.origins.append(p.origin)
         s.late_tag = s.late_tag or (p.late_tag and p.placed and p.kept)
         s.resubmissions = max(s.resubmissions, p.resubmission)
@@ -459,11 +467,12 @@ def collect_students(downloads: Path, assignment: Assignment, submitted: Path, t
         times: dict[str, tuple[float, str]] = {}
         folder = unpack(Path(downloads), Path(tmp), refused, times, zone)
         placements, notebooks = plan(folder, assignment, refused, lms, times)
-        for p in placements:
-            when = _time_from_csv(p, stamps) if stamps else None
+        before = {id(p): p.student for p in placements}
+        people = apply_roster(placements, roster, lms)
+        for p in placements:    # the CSV may name a student by the id before or after the roster
+            when = _time_from_csv(p, stamps, before[id(p)]) if stamps else None
             if when is not None:
                 p.mtime, p.submitted_at, p.time_source = when.timestamp(), _iso(when.timestamp()), "timestamps CSV"
-        people = apply_roster(placements, roster, lms)
         keep_newest(placements)     # the roster may have joined two names into one student
         # a student whose only file is unreadable still gets a (notebook-less) folder: graded 0, listed
         students = sorted({p.student for p in placements if p.student and (p.placed and p.kept or p.notebook)})

@@ -40,7 +40,7 @@ from pathlib import Path
 
 LMS_CHOICES = ("names", "canvas", "moodle", "auto")
 
-CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<fid>\d+)_(?P<rest>.+)$")
+CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?P<late>_(?i:late))?_(?P<uid>\d+)_(?P<fid>\d+)_(?P<rest>.+)$")
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?(?P<rest>.*)$")
 CANVAS_RESUBMISSION = re.compile(r"-(\d+)$")      # ex12-1.ipynb: the second upload of ex12.ipynb
 

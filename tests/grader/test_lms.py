@@ -251,6 +251,7 @@ def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
                                                                  (2026, 12, 8, 22, 5, 0)),
         "Bo Chan_40013_assignsubmission_file_ex12_tiny.ipynb": (answered(release, "ex12_tiny"),
                                                                 (2026, 12, 9, 8, 0, 0)),
+        "Ann Lee_40012_assignsubmission_file_/scan.pdf": ("%PDF-1.4", (2026, 12, 8, 22, 0, 0)),
     })
     worksheet = tmp_path / "worksheet.csv"       # Moodle's own "Download grading worksheet" as the roster
     worksheet.write_text("Identifier,Full name,Email address,Status,Grade,Maximum grade,Grade can be changed,"
@@ -271,7 +272,9 @@ def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
     assert "late penalty" in got["40013"][2] and "late" not in got["40012"][2]
     assert abs((got["40012"][1] - dt.datetime.now()).total_seconds()) < 600   # newer than any grade in Moodle
     review = list(csv.DictReader((course / "exports" / "needs_review.csv").open()))
-    assert any(r["student"] == "moodle_40014" and "submitted nothing" in r["reason"] for r in review)
+    absent = [r["reason"] for r in review if r["student"] == "moodle_40014"]
+    assert "in the roster but submitted nothing: 0 points" in absent and not any("not graded" in r for r in absent)
+    assert any(r["student"] == "moodle_40012" and "scan.pdf" in r["reason"] for r in review)   # nothing lost
     # Moodle students have no Canvas id: listed, not silently dropped
     assert any(r["student"] == "moodle_40012" and "no canvas id" in r["reason"] for r in review)
 
