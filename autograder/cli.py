@@ -90,6 +90,8 @@ def step_collect(ctx: Context, downloads: Path) -> None:
         except lms.RosterError as exc:
             raise SystemExit(f"course-grade: {exc}") from None
     stamps = Path(a.timestamps) if getattr(a, "timestamps", "") else None
+    if stamps and not stamps.is_file():
+        raise SystemExit(f"course-grade: no timestamps file at {stamps} (a CSV with the columns student,timestamp)")
     _say(f"==> collect: {downloads} → {ctx.submitted}/<student>/{ctx.name}/ (file names read as: {mode})")
     if ctx.submitted.exists():
         shutil.rmtree(ctx.submitted)
