@@ -14,7 +14,7 @@ PORT ?= 8888
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test test-fast lint release bench bench-grading bench-features grade-demo clean-grading
+.PHONY: setup lab test test-fast lint release bench bench-grading bench-dask bench-features grade-demo clean-grading
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: setup
 ## Stock sequential nbgrader vs course-grade on the demo class (same submissions, same scores).
 bench-grading: setup
 	$(RUN) $(BIN)/python -m tools.bench_grading $(BENCH_ARGS)
+
+## The demo class on Dask (1 and 2 local workers) beside local grading; BENCH_ARGS="--students 8" for a slice.
+bench-dask: setup
+	$(RUN) $(BIN)/python -m tools.bench_dask $(BENCH_ARGS)
 
 ## Lesson 3's strategy A on the real ants/bees images: frozen backbone every epoch vs cached features.
 bench-features: setup

@@ -212,6 +212,16 @@ def step_grade(ctx: Context) -> dict:
     _say(f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {a.timeout} s, "
          f"memory cap {a.memory_mb} MiB per kernel")
     sandboxed = sandbox_banner(not a.no_sandbox)
+    client = None
+    if a.executor == "dask":    # before anything is written: an unreachable scheduler changes nothing
+        from .dask_grading import SchedulerUnreachable, connect
+
+        try:
+            client = connect(a.scheduler)
+        except SchedulerUnreachable as exc:
+            raise SystemExit(f"course-grade: {exc}") from None
+        workers = len(client.scheduler_info().get("workers", {}))
+        _say(f"    executor: Dask at {a.scheduler} ({workers} worker(s) now; each student is one task)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         t0 = time.perf_counter()
@@ -225,7 +235,7 @@ def step_grade(ctx: Context) -> dict:
                                     student_timeout=a.student_timeout, feedback=not a.no_feedback,
                                     checks_dir=a.checks,
                                     **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
-        gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook)
+        gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook, db_url=a.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
         results = ctx.load_json("results.json", {})
         t0 = time.perf_counter()
@@ -243,8 +253,13 @@ def step_grade(ctx: Context) -> dict:
             for p in problems:
                 bar.write(f"    {student}: {p}")
 
-        grading.grade_all(folders, template, ctx.rel, opts, work, ctx.rel.secret_lines(a.checks or None), tampered,
-                          progress=done)
+        secret = ctx.rel.secret_lines(a.checks or None)
+        if client is not None:
+            from .dask_grading import grade_all_dask
+
+            grade_all_dask(client, folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
+        else:
+            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
         bar.close()
         wall = time.perf_counter() - t0
         ctx.save_json("results.json", results)
@@ -252,9 +267,11 @@ def step_grade(ctx: Context) -> dict:
         _say(f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
              f"({wall / len(folders):.1f} s per student; one student alone took "
              f"{min(per_student):.1f}–{max(per_student):.1f} s)")
-        _say(f"    course gradebook: {gradebook} (open `nbgrader formgrader` for the written answers)")
+        _say(f"    course gradebook: {merge.safe_url(gradebook)} (open `nbgrader formgrader` for the written answers)")
         return results
     finally:
+        if client is not None:
+            client.close()
         if a.keep_work:
             _say(f"    work folders kept in {work}")
         else:
@@ -278,10 +295,12 @@ def step_feedback(ctx: Context) -> None:
             shutil.copytree(src, root / "autograded" / student / ctx.name)
             if (ctx.submitted / student / ctx.name).exists():   # the student's own lines are no leak
                 shutil.copytree(ctx.submitted / student / ctx.name, root / "submitted" / student / ctx.name)
-            shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
+            if not ctx.args.db_url:
+                shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
             template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
             verdicts = {nb: e.get("verdicts", {}) for nb, e in results[student].get("notebooks", {}).items()}
-            out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts)
+            out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts,
+                                          db_url=ctx.args.db_url)
             dest = ctx.course / "feedback" / student / ctx.name
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(root / "feedback" / student / ctx.name, dest)
@@ -394,6 +413,9 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
                    help="the release folder of the assignment (default: %(default)s)")
     p.add_argument("--source", default=str(REPO / "source" / "week07"),
                    help="the nbgrader source folder, with hidden tests (default: %(default)s)")
+    p.add_argument("--db-url", default=os.environ.get("COURSE_GRADE_DB_URL", ""),
+                   help="the course gradebook's database, e.g. postgresql://user@host/db (default: "
+                        "<course-dir>/gradebook.db, SQLite; or $COURSE_GRADE_DB_URL)")
     p.add_argument("--checks", default="",
                    help="folder of the hidden checks, one <notebook>.py each (default: autograder/checks)")
     if grading:
@@ -410,6 +432,11 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
         p.add_argument("--fresh-gradebook", action="store_true",
                        help="rebuild the course gradebook (loses manual grades in it)")
         p.add_argument("--keep-work", action="store_true", help="keep the throwaway per-student courses")
+        p.add_argument("--executor", choices=["local", "dask"], default="local",
+                       help="local: forked workers on this machine (default); dask: one task per student "
+                            "on a Dask cluster (see --scheduler)")
+        p.add_argument("--scheduler", default="tcp://127.0.0.1:8786",
+                       help="the Dask scheduler's address for --executor dask (default: %(default)s)")
         p.add_argument("--probe-seed", default="",
                        help="seed of the inputs the hidden checks choose (default: new each run; "
                             "give one to regrade with the same inputs)")

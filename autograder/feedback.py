@@ -69,21 +69,28 @@ def clean_output(out):
     return new_output("stream", name="stdout", text=f"[{kind} output not shown in feedback]")
 
 
+def disarm(nb):
+    """The student's HTML/JS made harmless in place: for the graders' copy (formgrader renders it in a
+    grader's browser) and, with more removed, for the student's feedback (``sanitize``)."""
+    for cell in nb.cells:
+        if cell.cell_type in ("markdown", "raw"):
+            cell.source = nh3.clean(cell.source)
+            cell.pop("attachments", None)
+        else:
+            cell.outputs = [clean_output(o) for o in cell.get("outputs", [])]
+    return nb
+
+
 def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, dict] | None = None):
     release = rnb.graded
+    disarm(nb)
     for cell in nb.cells:
         gid = nbgrader_meta(cell).get("grade_id")
         rc = release.get(gid)
         if rc is not None and rc.kind in ("test", "readonly"):
             cell.source = rc.source
-        if cell.cell_type == "markdown" or cell.cell_type == "raw":
-            cell.source = nh3.clean(cell.source)
-            cell.pop("attachments", None)
-            continue
-        if rc is not None and rc.kind == "test" and verdicts is not None:
+        if cell.cell_type == "code" and rc is not None and rc.kind == "test" and verdicts is not None:
             cell.outputs = [new_output("stream", name="stdout", text=verdict_text(verdicts.get(gid), rc.points))]
-            continue
-        cell.outputs = [clean_output(o) for o in cell.get("outputs", [])]
     return nb
 
 

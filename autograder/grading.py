@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import sqlite3
 import tempfile
 import time
 import traceback
@@ -32,6 +31,7 @@ import nbformat
 
 from . import probes
 from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
+from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
 from .sandbox import guard_reports
 
@@ -74,24 +74,8 @@ class Template:
     cells_digest: str
 
 
-def cells_digest(gradebook: Path) -> str:
-    """A fingerprint of every instructor cell and point value in a gradebook (tamper check)."""
-    con = sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True)
-    try:
-        # notebooks by name: their ids are random UUIDs, new at every generate_assignment
-        rows = con.execute("select s.name, n.name, s.source, s.checksum, s.locked, s.cell_type from source_cell s "
-                           "join notebook n on n.id = s.notebook_id order by n.name, s.name").fetchall()
-        rows += con.execute("select b.name, n.name, g.max_score, g.cell_type from grade_cells g "
-                            "join base_cell b on b.id = g.id join notebook n on n.id = b.notebook_id "
-                            "order by n.name, b.name").fetchall()
-    finally:
-        con.close()
-    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
-
-
 def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
     """nbgrader generate_assignment on a copy of source/ → the gradebook every student starts from."""
-    from nbgrader.api import Gradebook
 
     name = Path(source_dir).name
     root = Path(work) / "template"
@@ -109,7 +93,7 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}\n{result.get('log')}")
     gradebook = root / "gradebook.db"
     hashes, modules = set(), {}
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
+    with opened(gradebook) as gb:
         for nb in gb.find_assignment(name).notebooks:
             found = set()
             for cell in nb.source_cells:
@@ -179,40 +163,12 @@ def _cell_notes(nb, timeout: int) -> list[str]:
     return notes
 
 
-def read_scores(gradebook: Path, assignment: str, student: str) -> dict:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out = {}
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
-        try:
-            sub = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return out
-        for nb in sub.notebooks:
-            out[nb.name] = {g.name: [None if g.score is None else float(g.score), float(g.max_score),
-                                     bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None]
-                            for g in nb.grades}
-    return out
-
-
-def record_verdicts(gradebook: Path, assignment: str, student: str, notebook: str,
-                    verdicts: dict[str, probes.Verdict]) -> None:
-    """The autograded score of each checked cell is its verdict: all its points, or none."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
-        nb = gb.find_submission_notebook(notebook, assignment, student)
-        for grade in nb.grades:
-            if grade.name in verdicts:
-                grade.auto_score = float(grade.max_score) if verdicts[grade.name].passed else 0.0
-                grade.needs_manual_grade = False
-        gb.db.commit()
-
-
 def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
                   work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
     """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
     from traitlets.config import Config
+
+    from . import feedback as fb
 
     root = Path(work) / student
     if root.exists():
@@ -250,7 +206,8 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
             verdicts = probes.decide(checks, cases, probes.read_records(nb))
-            nbformat.write(probes.remove_probes(nb), str(autograded))
+            # graders read this copy in formgrader, in their browser: no student script may run there
+            nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
             record_verdicts(root / "gradebook.db", template.assignment, student, name, verdicts)
             entry["verdicts"] = {gid: v.to_dict() for gid, v in verdicts.items()}
             entry["notes"] = _cell_notes(nb, opts.timeout)
@@ -271,7 +228,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
 
 
 def render_feedback(root: Path, student: str, template: Template, rel: Assignment, hidden_lines: set[str],
-                    timeout: int, verdicts: dict[str, dict]) -> dict:
+                    timeout: int, verdicts: dict[str, dict], db_url: str = "") -> dict:
     """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
     from . import feedback as fb
 
@@ -283,7 +240,13 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     for path in folder.glob("*.ipynb"):
         if path.stem in rel.notebooks:
             fb.sanitize_file(path, rel.notebooks[path.stem], verdicts.get(path.stem, {}))
-    res = _api(root, timeout).generate_feedback(template.assignment, student, force=True)
+    extra = None
+    if db_url:      # scores straight from the course's database server
+        from traitlets.config import Config
+
+        extra = Config()
+        extra.CourseDirectory.db_url = db_url
+    res = _api(root, timeout, extra=extra).generate_feedback(template.assignment, student, force=True)
     shutil.rmtree(folder)
     shutil.move(str(keep), str(folder))
     out = {"ok": bool(res.get("success")), "withheld": []}
@@ -315,9 +278,13 @@ def _child(args, result_file):
 
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
-              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None) -> dict[str, dict]:
-    """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student."""
-    ctx = multiprocessing.get_context("fork")
+              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
+              start_method: str = "fork") -> dict[str, dict]:
+    """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
+
+    Workers are forked (cheap) from a single-threaded grader; from a threaded host such as a Dask
+    worker, ``start_method="spawn"`` starts them clean instead (a fork copies other threads' locks)."""
+    ctx = multiprocessing.get_context(start_method)
     pending = sorted(students)
     running: dict[str, tuple] = {}
     results: dict[str, dict] = {}

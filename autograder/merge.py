@@ -9,27 +9,61 @@ import shutil
 import warnings
 from pathlib import Path
 
-from .grading import Template, cells_digest
+from .gradebook import cells_digest, has_assignment, opened, reset, url_of
+from .grading import Template
 
 
 class StaleGradebook(RuntimeError):
     pass
 
 
-def course_gradebook(course: Path, template: Template, fresh: bool = False) -> Path:
-    path = Path(course) / "gradebook.db"
-    if path.exists() and not fresh and cells_digest(path) != template.cells_digest:
-        raise StaleGradebook(f"{path} was made from a different version of source/ (tests or points changed). "
-                             "Re-run with --fresh-gradebook (manual grades in it will be lost; back it up first).")
-    if fresh or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(template.gradebook, path)
-    return path
+def course_gradebook(course: Path, template: Template, fresh: bool = False, db_url: str = "") -> str:
+    """The course gradebook's URL, holding this assignment: ``<course>/gradebook.db`` (SQLite) by
+    default, or the database at ``db_url`` (e.g. PostgreSQL, shared by several graders)."""
+    stale = ("was made from a different version of source/ (tests or points changed). Re-run with "
+             "--fresh-gradebook (manual grades in it will be lost; back it up first).")
+    if not db_url:
+        path = Path(course) / "gradebook.db"
+        if path.exists() and not fresh and cells_digest(path) != template.cells_digest:
+            raise StaleGradebook(f"{path} {stale}")
+        if fresh or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(template.gradebook, path)
+        return url_of(path)
+    if fresh:
+        reset(db_url)
+    if has_assignment(db_url, template.assignment):
+        if cells_digest(db_url) != template.cells_digest:
+            raise StaleGradebook(f"the gradebook at {safe_url(db_url)} {stale}")
+        return db_url
+    # an empty database: nbgrader itself writes the assignment into it, from the template's source
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from .course import course_config
+
+    config = course_config(template.root)
+    config.CourseDirectory.db_url = db_url
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result = api.generate_assignment(template.assignment, force=True, create=True)
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader could not write the assignment into {safe_url(db_url)}:\n{result.get('log')}")
+    if cells_digest(db_url) != template.cells_digest:
+        raise StaleGradebook(f"the gradebook at {safe_url(db_url)} holds other assignments or cells than source/")
+    return db_url
 
 
-def merge_student(course: Path, gradebook: Path, template: Template, result: dict, work: Path,
+def safe_url(url: str) -> str:
+    """A database URL fit to print: the password, if any, masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def merge_student(course: Path, gradebook: str, template: Template, result: dict, work: Path,
                   timestamp: str | None = None) -> None:
-    from nbgrader.api import Gradebook
 
     student = result["student"]
     src = Path(work) / student
@@ -41,8 +75,7 @@ def merge_student(course: Path, gradebook: Path, template: Template, result: dic
         if folder.exists():
             shutil.copytree(folder, dest)
     scores = result.get("scores") or {}
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{gradebook}") as gb:
-        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy autoflush chatter
+    with opened(gradebook) as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(template.assignment, student, **(
             {"timestamp": timestamp} if timestamp else {}))

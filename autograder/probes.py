@@ -135,6 +135,7 @@ def checks_for(notebook: str, folder: Path | None = None) -> dict[str, Check]:
         if module is None:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
+            module.__package__ = f"{__package__}.checks"   # so `from . import common` works from any folder
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return {c.grade_id: c for c in module.CHECKS}
@@ -320,18 +321,18 @@ def verdict_lines(folder: Path | None = None) -> set[str]:
 
     Lines that are shipped to kernels anyway (probe functions, kernel helpers, the runtime) and
     message text (string-only lines, shown to students on purpose) do not count."""
-    shipped = set(_runtime_source().splitlines())
+    shipped = {ln.strip() for ln in _runtime_source().splitlines()}
     found: set[str] = set()
     for path in sorted(Path(folder or CHECKS_DIR).glob("*.py")):
         if path.stem in ("__init__", "kernel", "common"):
             continue
         for check in checks_for(path.stem, folder).values():
             for fn in (*check.helpers, check.probe):
-                shipped |= set(inspect.getsource(fn).splitlines())
+                shipped |= {ln.strip() for ln in inspect.getsource(fn).splitlines()}
         for line in path.read_text().splitlines():
-            if line in shipped:
-                continue
             text = line.strip()
+            if text in shipped:
+                continue
             if len(text) >= 12 and not text.startswith(("#", "import ", "from ", '"', "'", 'f"', "f'")):
                 found.add(text)
     return found

@@ -1,7 +1,8 @@
 """Benchmarks that print figures (never asserts): `make bench`.
 
 - each lesson executed top to bottom in a fresh kernel (budget: ≤ 30 s each on 2 cores);
-- one full-marks student's whole assignment autograded by nbgrader (budget: ≤ 20 s).
+- one full-marks student's whole assignment: stock `nbgrader autograde`, then `course-grade` on the
+  same notebooks (sandboxed kernels, the grader's probes, verdicts decided outside), side by side.
 Run with --repeat N to take the median of N runs."""
 from __future__ import annotations
 
@@ -59,6 +60,36 @@ def bench_autograde(repeat: int) -> float | None:
     return statistics.median(times)
 
 
+def bench_course_grade(repeat: int) -> float | None:
+    """The same full-marks student through course-grade: sandboxed kernels, probes, verdicts outside."""
+    import contextlib
+    import io
+    import json
+
+    import nbformat
+
+    from autograder import cli
+
+    release = REPO / "release" / ASSIGNMENT
+    names = sorted(p.name for p in release.glob("*.ipynb"))
+    times, points = [], 0.0
+    for i in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            downloads = Path(tmp) / "downloads" / f"bench{i}"
+            downloads.mkdir(parents=True)
+            for n in names:
+                nbformat.write(solved(read(release / n), read(REPO / "source" / ASSIGNMENT / n)), str(downloads / n))
+            with contextlib.redirect_stdout(io.StringIO()):
+                cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1",
+                          "--no-feedback", "--probe-seed", "bench"])
+            result = json.loads((Path(tmp) / "course" / "exports" / "results.json").read_text())[f"bench{i}"]
+            times.append(result["seconds"])
+            points = sum(v[0] or 0 for nb in result["scores"].values() for v in nb.values())
+    print(f"  course-grade, the same student (sandbox, probes, verdicts): {statistics.median(times):6.1f} s "
+          f"(autograded {points:g} points)", flush=True)
+    return statistics.median(times)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median is printed)")
@@ -70,8 +101,11 @@ def main(argv=None) -> int:
         print("Lessons, top to bottom (budget 30 s each):")
         bench_lessons(args.repeat)
     if args.only in (None, "autograde"):
-        print("Autograde, whole assignment for one student (budget 20 s):")
-        bench_autograde(args.repeat)
+        print("Autograde, whole assignment for one student (budget 8 s for course-grade):")
+        stock = bench_autograde(args.repeat)
+        ours = bench_course_grade(args.repeat)
+        if stock and ours:
+            print(f"  course-grade vs stock nbgrader: {stock / ours:.2f}x", flush=True)
     return 0
 
 

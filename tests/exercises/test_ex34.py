@@ -1,9 +1,12 @@
-"""Exercises 3-4 (depthwise separable convolutions), graded by real nbgrader in one temporary course.
+"""Exercises 3-4 (depthwise separable convolutions), graded by the hidden checks (autograder.checks).
 
 Every variant is a student who submits only this notebook: the reference answers, the untouched
-release, wrong answers (small edits of the reference, each aimed at one test cell) and correct
-answers written differently. Exercises 3 and 4 share no code, so each wrong-answer run carries one
-mistake for each exercise and checks that exactly the intended cells lost points."""
+release, wrong answers (small edits of the reference, each one single mistake) and correct answers
+written differently. Each single mistake must lose exactly the cells of the function or class it
+breaks (stated beside it): a function that builds on another of the student's functions is graded with
+a stand-in for it, and the worked example and the comparison are graded against the student's own
+functions and classes. Exercises 3 and 4 share no code, so each wrong-answer run carries one mistake
+for each exercise."""
 from __future__ import annotations
 
 from functools import partial
@@ -19,56 +22,94 @@ NAME = "ex34_depthwise_separable.ipynb"
 edit = partial(submissions.edit, NAME)
 submission = partial(submissions.submission, NAME)
 
+STD_RETURN = "return k * k * m * n\n"
+RATIO_RETURN = "return standard_conv_params(k, m, n) / dwsep_params(k, m, n)"
+
 # (answers, the autograded cells that must lose points) for exercise 3 ...
 EX3_WRONG = {
-    "standard_counts_bias": (
-        edit("ex3_param_counts", ("return k * k * m * n", "return k * k * m * n + n")),
-        {"ex3_test_param_counts", "ex3_test_ratios", "ex3_test_worked_example"}),
+    "standard_counts_bias": (  # reduction_ratio and the worked example build on it: not charged there
+        edit("ex3_param_counts", (STD_RETURN, "return k * k * m * n + n\n")),
+        {"ex3_test_param_counts"}),
     "separable_counts_batchnorm": (
         edit("ex3_param_counts", ("return k * k * m + m * n", "return k * k * m + 2 * m + m * n + 2 * n")),
-        {"ex3_test_param_counts", "ex3_test_ratios", "ex3_test_worked_example"}),
-    "ratio_upside_down": (
-        edit("ex3_ratios", ("return standard_conv_params(k, m, n) / dwsep_params(k, m, n)",
-                            "return dwsep_params(k, m, n) / standard_conv_params(k, m, n)")),
-        {"ex3_test_ratios", "ex3_test_worked_example"}),
+        {"ex3_test_param_counts"}),
+    "ratio_upside_down": (  # the worked example's ratio is what the student's function returns
+        edit("ex3_ratios", (RATIO_RETURN, "return dwsep_params(k, m, n) / standard_conv_params(k, m, n)")),
+        {"ex3_test_ratios"}),
     "formula_one_over_k": (
         edit("ex3_ratios", ("return 1 / n + 1 / k ** 2", "return 1 / n + 1 / k")),
-        {"ex3_test_ratios", "ex3_test_worked_example"}),
+        {"ex3_test_ratios"}),
+    "ratio_from_a_wrong_formula": (  # reduction_ratio = 1 / (a wrong cost_ratio_formula): one cell
+        edit("ex3_ratios", (RATIO_RETURN, "return 1 / cost_ratio_formula(k, n)"),
+             ("return 1 / n + 1 / k ** 2", "return 1 / n + 1 / k")),
+        {"ex3_test_ratios"}),
     "madds_linear_in_feature_size": (
         edit("ex3_madds", ("k * k * m * n * d_f * d_f", "k * k * m * n * d_f"),
              ("(k * k * m + m * n) * d_f * d_f", "(k * k * m + m * n) * d_f")),
-        {"ex3_test_madds", "ex3_test_worked_example"}),
-    "hard_coded_worked_example": (
+        {"ex3_test_madds"}),
+    "madds_forget_the_pointwise_stage": (
+        edit("ex3_madds", ("(k * k * m + m * n) * d_f * d_f", "k * k * m * d_f * d_f")),
+        {"ex3_test_madds"}),
+    "madds_reuse_wrong_counts": (  # the multiply-adds reuse a wrong count: charged to the counts only
+        {**edit("ex3_param_counts", (STD_RETURN, "return k * k * m * n + n\n")),
+         "ex3_madds": ("def standard_conv_madds(k, m, n, d_f):\n"
+                       "    return standard_conv_params(k, m, n) * d_f ** 2\n\n\n"
+                       "def dwsep_madds(k, m, n, d_f):\n    return dwsep_params(k, m, n) * d_f ** 2\n")},
+        {"ex3_test_param_counts"}),
+    "hard_coded_worked_example": (  # the ratio built on the hard-coded counts is graded with stand-ins
         {"ex3_param_counts": ("def standard_conv_params(k, m, n):\n    return 73728\n\n\n"
                               "def dwsep_params(k, m, n):\n    return 8768\n"),
          "ex3_madds": ("def standard_conv_madds(k, m, n, d_f):\n    return 231211008\n\n\n"
                        "def dwsep_madds(k, m, n, d_f):\n    return 27496448\n")},
-        {"ex3_test_param_counts", "ex3_test_ratios", "ex3_test_madds"}),
+        {"ex3_test_param_counts", "ex3_test_madds"}),
+    "worked_example_swapped_arguments": (
+        edit("ex3_worked_example", ("dwsep_params(3, 64, 128)", "dwsep_params(3, 128, 64)")),
+        {"ex3_test_worked_example"}),
 }
 
 DEPTHWISE_CONV = "nn.Conv2d(in_ch, in_ch, 3, stride=stride, padding=1, groups=in_ch, bias=False)"
+DW_STAGE = """        self.dw = nn.Sequential(
+            nn.Conv2d(in_ch, in_ch, 3, stride=stride, padding=1, groups=in_ch, bias=False),
+            nn.BatchNorm2d(in_ch),
+            nn.ReLU6(inplace=True),
+        )"""
 
-# ... and for exercise 4.
+# ... and for exercise 4 (the comparison is graded against the student's own classes: never charged
+# for a class's mistake).
 EX4_WRONG = {
     "depthwise_with_groups_1": (
         edit("ex4_dwsep_conv", (DEPTHWISE_CONV, "nn.Conv2d(in_ch, in_ch, 3, stride=stride, padding=1, bias=False)")),
-        {"ex4_test_dwsep_structure", "ex4_test_param_counts", "ex4_test_comparison"}),
+        {"ex4_test_dwsep_structure", "ex4_test_param_counts"}),
     "relu_instead_of_relu6": (
         edit("ex4_dwsep_conv", ("nn.ReLU6(inplace=True)", "nn.ReLU(inplace=True)", 2)),
         {"ex4_test_activations"}),
+    "depthwise_stage_without_activation": (  # judged once, by the activation cell
+        edit("ex4_dwsep_conv", (DW_STAGE, DW_STAGE.replace("            nn.ReLU6(inplace=True),\n", ""))),
+        {"ex4_test_activations"}),
     "convs_with_bias": (
         edit("ex4_dwsep_conv", ("bias=False)", "bias=True)", 2)),
-        {"ex4_test_dwsep_structure", "ex4_test_param_counts", "ex4_test_comparison"}),
+        {"ex4_test_dwsep_structure", "ex4_test_param_counts"}),
     "standard_conv_clamps_at_6": (
         edit("ex4_standard_conv", ("return F.relu(self.bn(self.conv(x)))", "return F.relu6(self.bn(self.conv(x)))")),
         {"ex4_test_activations"}),
+    "standard_conv_1x1": (  # same output size, other weights
+        edit("ex4_standard_conv", ("nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)",
+                                   "nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)")),
+        {"ex4_test_standard_conv", "ex4_test_param_counts"}),
     "stride_on_the_pointwise_conv": (
         edit("ex4_dwsep_conv", ("3, stride=stride, padding=1, groups=in_ch", "3, stride=1, padding=1, groups=in_ch"),
              ("nn.Conv2d(in_ch, out_ch, 1, bias=False)", "nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)")),
         {"ex4_test_dwsep_structure"}),
     "depthwise_without_padding": (
         edit("ex4_dwsep_conv", ("stride=stride, padding=1, groups=in_ch", "stride=stride, groups=in_ch")),
-        {"ex4_test_dwsep_structure", "ex4_test_shapes", "ex4_test_comparison"}),
+        {"ex4_test_dwsep_structure", "ex4_test_shapes"}),
+    "forward_skips_the_depthwise_stage": (
+        edit("ex4_dwsep_conv", ("return self.pw(self.dw(x))", "return self.pw(x)")),
+        {"ex4_test_dwsep_structure", "ex4_test_shapes"}),
+    "comparison_counts_weights_only": (
+        edit("ex4_comparison", ("dwsep_count = sum(p.numel() for p in dwsep.parameters())",
+                                "dwsep_count = sum(p.numel() for p in dwsep.parameters() if p.dim() > 1)")),
+        {"ex4_test_comparison"}),
 }
 
 WRONG_RUNS = [pytest.param(ex3, ex4, id=f"{ex3}+{ex4}") for ex3, ex4 in zip(EX3_WRONG, EX4_WRONG, strict=True)]
@@ -113,7 +154,81 @@ def dwsep_madds(k, m, n, d_f):
     return m * d_f * d_f * k * k + n * d_f * d_f * m
 ''',
     },
-}
+    "stages_as_standard_convs_and_literal_worked_example": {
+        "ex3_param_counts": '''
+def standard_conv_params(k, m, n):
+    return k * k * m * n
+
+
+def dwsep_params(k, m, n):
+    # the depthwise stage is m filters of k x k x 1, the pointwise stage n filters of 1 x 1 x m
+    return standard_conv_params(k, 1, m) + standard_conv_params(1, m, n)
+''',
+        "ex3_ratios": '''
+from fractions import Fraction
+
+
+def reduction_ratio(k, m, n):
+    return float(Fraction(standard_conv_params(k, m, n), dwsep_params(k, m, n)))
+
+
+def cost_ratio_formula(k, n):
+    return float(Fraction(1, n) + Fraction(1, k * k))
+''',
+        "ex3_madds": '''
+def standard_conv_madds(k, m, n, d_f):
+    return standard_conv_params(k, m, n) * d_f * d_f
+
+
+def dwsep_madds(k, m, n, d_f):
+    return standard_conv_madds(k, 1, m, d_f) + standard_conv_madds(1, m, n, d_f)
+''',
+        "ex3_worked_example": '''
+# Worked example: D_K = 3, M = 64, N = 128, D_F = 56 (checked against the functions below)
+std_params, sep_params = 73_728, 8_768
+ratio = std_params / sep_params
+formula_fraction = 1 / 128 + 1 / 9
+std_madds, sep_madds = std_params * 56 ** 2, sep_params * 56 ** 2
+assert (std_params, sep_params) == (standard_conv_params(3, 64, 128), dwsep_params(3, 64, 128))
+print(f"standard 3x3 conv:         {std_params:>12,} weights  {std_madds:>14,} multiply-adds")
+print(f"depthwise separable block: {sep_params:>12,} weights  {sep_madds:>14,} multiply-adds")
+print(f"reduction ratio: {ratio:.4f}x   formula 1/N + 1/D_K^2 = {formula_fraction:.6f}")
+''',
+    },
+
+    "numpy_and_math_prod": {
+        "ex3_param_counts": '''
+import math
+
+import numpy as np
+
+
+def standard_conv_params(k, m, n):
+    return math.prod((k, k, m, n))
+
+
+def dwsep_params(k, m, n):
+    return int(np.sum([k * k * m, m * n]))
+''',
+        "ex3_ratios": '''
+def reduction_ratio(k, m, n):
+    return np.float64(k * k * n) / (k * k + n)   # m cancels
+
+
+def cost_ratio_formula(k, n):
+    return sum(1 / d for d in (n, k ** 2))
+''',
+        "ex3_madds": '''
+def standard_conv_madds(k, m, n, d_f):
+    positions = d_f ** 2
+    return standard_conv_params(k, m, n) * positions
+
+
+def dwsep_madds(k, m, n, d_f):
+    depthwise = k * k * d_f * d_f * m
+    return depthwise + standard_conv_madds(1, m, n, d_f)
+''',
+    },}
 
 EX4_ALTERNATIVES = {
     "sequential_helper_hardtanh": {
@@ -180,7 +295,82 @@ class StandardConv(nn.Module):
         return self.norm(self.conv(x)).clamp(min=0)
 ''',
     },
-}
+    "explicit_forward_functional_other_order_on_device": {
+        "ex4_dwsep_conv": '''
+class _Pointwise(nn.Module):
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(out_ch)        # assigned before the conv: order does not matter
+        self.mix = nn.Conv2d(in_ch, out_ch, kernel_size=1, padding=0, bias=False)
+
+    def forward(self, x):
+        return F.relu6(self.norm(self.mix(x)))
+
+
+class DWSepConv(nn.Module):
+    def __init__(self, in_ch, out_ch, stride=1):
+        super().__init__()
+        self.pw = _Pointwise(in_ch, out_ch)
+        self.dw = nn.Sequential(nn.Conv2d(in_ch, in_ch, (3, 3), (stride, stride), (1, 1), groups=in_ch, bias=False),
+                                nn.BatchNorm2d(in_ch), nn.ReLU6())
+
+    def forward(self, x):
+        y = self.dw(x)
+        return self.pw(y)
+''',
+        "ex4_standard_conv": '''
+class StandardConv(nn.Module):
+    def __init__(self, in_ch, out_ch, stride=1):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(out_ch)
+        self.act = nn.ReLU()
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, stride=stride, bias=False)
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+''',
+        "ex4_comparison": '''
+torch.manual_seed(1)
+dwsep, standard = DWSepConv(64, 128).to(device), StandardConv(64, 128).to(device)
+dwsep_count, standard_count = (sum(map(torch.numel, m.parameters())) for m in (dwsep, standard))
+count_ratio = standard_count / dwsep_count
+batch = torch.randn(2, 64, 56, 56, device=device)
+with torch.no_grad():
+    dwsep_shape = dwsep(batch).shape         # a torch.Size is a tuple
+    standard_shape = tuple(standard.eval()(batch).size())
+print(dwsep_count, standard_count, count_ratio, dwsep_shape, standard_shape)
+''',
+    },
+
+    "sequential_subclass_stages_valid_padding": {
+        "ex4_dwsep_conv": '''
+class Stage(nn.Sequential):
+    """conv -> BatchNorm -> ReLU6 (as Hardtanh(0, 6))."""
+
+    def __init__(self, conv):
+        super().__init__(conv, nn.BatchNorm2d(conv.out_channels), nn.Hardtanh(min_val=0.0, max_val=6.0))
+
+
+class DWSepConv(nn.Module):
+    def __init__(self, in_ch, out_ch, stride=1):
+        super().__init__()
+        self.dw = Stage(nn.Conv2d(in_ch, in_ch, kernel_size=3, stride=stride, padding=1, groups=in_ch, bias=False))
+        self.pw = Stage(nn.Conv2d(in_ch, out_ch, kernel_size=(1, 1), padding="valid", bias=False))
+
+    def forward(self, x):
+        return self.pw(self.dw(x))
+''',
+        "ex4_standard_conv": '''
+class StandardConv(nn.Module):
+    def __init__(self, in_ch, out_ch, stride=1):
+        super().__init__()
+        self.layers = nn.ModuleDict({"conv": nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+                                     "bn": nn.BatchNorm2d(out_ch)})
+
+    def forward(self, x):
+        return torch.relu(self.layers["bn"](self.layers["conv"](x)))
+''',
+    },}
 
 ALTERNATIVE_RUNS = [pytest.param(ex3, ex4, id=f"{ex3}+{ex4}")
                     for ex3, ex4 in zip(EX3_ALTERNATIVES, EX4_ALTERNATIVES, strict=True)]
@@ -189,6 +379,11 @@ ALTERNATIVE_RUNS = [pytest.param(ex3, ex4, id=f"{ex3}+{ex4}")
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory) -> GradingRun:
     return GradingRun(tmp_path_factory.mktemp("ex34_course"))
+
+
+def cell_points() -> dict[str, float]:
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in source_nb(NAME).cells if c.metadata.get("nbgrader", {}).get("grade_id") in autograded_ids(NAME)}
 
 
 # ----------------------------------------------------------------------------- static checks (fast)
@@ -202,20 +397,62 @@ def test_graded_cells_follow_the_naming_and_have_stable_ids():
 
 
 def test_release_holds_no_solution_and_no_hidden_test():
+    # the hidden tests left the notebook for autograder/checks: what is left to find is the solutions and
+    # the model written answer (39 distinctive lines), so the guard asks for more than 30
     secrets = submissions.secret_lines(source_nb(NAME))
-    assert len(secrets) > 40, "too few distinctive lines found: the check would be vacuous"
+    assert len(secrets) > 30, "too few distinctive lines found: the check would be vacuous"
     assert not submissions.leaks(release_nb(NAME), secrets), "release/ shows solution or hidden-test text"
     assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
 
 
-# ----------------------------------------------------------------------------- nbgrader runs (slow)
+def test_source_holds_no_hidden_test_block():
+    assert not any("HIDDEN TESTS" in c.source for c in source_nb(NAME).cells)
+
+
+def test_every_autograded_cell_has_a_hidden_check():
+    from autograder import probes
+
+    assert set(probes.checks_for("ex34_depthwise_separable")) == autograded_ids(NAME)
+
+
+def test_verdicts_fail_cleanly_on_odd_or_hostile_records():
+    """Student data is never trusted: garbage, wrong types and a table claiming huge tensors fail the cell."""
+    from autograder import probes
+
+    checks = probes.checks_for("ex34_depthwise_separable")
+    cases = probes.choose_cases(checks, "odd", "mallory", "ex34_depthwise_separable")
+    huge = [["dw.0.weight", [2**16, 2**16, 3, 3], "float32"]]
+    odd_values = [{}, {"0": "x", "0.built": True, "0.table": [[1, 2]], "0.fill": huge},
+                  {str(k): probes.Opaque("object") for k in range(40)},
+                  {**{f"{k}.built": True for k in range(12)}, **{f"{k}.fill": huge for k in range(12)},
+                   **{f"{k}.table": [["dw", "Sequential", "Sequential", {}, {}]] for k in range(12)}}]
+    for values in odd_values:
+        records = {gid: probes.Results(dict(values)) for gid in checks}
+        verdicts = probes.decide(checks, cases, records)
+        assert set(verdicts) == set(checks)
+        assert not any(v.passed for v in verdicts.values()), {g: v for g, v in verdicts.items() if v.passed}
+
+
+def test_largest_cost_of_one_single_mistake_is_below_each_exercise_total(capsys):
+    points = cell_points()
+    for exercise, bank in (("ex3", EX3_WRONG), ("ex4", EX4_WRONG)):
+        autograded = sum(p for gid, p in points.items() if gid.startswith(exercise + "_"))
+        costs = {name: sum(points[gid] for gid in cells) for name, (_, cells) in bank.items()}
+        worst = max(costs, key=costs.get)
+        with capsys.disabled():
+            print(f"\n{exercise}: one single mistake costs at most {costs[worst]:g} of {autograded:g} autograded "
+                  f"points ({worst})")
+        assert costs[worst] < autograded
+
+
+# ----------------------------------------------------------------------------- graded runs (slow)
 
 @pytest.mark.slow
 def test_reference_answers_score_full_marks(grading):
     scores = grading.grade("reference", NAME, reference_submission(NAME))
     graded = autograded_ids(NAME)
     assert graded <= set(scores)
-    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores}"
+    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
     assert sum(scores[g][1] for g in graded) == 18  # 8 (exercise 3) + 10 (exercise 4); 2 written points by hand
 
 
@@ -233,7 +470,8 @@ def test_wrong_answers_lose_points_on_their_own_cells(grading, ex3, ex4):
     expected = EX3_WRONG[ex3][1] | EX4_WRONG[ex4][1]
     scores = grading.grade(f"wrong-{ex4}", NAME, submission(answers))
     got = lost(scores) & autograded_ids(NAME)
-    assert got == expected, f"{ex3} + {ex4}: lost {sorted(got)}, expected {sorted(expected)}"
+    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
+    assert got == expected, f"{ex3} + {ex4}: lost {sorted(got)}, expected {sorted(expected)}: {messages}"
 
 
 @pytest.mark.slow
@@ -241,4 +479,5 @@ def test_wrong_answers_lose_points_on_their_own_cells(grading, ex3, ex4):
 def test_differently_written_correct_answers_score_full_marks(grading, ex3, ex4):
     answers = {**EX3_ALTERNATIVES[ex3], **EX4_ALTERNATIVES[ex4]}
     scores = grading.grade(f"alt-{ex4}", NAME, submission(answers))
-    assert not lost(scores) & autograded_ids(NAME), f"{ex3} + {ex4} lost points: {scores}"
+    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
+    assert not lost(scores) & autograded_ids(NAME), f"{ex3} + {ex4} lost points: {messages}"

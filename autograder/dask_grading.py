@@ -1,0 +1,139 @@
+"""Grade a class on a Dask cluster: one task per student, bytes in and bytes out.
+
+    course-grade grade --executor dask --scheduler tcp://HOST:8786
+
+Dask distributed does the scheduling, the retries when a worker dies and the spreading over
+machines; this module only packs a student's grading into a self-contained task. No filesystem is
+shared between the client and the workers:
+- the task receives the student's submitted files, the template gradebook, the release notebooks
+  and the hidden checks as bytes (``pack``), plus the options and the lines feedback must not show;
+- on the worker (which needs the course environment and bubblewrap, like a local grader) it rebuilds
+  them in a temporary folder and grades the student exactly as locally (``grading.grade_all`` with
+  one job: same sandbox, same per-student budget, which kills a hung student inside the task since
+  Dask has no task timeout of its own), then returns the result and the autograded and feedback
+  files as bytes (``grade_task``);
+- the client alone writes the course gradebook, merging results as they complete, each student once
+  (a task whose worker died is rerun by the scheduler; its result still arrives once).
+Workers should run one task at a time (``dask worker --nthreads 1``): a student's kernels use the
+cores."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .assignment import Assignment
+from .grading import GradeOptions, Template, grade_all
+from .probes import CHECKS_DIR
+
+
+class SchedulerUnreachable(RuntimeError):
+    """No Dask scheduler answered at the address given."""
+
+
+def _files(folder: Path, pattern: str = "*") -> dict[str, bytes]:
+    folder = Path(folder)
+    if not folder.exists():
+        return {}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob(pattern)) if p.is_file()}
+
+
+def _write(folder: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        target = (folder / rel).resolve()
+        if not str(target).startswith(str(folder.resolve()) + "/"):
+            raise ValueError(f"refusing a path outside the task folder: {rel}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def pack(student: str, submission: Path, template: Template, rel: Assignment, opts: GradeOptions,
+         hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
+    """Everything one student's grading needs, as plain data and bytes."""
+    checks = Path(opts.checks_dir) if opts.checks_dir else CHECKS_DIR
+    return {
+        "student": student,
+        "submission": _files(submission),
+        "template": {"gradebook": template.gradebook.read_bytes(), "assignment": template.assignment,
+                     "instructor_hashes": template.instructor_hashes, "preimport": template.preimport,
+                     "cells_digest": template.cells_digest},
+        "release": _files(rel.release_dir, "*.ipynb"),
+        "checks": _files(checks, "*.py"),
+        "options": dataclasses.asdict(opts),
+        "hidden_lines": sorted(hidden_lines),
+        "tampered": tampered,
+    }
+
+
+def grade_task(payload: dict) -> dict:
+    """Runs on a Dask worker: grade one student from ``pack``'s payload; return result and files."""
+    student = payload["student"]
+    t = payload["template"]
+    with tempfile.TemporaryDirectory(prefix="course-grade-task-") as tmp:
+        tmp = Path(tmp)
+        _write(tmp / "submission", payload["submission"])
+        _write(tmp / "release" / t["assignment"], payload["release"])
+        _write(tmp / "checks", payload["checks"])
+        (tmp / "template").mkdir()
+        gradebook = tmp / "template" / "gradebook.db"
+        gradebook.write_bytes(t["gradebook"])
+        template = Template(tmp / "template", gradebook, t["assignment"], list(t["instructor_hashes"]),
+                            {k: list(v) for k, v in t["preimport"].items()}, t["cells_digest"])
+        options = dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks"))
+        opts = GradeOptions(**options)
+        rel = Assignment.load(tmp / "release" / t["assignment"])
+        work = tmp / "work"
+        results = grade_all({student: tmp / "submission"}, template, rel, opts, work,
+                            set(payload["hidden_lines"]), {student: payload["tampered"]}, start_method="spawn")
+        root = work / student
+        return {"result": results[student],
+                "autograded": _files(root / "autograded" / student / t["assignment"]),
+                "feedback": _files(root / "feedback" / student / t["assignment"])}
+
+
+def connect(address: str, timeout: float = 10.0):
+    """A Dask client for ``address``; SchedulerUnreachable (naming it) when nobody answers."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({type(exc).__name__}: {exc}). "
+            "Start one with `dask scheduler` (and workers with `dask worker ADDRESS --nthreads 1`), "
+            "or grade here with --executor local.") from exc
+
+
+def grade_all_dask(client, students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions,
+                   work: Path, hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]],
+                   progress: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+    """``grading.grade_all`` on a Dask cluster: same arguments and results, files land under ``work``."""
+    from distributed import as_completed
+
+    futures = {}
+    for student in sorted(students):
+        payload = pack(student, students[student], template, rel, opts, hidden_lines, tampered.get(student, {}))
+        future = client.submit(grade_task, payload, key=f"course-grade-{opts.probe_seed}-{student}", retries=1,
+                               pure=False)
+        futures[future] = student
+    results: dict[str, dict] = {}
+    for future in as_completed(futures):
+        student = futures[future]
+        if student in results:          # never merged twice
+            continue
+        try:
+            out = future.result()
+        except Exception as exc:  # noqa: BLE001 - one student's failure is that student's result
+            results[student] = {"student": student, "notebooks": {}, "scores": {},
+                                "error": f"the Dask task failed: {type(exc).__name__}: {exc}"}
+        else:
+            root = Path(work) / student
+            shutil.rmtree(root, ignore_errors=True)
+            _write(root / "autograded" / student / template.assignment, out["autograded"])
+            _write(root / "feedback" / student / template.assignment, out["feedback"])
+            results[student] = out["result"]
+        if progress:
+            progress(student, results[student])
+    return results

@@ -1,0 +1,157 @@
+"""The probe/verdict split on its own (no kernels): what enters a student's kernel, and how the
+grader reads what comes back. The student controls the kernel, so everything read here is hostile."""
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import probes
+from autograder.assignment import Assignment
+from autograder.probe_runtime import RECORD_MARK
+from tests.conftest import REPO
+
+NOTEBOOKS = sorted(p.stem for p in (REPO / "release" / "week07").glob("*.ipynb"))
+
+
+def probe_cells(notebook: str, seed: str = "test") -> dict[str, str]:
+    checks = probes.checks_for(notebook)
+    cases = probes.choose_cases(checks, seed, "student", notebook)
+    return {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
+
+
+def executed(cell_outputs: dict[str, list]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for gid, outputs in cell_outputs.items():
+        cell = nbformat.v4.new_code_cell("")
+        cell["id"] = probes.PROBE_ID + gid
+        cell.outputs = outputs
+        nb.cells.append(cell)
+    return nb
+
+
+def stdout(text: str):
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_probe_cells_carry_no_reference_code_or_verdict(notebook):
+    rel = Assignment.load(REPO / "release" / "week07", REPO / "source" / "week07")
+    secret = rel.secret_lines()
+    assert len(secret) > 50, "too few secret lines: the check would be vacuous"
+    generic = {ln.strip() for ln in probes._runtime_source().splitlines()}   # the same in every probe
+    # short solution lines are PyTorch idioms (`optimizer.step()`) a grader stand-in may share
+    secret = probes.verdict_lines() | {ln for ln in secret if len(ln) >= 25}
+    cells = probe_cells(notebook)
+    for gid, source in cells.items():
+        lines = {ln.strip() for ln in source.splitlines()} - generic
+        assert not lines & secret, (gid, sorted(lines & secret)[:3])
+        compile(source, gid, "exec")      # every probe cell is valid Python
+
+
+def test_the_check_catches_a_verdict_line_planted_in_a_probe():
+    """The test above can fail: a probe cell that quotes a verdict line is caught."""
+    secret = probes.verdict_lines()
+    planted = next(iter(sorted(secret)))
+    source = probe_cells("ex12_skip_connections")["ex1_test_plain"] + "\n" + planted
+    assert {ln.strip() for ln in source.splitlines()} & secret
+
+
+def test_cases_are_new_per_seed_and_student_but_reproducible():
+    checks = probes.checks_for("ex12_skip_connections")
+    a = probes.choose_cases(checks, "run-1", "ann", "ex12_skip_connections")
+    assert a == probes.choose_cases(checks, "run-1", "ann", "ex12_skip_connections")
+    assert a != probes.choose_cases(checks, "run-2", "ann", "ex12_skip_connections")
+    assert a != probes.choose_cases(checks, "run-1", "bob", "ex12_skip_connections")
+
+
+def tensor_record(array: np.ndarray, dtype="float64", shape=None):
+    return {"__tensor__": {"dtype": dtype, "shape": list(shape if shape is not None else array.shape),
+                           "b64": base64.b64encode(array.astype("<f8").tobytes()).decode()}}
+
+
+def test_decode_turns_plain_data_back_and_refuses_the_rest():
+    arr = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(probes.decode(tensor_record(arr)), arr)
+    assert probes.decode({"__tuple__": [1, {"__str__": "a"}]}) == (1, "a")
+    assert isinstance(probes.decode(tensor_record(arr, shape=[4, 4])), probes.Opaque)      # wrong size
+    assert isinstance(probes.decode(tensor_record(arr, dtype="object")), probes.Opaque)    # no such dtype
+    assert isinstance(probes.decode({"__reduce__": "os.system"}), probes.Opaque)
+    assert isinstance(probes.decode({"__tensor__": {"dtype": "float64", "shape": [10**9, 10**9], "b64": ""}}),
+                      probes.Opaque)
+    assert probes.decode({"__raised__": ["ValueError", "no"]}) == probes.Raised("ValueError", "no")
+
+
+def test_records_are_read_per_probe_cell_and_garbage_fails_only_its_cell():
+    good = {"grade_id": "ex1_test_plain", "results": {"0": 1.5}}
+    forged_other = {"grade_id": "ex1_test_residual", "results": {"v0": 1.0}}
+    records = probes.read_records(executed({
+        "ex1_test_plain": [stdout("chatter\n" + RECORD_MARK + json.dumps(good) + "\n")],
+        "ex1_test_residual": [stdout(RECORD_MARK + "{not json")],
+        "ex1_test_worked_example": [stdout(RECORD_MARK + json.dumps(forged_other))],
+    }))
+    assert records["ex1_test_plain"].values == {"0": 1.5}
+    assert records["ex1_test_residual"].values == {} and "could not be read" in records["ex1_test_residual"].problem
+    assert records["ex1_test_worked_example"].values == {}      # a record for another cell counts for nothing
+
+
+def test_deeply_nested_or_huge_records_do_not_break_the_grader():
+    deep = "[" * 100_000 + "]" * 100_000
+    line = RECORD_MARK + '{"grade_id": "ex1_test_plain", "results": {"0": ' + deep + "}}"
+    records = probes.read_records(executed({"ex1_test_plain": [stdout(line)]}))
+    verdicts = probes.decide(probes.checks_for("ex12_skip_connections"),
+                             probes.choose_cases(probes.checks_for("ex12_skip_connections"), "s", "x",
+                                                 "ex12_skip_connections"), records)
+    assert not verdicts["ex1_test_plain"].passed
+
+
+def test_a_verdict_that_breaks_on_odd_data_fails_that_cell_only():
+    def explode(cases, results):
+        raise ZeroDivisionError("boom")
+
+    checks = {"a": probes.Check("a", lambda rng: [], lambda cases, rec: None, explode),
+              "b": probes.Check("b", lambda rng: [], lambda cases, rec: None, lambda cases, results: None)}
+    verdicts = probes.decide(checks, {"a": [], "b": []}, {"a": probes.Results({}), "b": probes.Results({})})
+    assert not verdicts["a"].passed and "could not be checked" in verdicts["a"].message
+    assert verdicts["b"].passed
+
+
+def test_student_cells_under_a_reserved_probe_id_are_renamed():
+    nb = nbformat.v4.new_notebook()
+    fake = nbformat.v4.new_code_cell("print('forged')")
+    fake["id"] = probes.PROBE_ID + "ex1_test_plain"
+    test = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade_id": "ex1_test_plain", "grade": True}})
+    nb.cells = [fake, test]
+    probes.insert_probes(nb, {"ex1_test_plain": "print('probe')"})
+    assert [probes.probe_of(c) for c in nb.cells] == [None, None, "ex1_test_plain"]
+    assert nb.cells[2].source == "print('probe')"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_json_never_raises(seed):
+    rng = random.Random(seed)
+
+    def junk(depth=0):
+        kind = rng.randrange(7 if depth < 4 else 4)
+        if kind == 0:
+            return rng.random()
+        if kind == 1:
+            return rng.choice(["__tensor__", "__tuple__", "x", "__raised__"])
+        if kind == 2:
+            return None
+        if kind == 3:
+            return rng.randint(-5, 5)
+        if kind == 4:
+            return [junk(depth + 1) for _ in range(rng.randrange(3))]
+        return {rng.choice(["__tensor__", "__tuple__", "__dict__", "__raised__", "__int__", "__float__", "k"]):
+                junk(depth + 1) for _ in range(rng.randrange(1, 3))}
+
+    for _ in range(50):
+        line = RECORD_MARK + json.dumps({"grade_id": "ex1_test_plain", "results": {"0": junk()}})
+        results = probes.read_records(executed({"ex1_test_plain": [stdout(line)]}))["ex1_test_plain"]
+        assert isinstance(results, probes.Results)            # read, or refused with a reason
+        assert results.values or results.problem
