@@ -331,7 +331,9 @@ def step_export(ctx: Context) -> list:
         g.person = people.get(g.student)
         if g.student in absent:
             g.review.append(("", "in the roster but submitted nothing: 0 points"))
-    export.apply_written(grades, ctx.rel, export.written_scores(ctx.course / "gradebook.db", ctx.rel))
+    gradebook = a.db_url or ctx.course / "gradebook.db"        # a URL (--db-url) or the course's SQLite file
+    have_gradebook = bool(a.db_url) or (ctx.course / "gradebook.db").exists()
+    export.apply_written(grades, ctx.rel, export.written_scores(gradebook, ctx.rel) if have_gradebook else {})
     export.apply_late(grades, due, policy)
     unplaced = []
     collect_csv = ctx.exports / "collect.csv"
@@ -354,10 +356,9 @@ def step_export(ctx: Context) -> list:
         similarity.write_html(pairs, ctx.exports / "similarity.html", threshold)
         _say(f"    similarity: {len(pairs)} pair(s) at or above {threshold * 100:.0f} %: "
              f"{ctx.exports / 'similarity.html'}")
-    gradebook = ctx.course / "gradebook.db"
-    if gradebook.exists() and people:
+    if have_gradebook and people:
         lms.name_in_gradebook(gradebook, people)
-    if gradebook.exists() and due:     # due date, times and penalties into nbgrader's gradebook (formgrader shows them)
+    if have_gradebook and due:     # due date, times and penalties into nbgrader's gradebook (formgrader shows them)
         late.record_in_gradebook(gradebook, ctx.name, due, {
             g.student: (datetime_from_iso(g.person.submitted_at) if g.person else None,
                         late.lateness(datetime_from_iso(g.person.submitted_at) if g.person else None, due, policy,

@@ -164,20 +164,19 @@ def summary_figure(grades: list[StudentGrade], rel: Assignment, path: Path) -> N
 
 
 # -- written answers and lateness --------------------------------------------------------------
-def written_scores(gradebook: Path, rel: Assignment) -> dict[str, dict[str, float | None]]:
+def written_scores(gradebook: str | Path, rel: Assignment) -> dict[str, dict[str, float | None]]:
     """{student: {"notebook/grade_id": manual score or None}} for every manually graded cell, read from
-    nbgrader's gradebook (formgrader writes ``Grade.manual_score``; extra credit counts)."""
-    import warnings
+    nbgrader's gradebook (a path or a URL; formgrader writes ``Grade.manual_score``; extra credit counts)."""
+    from nbgrader.api import MissingEntry
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from .gradebook import opened
 
     manual = {(name, c.grade_id) for name, rnb in rel.notebooks.items() for c in rnb.cells
               if c.kind in ("manual", "task")}
     out: dict[str, dict[str, float | None]] = {}
-    if not Path(gradebook).exists():
+    if "://" not in str(gradebook) and not Path(gradebook).exists():
         return out
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{gradebook}") as gb:
-        warnings.simplefilter("ignore")
+    with opened(gradebook) as gb:
         try:
             subs = gb.assignment_submissions(rel.name)
         except MissingEntry:

@@ -182,15 +182,14 @@ class PerDayPenalty(LateSubmissionPlugin):
 def record_in_gradebook(gradebook, assignment: str, due: Due | None,
                         students: dict[str, tuple[dt.datetime | None, float]]) -> int:
     """Write the due date, each student's submission time and per-notebook late penalties
-    (``fraction`` of each notebook's score, as ``PerDayPenalty`` would) into nbgrader's gradebook,
-    so formgrader and ``nbgrader export`` show them. Returns the number of submissions updated."""
-    import warnings
+    (``fraction`` of each notebook's score, as ``PerDayPenalty`` would) into nbgrader's gradebook (a
+    path or a URL), so formgrader and ``nbgrader export`` show them. Returns the submissions updated."""
+    from nbgrader.api import MissingEntry
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from .gradebook import opened
 
     n = 0
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{gradebook}") as gb:
-        warnings.simplefilter("ignore")
+    with opened(gradebook) as gb:
         try:
             a = gb.find_assignment(assignment)
         except MissingEntry:

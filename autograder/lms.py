@@ -243,16 +243,15 @@ def split_name(display: str) -> tuple[str, str]:
     return (" ".join(parts[:-1]), parts[-1]) if len(parts) > 1 else ("", display)
 
 
-def name_in_gradebook(gradebook: Path, people: dict[str, Student]) -> int:
-    """Give nbgrader's student records the display name, e-mail and LMS user id (formgrader then
-    shows names, and ``nbgrader export`` carries the LMS id). Returns the students updated."""
-    import warnings
+def name_in_gradebook(gradebook: str | Path, people: dict[str, Student]) -> int:
+    """Give nbgrader's student records (gradebook: a path or a URL) the display name, e-mail and LMS
+    user id (formgrader then shows names, ``nbgrader export`` carries the LMS id). Returns the count."""
+    from nbgrader.api import MissingEntry
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from .gradebook import opened
 
     n = 0
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{gradebook}") as gb:
-        warnings.simplefilter("ignore")
+    with opened(gradebook) as gb:
         for sid, person in people.items():
             try:
                 student = gb.find_student(sid)
