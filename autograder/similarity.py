@@ -41,10 +41,13 @@ class Pair:
     html_b: str = field(default="", repr=False)
 
     def reason(self, me: str) -> str:
-        other, name = (self.student_b, self.name_b) if me == self.student_a else (self.student_a, self.name_a)
-        mine = self.lines_a if me == self.student_a else self.lines_b
+        """The review line for one of the two students: both named, the score, that student's matching lines."""
+        if me == self.student_a:
+            you, other, mine = f"{self.student_a} ({self.name_a})", f"{self.student_b} ({self.name_b})", self.lines_a
+        else:
+            you, other, mine = f"{self.student_b} ({self.name_b})", f"{self.student_a} ({self.name_a})", self.lines_b
         shown = "; ".join(mine[:8]) + (f" … ({len(mine) - 8} more in similarity.html)" if len(mine) > 8 else "")
-        return (f"answer code {self.score * 100:.0f} % similar to {other} ({name}) in {self.notebook} "
+        return (f"answer code of {you} {self.score * 100:.0f} % similar to {other} in {self.notebook} "
                 f"(copydetect; matching lines: {shown})")
 
 

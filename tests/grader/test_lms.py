@@ -395,6 +395,7 @@ def test_export_similarity_lists_both_students_of_a_copied_pair(release, tmp_pat
     review = list(csv.DictReader((course / "exports" / "needs_review.csv").open()))
     similar = {r["student"]: r["reason"] for r in review if "similar to" in r["reason"]}
     assert set(similar) == {"canvas_12345", "canvas_555"}
-    assert "canvas_555 (leeann)" in similar["canvas_12345"] and "out = []" in similar["canvas_555"]
+    assert "canvas_12345 (smithjohn)" in similar["canvas_12345"] and "canvas_555 (leeann)" in similar["canvas_12345"]
+    assert "out = []" in similar["canvas_555"]
     grades = {r["student"]: r for r in csv.DictReader((course / "exports" / "grades.csv").open())}
     assert grades["canvas_777"]["needs_review"] == "" and grades["canvas_555"]["needs_review"] == "yes"
