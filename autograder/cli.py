@@ -60,16 +60,53 @@ class Context:
 
 
 # -- steps -------------------------------------------------------------------------------------
-def step_collect(ctx: Context, downloads: Path) -> None:
-    from . import collect
+def _due_and_policy(ctx: Context, saved: dict | None = None):
+    """--due / --late-policy from the command line, else what collect recorded."""
+    from . import late
 
-    _say(f"==> collect: {downloads} → {ctx.submitted}/<student>/{ctx.name}/")
+    saved = saved or {}
+    due_text = getattr(ctx.args, "due", "") or saved.get("due", "")
+    policy_text = getattr(ctx.args, "late_policy", "") or saved.get("late_policy", "")
+    try:
+        due = late.parse_due(due_text) if due_text else None
+        policy = late.parse_policy(policy_text)
+    except late.LateError as exc:
+        raise SystemExit(f"course-grade: {exc}") from None
+    return due, policy, due_text, policy_text or "per-day:10,max-days:7"
+
+
+def step_collect(ctx: Context, downloads: Path) -> None:
+    from dataclasses import asdict
+
+    from . import collect, late, lms
+
+    a = ctx.args
+    mode = getattr(a, "lms", "names") or "names"
+    due, policy, due_text, policy_text = _due_and_policy(ctx)
+    roster = None
+    if getattr(a, "roster", ""):
+        try:
+            roster = lms.load_roster(Path(a.roster))
+        except lms.RosterError as exc:
+            raise SystemExit(f"course-grade: {exc}") from None
+    stamps = Path(a.timestamps) if getattr(a, "timestamps", "") else None
+    if stamps and not stamps.is_file():
+        raise SystemExit(f"course-grade: no timestamps file at {stamps} (a CSV with the columns student,timestamp)")
+    _say(f"==> collect: {downloads} → {ctx.submitted}/<student>/{ctx.name}/ (file names read as: {mode})")
     if ctx.submitted.exists():
         shutil.rmtree(ctx.submitted)
     shutil.rmtree(ctx.exports / "originals", ignore_errors=True)
-    placements = collect.collect(downloads, ctx.rel, ctx.submitted)
+    try:
+        placements, people = collect.collect_students(downloads, ctx.rel, ctx.submitted, lms=mode, roster=roster,
+                                                      timestamps=stamps, zone=due.zone if due else late.UTC)
+    except ValueError as exc:
+        if isinstance(exc, collect.UnsafeArchive):
+            raise
+        raise SystemExit(f"course-grade: {exc}") from None
     collect.write_report(placements, ctx.exports / "collect.csv")
-    ctx.save_json("collect.json", {"downloads": str(Path(downloads).resolve())})
+    ctx.save_json("collect.json", {"downloads": str(Path(downloads).resolve()), "lms": mode, "due": due_text,
+                                   "late_policy": policy_text, "roster": roster.to_dict() if roster else None})
+    ctx.save_json("students.json", {sid: asdict(s) for sid, s in sorted(people.items())})
     placed = [p for p in placements if p.placed and p.kept]
     students = sorted({p.student for p in placed})
     _say(f"    {len(placements)} file(s): {len(placed)} notebook(s) placed for {len(students)} student(s)")
@@ -79,7 +116,22 @@ def step_collect(ctx: Context, downloads: Path) -> None:
     unplaced = [p for p in placements if not p.placed]
     for p in unplaced:
         _say(f"    NOT PLACED: {p.origin}: {p.how}")
-    _say(f"    report: {ctx.exports / 'collect.csv'}")
+    for sid, person in sorted(people.items()):
+        when = datetime_from_iso(person.submitted_at)
+        lateness = late.lateness(when, due, policy, person.late_tag)
+        if lateness.note:
+            _say(f"    LATE {sid} ({person.display_name}): {lateness.note}")
+        if not person.submitted:
+            _say(f"    NO SUBMISSION: {sid} ({person.display_name}) is in the roster and sent nothing")
+        elif roster and not person.in_roster:
+            _say(f"    NOT IN ROSTER: {sid} ({person.display_name})")
+    _say(f"    report: {ctx.exports / 'collect.csv'}; students: {ctx.exports / 'students.json'}")
+
+
+def datetime_from_iso(text: str):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 def step_preflight(ctx: Context) -> dict:
@@ -262,12 +314,27 @@ def step_feedback(ctx: Context) -> None:
 
 
 def step_export(ctx: Context) -> list:
-    from . import export
+    from . import export, late, lms, similarity
 
+    a = ctx.args
     results = ctx.load_json("results.json", {})
     preflight = ctx.load_json("preflight.json", {})
-    students = sorted(set(ctx.student_folders()) | set(results))
-    grades = [export.student_grade(s, results.get(s), ctx.rel, preflight.get(s, {})) for s in students]
+    people = {sid: lms.Student.from_dict(d) for sid, d in ctx.load_json("students.json", {}).items()}
+    due, policy, _, _ = _due_and_policy(ctx, ctx.load_json("collect.json", {}))
+    folders = ctx.student_folders()
+    absent = sorted(sid for sid, p in people.items() if not p.submitted and sid not in folders)
+    students = sorted(set(folders) | set(results) | set(absent))
+    nothing = {"notebooks": {}, "scores": {}}     # a roster student who sent nothing: 0, no grading error
+    grades = [export.student_grade(s, nothing if s in absent else results.get(s), ctx.rel, preflight.get(s, {}))
+              for s in students]
+    for g in grades:
+        g.person = people.get(g.student)
+        if g.student in absent:
+            g.review.append(("", "in the roster but submitted nothing: 0 points"))
+    gradebook = a.db_url or ctx.course / "gradebook.db"        # a URL (--db-url) or the course's SQLite file
+    have_gradebook = bool(a.db_url) or (ctx.course / "gradebook.db").exists()
+    export.apply_written(grades, ctx.rel, export.written_scores(gradebook, ctx.rel) if have_gradebook else {})
+    export.apply_late(grades, due, policy)
     unplaced = []
     collect_csv = ctx.exports / "collect.csv"
     if collect_csv.exists():
@@ -278,17 +345,61 @@ def step_export(ctx: Context) -> list:
         if student in by_name:
             by_name[student].review.append(("", f"file {origin}: {how}"))
             unplaced.remove((origin, student, how))
+    if getattr(a, "similarity", False):
+        threshold = a.similarity_threshold
+        subs = {s: {nb: f / rnb.filename for nb, rnb in ctx.rel.notebooks.items()} for s, f in folders.items()}
+        pairs = similarity.compare(subs, ctx.rel, {g.student: g.display_name for g in grades}, threshold)
+        for student, nb, why in similarity.review_rows(pairs):
+            by_name[student].review.append((nb, why))
+        ctx.exports.mkdir(parents=True, exist_ok=True)
+        similarity.write_json(pairs, ctx.exports / "similarity.json")
+        similarity.write_html(pairs, ctx.exports / "similarity.html", threshold)
+        _say(f"    similarity: {len(pairs)} pair(s) at or above {threshold * 100:.0f} %: "
+             f"{ctx.exports / 'similarity.html'}")
+    if have_gradebook and people:
+        lms.name_in_gradebook(gradebook, people)
+    if have_gradebook and due:     # due date, times and penalties into nbgrader's gradebook (formgrader shows them)
+        late.record_in_gradebook(gradebook, ctx.name, due, {
+            g.student: (datetime_from_iso(g.person.submitted_at) if g.person else None,
+                        late.lateness(datetime_from_iso(g.person.submitted_at) if g.person else None, due, policy,
+                                      bool(g.person and g.person.late_tag)).fraction)
+            for g in grades})
+    for g in grades:
+        folder = ctx.course / "feedback" / g.student / ctx.name
+        if folder.exists():
+            late.annotate_feedback(folder, f"{g.late_note}; {g.penalty:g} points deducted" if g.penalty
+                                   else g.late_note)
+    formats = getattr(a, "format", None) or ["csv"]
     export.write_grades(grades, ctx.rel, ctx.exports / "grades.csv")
+    written = [ctx.exports / "grades.csv"]
+    for fmt in formats:
+        if fmt == "canvas":
+            path = ctx.exports / "canvas_grades.csv"
+            left = export.write_canvas(grades, ctx.rel, path, a.assignment_title, a.canvas_assignment_id)
+        elif fmt == "moodle":
+            path = ctx.exports / "moodle_grading_worksheet.csv"
+            left = export.write_moodle(grades, ctx.rel, path)
+        else:
+            continue
+        written.append(path)
+        for student in left:
+            by_name[student].review.append(("", f"no {fmt} id (collect with --lms {fmt} or map it with --roster): "
+                                                f"not in {path.name}, enter the grade by hand"))
     n_review = export.write_review(grades, unplaced, ctx.exports / "needs_review.csv")
     if grades:
         export.summary_figure(grades, ctx.rel, ctx.exports / "summary.png")
     maxima = sum(ctx.rel.max_points().values())
-    _say(f"==> export: {len(grades)} student(s), autograded total out of {maxima:g}")
+    _say(f"==> export: {len(grades)} student(s), autograded total out of {maxima:g}"
+         + (f", due {due.at:%Y-%m-%d %H:%M %Z} ({policy.describe()})" if due else ""))
     if grades:
         totals = sorted(g.total for g in grades)
         _say(f"    median {totals[len(totals) // 2]:g}, min {totals[0]:g}, max {totals[-1]:g}; "
              f"{sum(1 for g in grades if g.review)} student(s) and {len(unplaced)} file(s) need a human look")
-    _say(f"    {ctx.exports / 'grades.csv'}")
+        late_ones = [g for g in grades if g.penalty]
+        if late_ones:
+            _say(f"    late: {', '.join(f'{g.student} -{g.penalty:g}' for g in late_ones)}")
+    for path in written:
+        _say(f"    {path}")
     _say(f"    {ctx.exports / 'needs_review.csv'} ({n_review} row(s))")
     _say(f"    {ctx.exports / 'summary.png'}")
     return grades
@@ -332,6 +443,46 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
                             "give one to regrade with the same inputs)")
 
 
+def _late_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--due", default="",
+                   help="due date with its time zone, e.g. '2026-12-08 23:59 Europe/Berlin' (export: default "
+                        "what collect was given)")
+    p.add_argument("--late-policy", default="",
+                   help="'per-day:10,max-days:7' (default: -10 %% of the earned score per started day, 0 after "
+                        "7 days), 'zero' or 'none'")
+
+
+def _collect_options(p: argparse.ArgumentParser) -> None:
+    from .lms import LMS_CHOICES
+
+    p.add_argument("--lms", choices=LMS_CHOICES, default="names",
+                   help="how to read download names: canvas, moodle, auto (either), or names (default: folder "
+                        "and file-name prefixes, Moodle names by full name, as before)")
+    p.add_argument("--roster", default="",
+                   help="class list CSV (id,name,email,section), or a Canvas gradebook export or Moodle grading "
+                        "worksheet as downloaded: maps students and lists who submitted nothing")
+    p.add_argument("--timestamps", default="",
+                   help="CSV of submission times (columns student,timestamp) when the download carries none")
+    if not any(a.dest == "due" for a in p._actions):
+        _late_options(p)
+
+
+def _export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", action="append", choices=["csv", "canvas", "moodle"],
+                   help="grade import file(s) to write besides grades.csv (repeatable): canvas → "
+                        "canvas_grades.csv, moodle → moodle_grading_worksheet.csv")
+    p.add_argument("--assignment-title", default="", help="the assignment's name in the LMS gradebook")
+    p.add_argument("--canvas-assignment-id", default="",
+                   help="Canvas assignment id (the number in its URL): the column becomes 'Title (id)'")
+    p.add_argument("--similarity", action="store_true",
+                   help="compare students' answer code (copydetect); similar pairs go to needs_review and "
+                        "exports/similarity.html")
+    p.add_argument("--similarity-threshold", type=float, default=0.6,
+                   help="share of answer code two students must have in common to be listed (default: 0.6)")
+    if not any(a.dest == "due" for a in p._actions):
+        _late_options(p)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="course-grade", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +491,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Collect DOWNLOADS, preflight, grade in parallel, write feedback and exports.")
     p.add_argument("downloads", help="folder or .zip of downloaded notebooks")
     _common(p, grading=True)
+    _collect_options(p)
+    _export_options(p)
     p = sub.add_parser("demo", help="grade the bundled demo class (autograder/demo_class)",
                        description="Run the whole pipeline on the bundled demo class of submissions.")
     _common(p, grading=True)
@@ -348,6 +501,7 @@ def parser() -> argparse.ArgumentParser:
                                    "and report the files that could not be placed.")
     p.add_argument("downloads", help="folder or .zip of downloaded notebooks")
     _common(p)
+    _collect_options(p)
     p = sub.add_parser("preflight", help="check and repair submissions against the release",
                        description="Find missing, duplicated, retyped and metadata-stripped graded cells; "
                                    "repair what is unambiguous, flag the rest.")
@@ -363,6 +517,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write grades.csv, needs_review.csv and summary.png",
                        description="Per-exercise and total grades, the review list and a summary figure.")
     _common(p)
+    _export_options(p)
     p = sub.add_parser("sandbox", help="say whether student kernels can be sandboxed here",
                        description="Probe bubblewrap and user namespaces.")
     return ap

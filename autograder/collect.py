@@ -8,10 +8,18 @@ exercise 2), else the notebook's own content (its grade_ids or cell text). Files
 placed are reported with the reason, never silently dropped. A file whose name claims another
 student than the folder it is in is graded as neither (a human decides).
 
+LMS file names (Canvas, Moodle) are parsed in ``lms``: with ``lms="canvas"|"moodle"|"auto"`` the
+student id comes from the LMS user id (stable across resubmissions), the display name is kept beside
+it, and Canvas's LATE tag and resubmission numbers are recorded. Each student's submission time
+(timestamps CSV, zip entry time, else file time; see ``late``) goes to their ``timestamp.txt``.
+
 Downloads are untrusted: zips are opened within limits (member count, sizes, compression ratio,
 nesting), and a notebook file above ``MAX_NOTEBOOK_BYTES`` is not read."""
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import os
 import re
 import shutil
 import tempfile
@@ -22,7 +30,9 @@ from pathlib import Path
 
 import nbformat
 
+from . import lms as lmsmod
 from .assignment import Assignment, nbgrader_meta
+from .late import UTC, parse_time
 
 LMS = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?(?P<rest>.*)$")
 COPY_SUFFIX = re.compile(r"\s*[\(\[]\s*(\d+)\s*[\)\]]$|\s*-\s*copy(?:\s*\d+)?$|-checkpoint$", re.I)
@@ -51,12 +61,28 @@ class Placement:
     mtime: float = 0.0
     placed: bool = False
     kept: bool = True      # False when a newer copy of the same notebook won
+    display_name: str = ""
+    lms: str = ""          # canvas | moodle | names
+    lms_user_id: str = ""
+    late_tag: bool = False  # Canvas's LATE in the file name
+    resubmission: int = 0   # Canvas's "-N" on a re-uploaded file
+    submitted_at: str = ""  # ISO 8601 UTC
+    time_source: str = ""   # timestamps CSV | zip entry time | file time
 
 
 def slug(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
     return text or "unknown"
+
+
+def identity_in(rel: Path, mode: str) -> lmsmod.Identity | None:
+    """The LMS identity a path names (its folders first, then the file stem), or None."""
+    for part in list(rel.parts[:-1]) + [clean_stem(Path(rel.name).stem)[0]]:
+        found = lmsmod.parse(part, mode)
+        if found:
+            return found
+    return None
 
 
 def clean_stem(stem: str) -> tuple[str, int]:
@@ -121,11 +147,12 @@ def notebook_from_content(nb, assignment: Assignment, ids_only: bool = False) ->
     return None, score
 
 
-def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignment) -> str | None:
+def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignment,
+                 mode: str = "names") -> str | None:
     for part in list(rel.parts[:-1]) + [rel.name]:
-        m = LMS.match(part)
-        if m:
-            return slug(m.group("name"))
+        found = lmsmod.parse(part, mode)
+        if found:
+            return found.student_id
     if len(rel.parts) > 1:
         top = rel.parts[0]
         if top != assignment.name:
@@ -189,11 +216,36 @@ def check_archive(zf: zipfile.ZipFile, name: str) -> None:
         raise UnsafeArchive(f"{name} unpacks to {total / 2**30:.1f} GiB (limit {ZIP_MAX_TOTAL_BYTES // 2**30} GiB)")
 
 
-def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None) -> Path:
+def _iso(posix: float) -> str:
+    return dt.datetime.fromtimestamp(posix, UTC).isoformat(timespec="seconds")
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path, root: Path, zone: dt.tzinfo, times: dict) -> None:
+    """extractall, then give each file its zip entry time (zip times have no zone: read in ``zone``)."""
+    zf.extractall(dest)     # zipfile drops absolute paths and ".." parts
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "")]
+        path = Path(dest, *parts)
+        if not path.is_file():
+            continue
+        try:
+            when = dt.datetime(*info.date_time, tzinfo=zone).timestamp()
+        except ValueError:      # a zip with a nonsense date: keep the file time
+            continue
+        os.utime(path, (when, when))
+        times[path.relative_to(root).as_posix()] = (when, "zip entry time")
+
+
+def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None,
+           times: dict[str, tuple[float, str]] | None = None, zone: dt.tzinfo = UTC) -> Path:
     """A zip (possibly holding more zips, as LMS exports do) → a folder.
 
     The top zip must pass ``check_archive`` (else UnsafeArchive); an inner zip that does not, or that
-    is nested too deep, stays packed and is listed in ``refused`` with the reason."""
+    is nested too deep, stays packed and is listed in ``refused`` with the reason. ``times`` gets each
+    unpacked file's zip entry time (relative path → (POSIX time, "zip entry time"))."""
+    times = {} if times is None else times
     downloads = Path(downloads)
     if downloads.is_dir():
         return downloads
@@ -202,7 +254,7 @@ def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None) -
     target = into / downloads.stem
     with zipfile.ZipFile(downloads) as zf:
         check_archive(zf, downloads.name)
-        zf.extractall(target)     # zipfile drops absolute paths and ".." parts
+        _extract(zf, target, target, zone, times)
     refused = {} if refused is None else refused
     for depth in range(1, ZIP_MAX_DEPTH + 1):
         inner_zips = [z for z in target.rglob("*.zip") if z.relative_to(target).as_posix() not in refused]
@@ -213,7 +265,7 @@ def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None) -
                     raise UnsafeArchive(f"{rel} is nested more than {ZIP_MAX_DEPTH - 1} zips deep")
                 with zipfile.ZipFile(inner) as zf:
                     check_archive(zf, rel)
-                    zf.extractall(inner.with_suffix(""))
+                    _extract(zf, inner.with_suffix(""), target, zone, times)
             except (UnsafeArchive, zipfile.BadZipFile, OSError) as exc:
                 refused[rel] = f"not unpacked: {exc}"
                 continue
@@ -221,11 +273,11 @@ def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None) -
     return target
 
 
-def claimed_student(rel: Path, stem: str, folders: set[str]) -> str | None:
+def claimed_student(rel: Path, stem: str, folders: set[str], mode: str = "names") -> str | None:
     """The student a file's own name claims (LMS prefix, or another student's folder name as prefix)."""
-    m = LMS.match(stem)
-    if m:
-        return slug(m.group("name"))
+    found = lmsmod.parse(stem, mode)
+    if found:
+        return found.student_id
     lowered = slug(stem)
     for other in folders:
         if other and other != slug(rel.parts[0]) and (lowered.startswith(other + "_") or lowered == other):
@@ -234,8 +286,14 @@ def claimed_student(rel: Path, stem: str, folders: set[str]) -> str | None:
 
 
 def plan(downloads: Path, assignment: Assignment,
-         refused: dict[str, str] | None = None) -> tuple[list[Placement], dict]:
-    """Decide where every file goes; returns (placements, {origin: notebook node})."""
+         refused: dict[str, str] | None = None, lms: str = "names",
+         times: dict[str, tuple[float, str]] | None = None) -> tuple[list[Placement], dict]:
+    """Decide where every file goes; returns (placements, {origin: notebook node}).
+
+    ``lms`` picks the file-name parser (``lms.LMS_CHOICES``); ``times`` maps origins to
+    (POSIX time, source) where the download carried one (zip entry times)."""
+    mode = lms
+    times = times or {}
     placements, notebooks = [], {}
     for origin, why in sorted((refused or {}).items()):
         placements.append(Placement(origin, None, None, why))
@@ -244,22 +302,23 @@ def plan(downloads: Path, assignment: Assignment,
         rel = path.relative_to(downloads)
         origin = rel.as_posix()
         if len(rel.parts) > 1 and rel.parts[0] != assignment.name:
-            claim = claimed_student(rel, clean_stem(path.stem)[0], folders)
-            lms_folder = LMS.match(rel.parts[0])
-            owner = slug(lms_folder.group("name")) if lms_folder else slug(rel.parts[0])
+            claim = claimed_student(rel, clean_stem(path.stem)[0], folders, mode)
+            lms_folder = lmsmod.parse(rel.parts[0], mode)
+            owner = lms_folder.student_id if lms_folder else slug(rel.parts[0])
             if claim and claim != owner:
                 placements.append(Placement(origin, None, None,
                                             f"the file name says {claim} but it is in {rel.parts[0]}'s folder: "
                                             "graded as neither, a human must decide"))
                 continue
         if path.suffix.lower() != ".ipynb":
-            owner = student_from(rel, path.stem, None, assignment) if len(rel.parts) > 1 or LMS.match(path.stem) \
-                else None
+            owner = student_from(rel, path.stem, None, assignment, mode) \
+                if len(rel.parts) > 1 or lmsmod.parse(path.stem, mode) else None
             placements.append(Placement(origin, owner, None, f"not a notebook ({path.suffix or 'no extension'})"))
             continue
         stem, copy = clean_stem(path.stem)
-        lms = LMS.match(stem)
-        name_part = lms.group("rest") if lms and lms.group("rest") else stem
+        ident = identity_in(rel, mode)
+        lms = lmsmod.parse(stem, mode)
+        name_part = lms.rest if lms and lms.rest else stem
         nb, problem = _read_notebook(path)
         notebook, how = notebook_from_name(name_part, assignment)
         if nb is not None:
@@ -269,10 +328,17 @@ def plan(downloads: Path, assignment: Assignment,
             elif notebook and by_content and by_content != notebook and score > 1.0:
                 how = f"content says {by_content} (its grade_ids), file name says {notebook}: used content"
                 notebook = by_content
-        student = student_from(rel, name_part if not lms else stem, notebook, assignment)
+        student = student_from(rel, name_part if not lms else stem, notebook, assignment, mode)
         if lms:
-            student = slug(lms.group("name"))
-        p = Placement(origin, student, notebook, how, copy, path.stat().st_mtime)
+            student = lms.student_id
+        when, source = times.get(origin, (path.stat().st_mtime, "file time"))
+        p = Placement(origin, student, notebook, how, copy, when)
+        p.submitted_at, p.time_source = _iso(when), source
+        if ident:
+            p.display_name, p.lms, p.lms_user_id = ident.display_name, ident.lms, ident.lms_user_id
+            p.late_tag, p.resubmission = ident.late, ident.resubmission
+        elif student:
+            p.display_name, p.lms = (rel.parts[0] if len(rel.parts) > 1 else student), "names"
         if nb is None:
             p.how = problem + (f"; the student scores 0 for {notebook}" if notebook and student else "")
         elif notebook is None:
@@ -283,14 +349,20 @@ def plan(downloads: Path, assignment: Assignment,
             p.placed = True
             notebooks[origin] = nb
         placements.append(p)
-    # several downloads of the same notebook: keep the newest (then the highest "(n)")
+    keep_newest(placements)
+    return placements, notebooks
+
+
+def keep_newest(placements: list[Placement]) -> None:
+    """Several downloads of the same notebook: keep the newest (then the highest resubmission, "(n)")."""
     chosen: dict[tuple[str, str], Placement] = {}
     for p in placements:
-        if not p.placed:
+        if not (p.placed and p.kept):
             continue
         key = (p.student, p.notebook)
         best = chosen.get(key)
-        if best is None or (p.mtime, p.copy_number) > (best.mtime, best.copy_number):
+        if best is None or (p.mtime, p.resubmission, p.copy_number) > (best.mtime, best.resubmission,
+                                                                       best.copy_number):
             if best is not None:
                 best.kept = False
                 best.how += f"; superseded by {p.origin}"
@@ -298,16 +370,110 @@ def plan(downloads: Path, assignment: Assignment,
         else:
             p.kept = False
             p.how += f"; superseded by {best.origin}"
-    return placements, notebooks
 
 
-def collect(downloads: Path, assignment: Assignment, submitted: Path,
-            timestamp: str = "2026-01-01 00:00:00.000000 UTC") -> list[Placement]:
-    """Copy every placeable notebook to ``submitted``; return the placements (report rows)."""
+def load_timestamps(path: Path, zone: dt.tzinfo = UTC) -> dict[str, dt.datetime]:
+    """A timestamps CSV (columns ``student``, ``timestamp``) → {key: aware time}; keys are matched
+    against student ids, LMS user ids, display names and file names."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"student", "timestamp"} <= {(c or "").strip().lower() for c in rows[0]}:
+        raise ValueError(f"{path} needs the columns student,timestamp (one row per student or file), "
+                         f"found {list(rows[0]) if rows else 'no rows'}")
+    out = {}
+    for n, row in enumerate(rows, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        if not row["student"]:
+            continue
+        try:
+            out[row["student"]] = parse_time(row["timestamp"], zone)
+        except ValueError as exc:
+            raise ValueError(f"{path} line {n}: {exc}") from exc
+    return out
+
+
+def _time_from_csv(p: Placement, stamps: dict[str, dt.datetime], first_id: str | None = None) -> dt.datetime | None:
+    for key in (p.student, first_id, p.lms_user_id, p.display_name, slug(p.display_name or ""), p.origin,
+                Path(p.origin).name):
+        if key and key in stamps:
+            return stamps[key]
+    return None
+
+
+def apply_roster(placements: list[Placement], roster: lmsmod.Roster | None, mode: str) -> dict[str, lmsmod.Student]:
+    """Group placements by student, add what the roster knows, and the roster's students who sent
+    nothing; placements of a student the roster maps to an LMS id are renamed to that id."""
+    students: dict[str, lmsmod.Student] = {}
+    for p in placements:
+        if not p.student:
+            continue
+        if not p.lms:           # a stray file (a PDF, a refused zip): what its path says
+            found = identity_in(Path(p.origin), mode)
+            if found and found.student_id == p.student:
+                p.display_name, p.lms, p.lms_user_id = found.display_name, found.lms, found.lms_user_id
+        ident = lmsmod.Identity(p.student, p.display_name or p.student, p.lms or "names", p.lms_user_id)
+        entry = roster.find(ident) if roster else None
+        if entry is not None:
+            lms = p.lms if p.lms in ("canvas", "moodle") else (roster.lms or (mode if mode in ("canvas", "moodle")
+                                                                                 else ""))
+            if lms:
+                p.student, p.lms, p.lms_user_id = f"{lms}_{entry.id}", lms, entry.id
+            else:
+                p.lms_user_id = p.lms_user_id or entry.id
+        s = students.get(p.student)
+        if s is None:
+            s = students[p.student] = lmsmod.Student(p.student, p.display_name or p.student, p.lms or "names",
+                                                     p.lms_user_id)
+            if entry is not None:
+                s.display_name, s.email, s.section = entry.name, entry.email, entry.section
+                s.sis_user_id, s.login_id, s.in_roster = entry.sis_user_id, entry.login_id, True
+        if not s.lms_user_id and p.lms_user_id:
+            s.lms_user_id = p.lms_user_id
+        if s.lms == "names" and p.lms in ("canvas", "moodle"):
+            s.lms, s.display_name = p.lms, p.display_name or s.display_name
+        s.origins.append(p.origin)
+        s.late_tag = s.late_tag or (p.late_tag and p.placed and p.kept)
+        s.resubmissions = max(s.resubmissions, p.resubmission)
+    if roster:
+        seen = {s.lms_user_id for s in students.values() if s.in_roster}
+        for e in roster.entries:
+            if e.id not in seen:
+                lms = roster.lms or (mode if mode in ("canvas", "moodle") else "")
+                absent = lmsmod.roster_student(e, lms or "names")
+                students.setdefault(absent.student_id, absent)
+    return students
+
+
+def collect(downloads: Path, assignment: Assignment, submitted: Path, timestamp: str | None = None,
+            lms: str = "names", roster: lmsmod.Roster | None = None, timestamps: Path | None = None,
+            zone: dt.tzinfo = UTC) -> list[Placement]:
+    """Copy every placeable notebook to ``submitted``; return the placements (report rows).
+
+    Each student's ``timestamp.txt`` holds their latest kept file's time (timestamps CSV, else zip
+    entry time, else file time; ``timestamp`` forces one time for everyone, the old behaviour)."""
+    return collect_students(downloads, assignment, submitted, timestamp, lms, roster, timestamps, zone)[0]
+
+
+def collect_students(downloads: Path, assignment: Assignment, submitted: Path, timestamp: str | None = None,
+                     lms: str = "names", roster: lmsmod.Roster | None = None, timestamps: Path | None = None,
+                     zone: dt.tzinfo = UTC) -> tuple[list[Placement], dict[str, lmsmod.Student]]:
+    """``collect``, also returning every student (roster included) with their submission time."""
+    from .late import to_timestamp
+
+    stamps = load_timestamps(timestamps, zone) if timestamps else {}
     with tempfile.TemporaryDirectory() as tmp:
         refused: dict[str, str] = {}
-        folder = unpack(Path(downloads), Path(tmp), refused)
-        placements, notebooks = plan(folder, assignment, refused)
+        times: dict[str, tuple[float, str]] = {}
+        folder = unpack(Path(downloads), Path(tmp), refused, times, zone)
+        placements, notebooks = plan(folder, assignment, refused, lms, times)
+        before = {id(p): p.student for p in placements}
+        people = apply_roster(placements, roster, lms)
+        for p in placements:    # the CSV may name a student by the id before or after the roster
+            when = _time_from_csv(p, stamps, before[id(p)]) if stamps else None
+            if when is not None:
+                p.mtime, p.submitted_at, p.time_source = when.timestamp(), _iso(when.timestamp()), "timestamps CSV"
+        keep_newest(placements)     # the roster may have joined two names into one student
         # a student whose only file is unreadable still gets a (notebook-less) folder: graded 0, listed
         students = sorted({p.student for p in placements if p.student and (p.placed and p.kept or p.notebook)})
         for student in students:
@@ -317,17 +483,23 @@ def collect(downloads: Path, assignment: Assignment, submitted: Path,
         for student in students:
             dest = Path(submitted) / student / assignment.name
             dest.mkdir(parents=True)
-            (dest / "timestamp.txt").write_text(timestamp)
+            mine = [p for p in placements if p.student == student and (p.placed and p.kept)] or \
+                [p for p in placements if p.student == student]
+            latest = max(mine, key=lambda p: p.mtime)
+            person = people[student]
+            person.submitted_at, person.time_source = latest.submitted_at, latest.time_source
+            (dest / "timestamp.txt").write_text(timestamp or to_timestamp(dt.datetime.fromtimestamp(latest.mtime, UTC)))
         for p in placements:
             if p.placed and p.kept:
                 dest = Path(submitted) / p.student / assignment.name
                 nbformat.write(notebooks[p.origin], str(dest / f"{p.notebook}.ipynb"))
-    return placements
+        for sid, person in people.items():
+            if sid not in students:
+                person.submitted = False
+    return placements, people
 
 
 def write_report(placements: list[Placement], path: Path) -> None:
-    import csv
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(asdict(placements[0]).keys()) if placements else ["origin"])
