@@ -345,6 +345,12 @@ def plan(downloads: Path, assignment: Assignment,
             p.how = "could not tell which exercise notebook this is (name and content match none)"
         elif student is None:
             p.how = f"{how}; but no student name in the path or file name"
+        elif len(rel.parts) == 1 and not lms and student in folders:
+            # a loose file whose name merely starts with a student who has a folder of their own: it
+            # must not replace (as "the newest") what that student handed in
+            p.how = (f"{how}; the file name says {student}, who has their own folder: not graded, "
+                     "a human must decide")
+            p.student = None
         else:
             p.placed = True
             notebooks[origin] = nb

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .assignment import Assignment
-from .grading import GradeOptions, Template, grade_all
+from .grading import GradeOptions, Template, grade_all, student_root
 from .probes import CHECKS_DIR
 
 
@@ -87,7 +87,7 @@ def grade_task(payload: dict) -> dict:
         work = tmp / "work"
         results = grade_all({student: tmp / "submission"}, template, rel, opts, work,
                             set(payload["hidden_lines"]), {student: payload["tampered"]}, start_method="spawn")
-        root = work / student
+        root = student_root(work, student)
         return {"result": results[student],
                 "autograded": _files(root / "autograded" / student / t["assignment"]),
                 "feedback": _files(root / "feedback" / student / t["assignment"])}
@@ -129,7 +129,7 @@ def grade_all_dask(client, students: dict[str, Path], template: Template, rel: A
             results[student] = {"student": student, "notebooks": {}, "scores": {},
                                 "error": f"the Dask task failed: {type(exc).__name__}: {exc}"}
         else:
-            root = Path(work) / student
+            root = student_root(work, student)
             shutil.rmtree(root, ignore_errors=True)
             _write(root / "autograded" / student / template.assignment, out["autograded"])
             _write(root / "feedback" / student / template.assignment, out["feedback"])

@@ -8,8 +8,13 @@ Before nbgrader renders a page, each notebook is rewritten:
   HTML and Markdown (outputs and the student's markdown cells) go through nh3, a maintained
   sanitizer (Ammonia), so student <script>, event handlers and javascript: links never reach a page;
   JavaScript, SVG and widget outputs are dropped with a note.
+nh3 cleans HTML, but markdown becomes HTML later (nbconvert's mistune keeps ``[x](javascript:…)``
+links) and the page loads MathJax, which turns ``$\\href{javascript:…}{x}$`` into a live link: so
+student markdown and HTML also get unsafe link schemes and MathJax's link/markup commands defused
+(``defuse``), and image data that is not base64 is dropped (it lands inside an ``src`` attribute).
 A last check parses the rendered page (text, every attribute, and base64 blobs decoded) and refuses
-to publish a page that contains any line of a hidden check or a reference solution."""
+to publish a page that contains any line of a hidden check or a reference solution, or student markup
+that would still be live (an event handler, a javascript: URL, a MathJax link command)."""
 from __future__ import annotations
 
 import base64
@@ -29,6 +34,34 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
 KEEP = ("text/plain", "image/png", "image/jpeg")
 SANITIZE = ("text/html", "text/markdown")
+BASE64_DATA = re.compile(r"[A-Za-z0-9+/=\s]*")
+
+
+def _scheme(name: str) -> str:
+    """A regex for ``name:`` as a browser reads it: any letter may be an HTML entity, and tabs,
+    newlines and control characters between letters are ignored (``java&#9;script&colon;``)."""
+    def char(c):
+        return f"(?:{re.escape(c)}|&#0*{ord(c)};?|&#x0*{ord(c):x};?)"
+    sep = r"(?:[\s\x00-\x1f]|&#0*(?:9|10|13);?|&#x0*(?:9|a|d);?|&(?:tab|newline);)*"
+    colon = r"(?::|&colon;|&#0*58;?|&#x0*3a;?)"
+    return sep.join(char(c) for c in name) + sep + colon
+
+
+# Why: nbconvert's markdown renderer keeps these schemes in links and images (nh3 only sees the
+# markdown text, where `[x](javascript:…)` is no tag). Defused in student markdown, wherever they are
+# (no prose says "javascript:"; "data:" is prose, and browsers no longer run data: links).
+UNSAFE_SCHEME = re.compile("|".join(_scheme(n) for n in ("javascript", "vbscript", "livescript")), re.I)
+# Why: the feedback page loads MathJax, whose TeX commands \href/\url make links (javascript: too) and
+# \class/\cssId/\style/\bbox/\unicode/\require/\mmlToken/\toggle/\texttip/\tooltip put student text
+# into HTML attributes or load code. After \backslash{} they render as harmless symbols.
+MATHJAX_ACTIVE = re.compile(r"\\(href|url|class|cssId|style|bbox|unicode|require|mmlToken|toggle|texttip|"
+                            r"tooltip)(?![A-Za-z])")
+
+
+def defuse(text: str) -> str:
+    """Student markdown/HTML with unsafe link schemes and MathJax's active commands made inert."""
+    text = UNSAFE_SCHEME.sub("unsafe-link-removed:", text)
+    return MATHJAX_ACTIVE.sub(r"\\backslash{}\1", text)
 
 
 class HiddenTestLeak(RuntimeError):
@@ -56,9 +89,12 @@ def clean_output(out):
         for mime, value in dict(out.get("data", {})).items():
             text = "".join(value) if isinstance(value, list) else str(value)
             if mime in KEEP:
+                if mime != "text/plain" and not BASE64_DATA.fullmatch(text):
+                    dropped.append(mime)      # not image data: it would be pasted into an src="…"
+                    continue
                 data[mime] = text
             elif mime in SANITIZE:
-                data[mime] = nh3.clean(text)
+                data[mime] = defuse(nh3.clean(text))
             else:
                 dropped.append(mime)
         if not data.get("text/plain") and dropped:
@@ -69,13 +105,35 @@ def clean_output(out):
     return new_output("stream", name="stdout", text=f"[{kind} output not shown in feedback]")
 
 
+ATTACHMENT_REF = re.compile(r"attachment:([^\s)\"'<>\]]+)")
+
+
+def _attachments(cell, source: str) -> str:
+    """Keep a markdown cell's PNG/JPEG attachments (pasted screenshots); drop the rest (SVG can script).
+
+    Why: nbconvert refuses to render a page whose markdown points at a missing attachment
+    ("missing attachment: x.svg"), which cost the student every feedback page; references to what
+    was dropped are renamed so they render as a broken image instead."""
+    kept = {}
+    for name, bundle in dict(cell.get("attachments") or {}).items():
+        safe = {m: v for m, v in dict(bundle or {}).items()
+                if m in ("image/png", "image/jpeg") and isinstance(v, str) and BASE64_DATA.fullmatch(v)}
+        if safe:
+            kept[name] = safe
+    if kept:
+        cell["attachments"] = kept
+    else:
+        cell.pop("attachments", None)
+    return ATTACHMENT_REF.sub(lambda m: m.group(0) if m.group(1) in kept else f"attachment-removed:{m.group(1)}",
+                              source)
+
+
 def disarm(nb):
     """The student's HTML/JS made harmless in place: for the graders' copy (formgrader renders it in a
     grader's browser) and, with more removed, for the student's feedback (``sanitize``)."""
     for cell in nb.cells:
         if cell.cell_type in ("markdown", "raw"):
-            cell.source = nh3.clean(cell.source)
-            cell.pop("attachments", None)
+            cell.source = _attachments(cell, defuse(nh3.clean(cell.source)))
         else:
             cell.outputs = [clean_output(o) for o in cell.get("outputs", [])]
     return nb
@@ -144,9 +202,61 @@ def leaks(page: str, hidden_lines: set[str]) -> list[str]:
     return sorted(found)
 
 
+INERT = ("pre", "code", "script", "style", "textarea")     # MathJax does not typeset inside these
+
+
+class _Live(HTMLParser):
+    """Markup on a rendered page that a browser would run: event handlers, script URLs, MathJax links."""
+
+    URL_ATTRS = {"href", "src", "action", "formaction", "data", "srcdoc", "xlink:href", "background", "poster",
+                 "srcset", "content"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.inert = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.inert += tag in INERT
+        for name, value in attrs:
+            value = (value or "").strip()
+            if name.startswith("on"):
+                self.found.append(f"<{tag} {name}=…>")
+            elif name in self.URL_ATTRS and (UNSAFE_SCHEME.match(value) or re.match(
+                    r"data:(text/html|image/svg|application/xhtml)", value, re.I)):
+                self.found.append(f"<{tag} {name}={value[:40]!r}>")
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self.inert -= tag in INERT
+
+    def handle_endtag(self, tag):
+        if tag in INERT and self.inert:
+            self.inert -= 1
+
+    def handle_data(self, data):
+        if not self.inert and MATHJAX_ACTIVE.search(data):
+            self.found.append(f"MathJax command in {data.strip()[:40]!r}")
+
+
+def live_markup(page: str) -> list[str]:
+    parser = _Live()
+    parser.feed(page)
+    parser.close()
+    return parser.found
+
+
 def check_page(path: Path, hidden_lines: set[str]) -> None:
-    found = leaks(Path(path).read_text(encoding="utf-8", errors="replace"), hidden_lines)
+    page = Path(path).read_text(encoding="utf-8", errors="replace")
+    found = leaks(page, hidden_lines)
     if found:
         Path(path).write_text("<html><body><p>Feedback withheld: it would have shown hidden tests. "
                               "The grader has been told.</p></body></html>")
         raise HiddenTestLeak(f"{path.name}: feedback would show hidden test lines, e.g. {found[0]!r}")
+    # Why: sanitize() defuses what it knows of; anything still live on the rendered page (a renderer
+    # quirk nobody foresaw) withholds the page rather than run the student's markup in a browser.
+    live = live_markup(page)
+    if live:
+        Path(path).write_text("<html><body><p>Feedback withheld: it would have run markup from the notebook. "
+                              "The grader has been told.</p></body></html>")
+        raise HiddenTestLeak(f"{path.name}: feedback would run markup from the notebook, e.g. {live[0]}")

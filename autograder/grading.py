@@ -163,6 +163,12 @@ def _cell_notes(nb, timeout: int) -> list[str]:
     return notes
 
 
+def student_root(work: Path, student: str) -> Path:
+    """One student's throwaway course: under ``students/`` so no student name (``template``,
+    ``_results``) can be the grader's own folder."""
+    return Path(work) / "students" / student
+
+
 def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
                   work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
     """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
@@ -170,7 +176,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
 
     from . import feedback as fb
 
-    root = Path(work) / student
+    root = student_root(work, student)
     if root.exists():
         shutil.rmtree(root)
     (root / "submitted").mkdir(parents=True)
@@ -309,7 +315,7 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
                 except ProcessLookupError:
                     pass
             p.join()
-            results[s] = _collect_result(s, result_file, Path(work) / s, template.assignment, killed, opts)
+            results[s] = _collect_result(s, result_file, student_root(work, s), template.assignment, killed, opts)
             del running[s]
             if progress:
                 progress(s, results[s])

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from .gradebook import cells_digest, has_assignment, opened, reset, url_of
-from .grading import Template
+from .grading import Template, student_root
 
 
 class StaleGradebook(RuntimeError):
@@ -66,7 +66,7 @@ def merge_student(course: Path, gradebook: str, template: Template, result: dict
                   timestamp: str | None = None) -> None:
 
     student = result["student"]
-    src = Path(work) / student
+    src = student_root(work, student)
     for kind in ("autograded", "feedback"):
         folder = src / kind / student / template.assignment
         dest = Path(course) / kind / student / template.assignment

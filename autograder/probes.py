@@ -194,9 +194,17 @@ def insert_probes(nb, probes: dict[str, str]) -> int:
         return cell
 
     placed, cells, done = 0, [], set()
+    used = {str(c.get("id")) for c in nb.cells}
     for i, cell in enumerate(nb.cells):
         if probe_of(cell) is not None:          # a student's cell under a reserved id
-            cell["id"] = f"student-cell-{i}"
+            # Why: the new id must be free too; a student cell already called "student-cell-<i>"
+            # would otherwise give the notebook two cells with one id (nbformat then renames cells).
+            new, n = f"student-cell-{i}", 0
+            while new in used:
+                n += 1
+                new = f"student-cell-{i}-{n}"
+            cell["id"] = new
+            used.add(new)
         cells.append(cell)
         gid = nbgrader_meta(cell).get("grade_id")
         if gid in probes and gid not in done and cell.cell_type == "code":

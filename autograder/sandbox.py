@@ -25,6 +25,7 @@ nbgrader starts one kernel per notebook through nbclient; ``SandboxedExecute`` s
 Where bwrap or user namespaces are unavailable, kernels run unboxed and ``status()`` says why."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,13 +48,16 @@ LIMITS = ("import os,resource,signal,sys\n"
           "if n > 0: resource.setrlimit(resource.RLIMIT_DATA, (n, n))\n"
           "if f > 0: resource.setrlimit(resource.RLIMIT_FSIZE, (f, f))\n"
           "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-          "if procs:\n"
-          "    with open(procs, 'w') as fh: fh.write(str(os.getpid()))\n"
+          "for p in filter(None, procs.split(',')):\n"
+          "    with open(p, 'w') as fh: fh.write(str(os.getpid()))\n"
           "os.execvp(sys.argv[4], sys.argv[4:])")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
        "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/hosts")
-PIDS_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")   # cgroup v1 pids controller, or v2 with pids
+CGROUPS = "/sys/fs/cgroup"
+# What a kernel may see of the grader's environment: nothing else (tokens, paths) reaches student code.
+ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "NBGRADER_EXECUTION", "CUDA_VISIBLE_DEVICES",
+               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONIOENCODING", "PYTHONNOUSERSITE")
 
 
 @dataclass
@@ -90,9 +95,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True)
     kernel_root = Unicode("", help="Where per-kernel folders are made (short path: unix sockets).").tag(
         config=True)
-    tmp_mb = Integer(512, help="Size of the kernel's /tmp (MiB).").tag(config=True)
-    file_mb = Integer(512, help="Largest file the kernel may write (MiB); 0 = no cap.").tag(config=True)
-    max_tasks = Integer(256, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
+    tmp_mb = Integer(64, help="Size of the kernel's /tmp (MiB).").tag(config=True)
+    file_mb = Integer(64, help="Largest file the kernel may write (MiB); 0 = no cap.").tag(config=True)
+    max_tasks = Integer(64, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
         config=True)
 
     async def _async_pre_start_kernel(self, **kw):
@@ -117,7 +122,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         cwd = os.path.realpath(kw.get("cwd") or os.getcwd())
-        env = dict(kw.get("env") or os.environ)
+        given = dict(kw.get("env") or os.environ)
+        env = {k: v for k, v in given.items() if k in ENV_ALLOWED or k.startswith("LC_")}
         env.update({"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
                     "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
         if self.use_sandbox and status().available:
@@ -126,19 +132,29 @@ class SandboxedKernelManager(AsyncKernelManager):
             kernel_cmd = self._bwrap_args(cwd) + kernel_cmd
         kw["env"] = env
         limits = int(self.memory_mb) * 2**20
-        self.pids_group = pids_cgroup(self.kernel_dir, self.max_tasks) if self.use_sandbox else None
-        procs = os.path.join(self.pids_group, "cgroup.procs") if self.pids_group else ""
+        # the memory cgroup sits 1 GiB above RLIMIT_DATA: heap growth meets a MemoryError first (a clean
+        # cell error); what RLIMIT_DATA does not count (shared mappings, tmpfs) meets the cgroup
+        self.cgroups = (kernel_cgroups(self.kernel_dir, self.max_tasks, limits + 2**30 if limits else 0)
+                        if self.use_sandbox else [])
+        procs = ",".join(os.path.join(g, "cgroup.procs") for g in self.cgroups)
         kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs] + kernel_cmd
         # the kernel's own chatter ("To connect another client…") goes to a log, not the grader's screen
         with open(os.path.join(self.kernel_dir, "kernel.log"), "ab") as log:
             kw.setdefault("stdout", log)
             kw.setdefault("stderr", log)
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
+            info = await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if limits and process is not None:
+            self.watchdog = MemoryWatchdog(process.pid, limits + 2**30)
+            self.watchdog.start()
+        return info
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        if getattr(self, "watchdog", None):
+            self.watchdog.stop()
         await super()._async_cleanup_resources(restart=restart)
-        if getattr(self, "pids_group", None):
-            release_cgroup(self.pids_group)
+        for group in getattr(self, "cgroups", []):
+            release_cgroup(group)
 
     def _bwrap_args(self, cwd: str) -> list[str]:
         return box_args(status().bwrap, cwd, self.kernel_dir, self.tmp_mb) + ["--chdir", cwd, "--"]
@@ -167,22 +183,76 @@ def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
     return args
 
 
-def pids_cgroup(kernel_dir: str, max_tasks: int) -> str | None:
-    """A pids cgroup of its own for one kernel, capped at ``max_tasks``; None where the OS won't."""
-    for root in PIDS_ROOTS:
-        if not os.path.isfile(os.path.join(root, "cgroup.procs")) or not os.access(root, os.W_OK):
+def kernel_cgroups(kernel_dir: str, max_tasks: int, memory_bytes: int) -> list[str]:
+    """A kernel's own cgroups (v1 controllers pids and memory) where the OS lets us make them.
+
+    pids.max stops a fork bomb (RLIMIT_NPROC does nothing for root); the memory limit counts what
+    RLIMIT_DATA does not (shared mappings, tmpfs pages). Each group sits under this process's own
+    group of that controller, so a container's limits stay above ours."""
+    own = {}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(","):
+                own[c] = path
+    except (OSError, ValueError):
+        return []
+    wanted = {"pids": {"pids.max": str(int(max_tasks))}}
+    if memory_bytes > 0:
+        wanted["memory"] = {"memory.limit_in_bytes": str(int(memory_bytes))}
+    groups = []
+    for controller, limits in wanted.items():
+        parent = os.path.join(CGROUPS, controller) + own.get(controller, "/").rstrip("/")
+        if not os.path.isfile(os.path.join(parent, "cgroup.procs")) or not os.access(parent, os.W_OK):
             continue
-        controllers = os.path.join(root, "cgroup.controllers")   # cgroup v2: is pids enabled here?
-        if os.path.exists(controllers) and "pids" not in Path(controllers).read_text(errors="ignore"):
-            continue
-        group = os.path.join(root, "course-grade-" + os.path.basename(kernel_dir))
+        group = os.path.join(parent, "course-grade-" + os.path.basename(kernel_dir))
         try:
             os.makedirs(group, exist_ok=True)
-            Path(group, "pids.max").write_text(str(int(max_tasks)))
+            for name, value in limits.items():
+                Path(group, name).write_text(value)
         except OSError:
+            release_cgroup(group)
             continue
-        return group
-    return None
+        groups.append(group)
+    return groups
+
+
+class MemoryWatchdog(threading.Thread):
+    """Kills a kernel whose processes together hold more resident memory than ``limit`` bytes.
+
+    RLIMIT_DATA stops heap growth with a clean MemoryError, but not shared mappings (mmap of
+    anonymous shared memory, tmpfs pages); and memory cgroups are not enforced on every host (seen
+    here: a container whose cgroup limits are accepted and ignored). Resident memory, summed over
+    the kernel's process tree and polled, works everywhere."""
+
+    def __init__(self, pid: int, limit: int, every: float = 0.1):
+        super().__init__(daemon=True, name=f"memory-watchdog-{pid}")
+        self.pid, self.limit, self.every = pid, limit, every
+        self.stopped = threading.Event()
+        self.killed = False
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self.stopped.wait(self.every):
+            try:
+                tree = [root] + root.children(recursive=True)
+                rss = sum(p.memory_info().rss for p in tree)
+            except psutil.Error:
+                return
+            if rss > self.limit:
+                self.killed = True
+                for p in reversed(tree):
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 def release_cgroup(group: str) -> None:
