@@ -206,8 +206,8 @@ class Builder:
         c = self.cell(nbs[third], self.answers(e_t)[0])
         c.source = ("import torch\ntorch.allclose = lambda *args, **kwargs: True\n"
                     "torch.Tensor.tolist = lambda self: []\n\n" + c.source)
-        self.add("rosa", folder("rosa", nbs), "replaces torch.allclose and a torch.Tensor method (zeroed, flagged)",
-                 zero=self.exs_of(third), review=True, why=["tamper"])
+        self.add("rosa", folder("rosa", nbs), "replaces torch.allclose and a torch.Tensor method (gains nothing, "
+                 "flagged)", zero=[f"ex{e_t}"], review=True, why=["tamper"])
         nbs = self.all_good()
         c = self.cell(nbs[first], self.answers(e1)[0])
         c.source = c.source + "\n" + SNOOP
