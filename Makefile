@@ -36,9 +36,11 @@ setup: .venv
 lab: setup
 	$(RUN) $(BIN)/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) notebooks/01_skip_connections.ipynb
 
-## Everyone: set everything up and run the whole test suite.
+## Everyone: set everything up and run the whole test suite (TEST_JOBS pytest workers, one module each:
+## module fixtures such as a generated course or a JupyterLab server are shared within a module).
+TEST_JOBS ?= 2
 test: setup
-	$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(RUN) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

@@ -525,10 +525,6 @@ def grading(tmp_path_factory) -> GradingRun:
     return GradingRun(tmp_path_factory.mktemp("ex12_course"))
 
 
-def cell_points() -> dict[str, float]:
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-            for c in source_nb(NAME).cells if c.metadata.get("nbgrader", {}).get("grade_id") in autograded_ids(NAME)}
-
 
 # ----------------------------------------------------------------------------- static checks (fast)
 
@@ -549,32 +545,12 @@ def test_release_holds_no_solution_and_no_hidden_test():
     assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
 
 
-def test_source_holds_no_hidden_test_block():
-    assert not any("HIDDEN TESTS" in c.source for c in source_nb(NAME).cells)
-
-
-def test_every_autograded_cell_has_a_hidden_check():
-    from autograder import probes
-
-    assert set(probes.checks_for("ex12_skip_connections")) == autograded_ids(NAME)
-
 
 def test_exercise_1_states_the_gradient_convention():
     text = next(c.source for c in source_nb(NAME).cells if c.get("id") == "ex1_statement")
     assert "the Jacobian of a whole block is $1 + \\delta^{b}$" in text
     assert "above 1" in text
 
-
-def test_largest_cost_of_one_single_mistake_is_below_each_exercise_total(capsys):
-    points = cell_points()
-    for exercise, bank in (("ex1", EX1_WRONG), ("ex2", EX2_WRONG)):
-        autograded = sum(p for gid, p in points.items() if gid.startswith(exercise + "_"))
-        costs = {name: sum(points[gid] for gid in cells) for name, (_, cells) in bank.items()}
-        worst = max(costs, key=costs.get)
-        with capsys.disabled():
-            print(f"\n{exercise}: one single mistake costs at most {costs[worst]:g} of {autograded:g} autograded "
-                  f"points ({worst})")
-        assert costs[worst] < autograded
 
 
 # ----------------------------------------------------------------------------- graded runs (slow)

@@ -381,10 +381,6 @@ def grading(tmp_path_factory) -> GradingRun:
     return GradingRun(tmp_path_factory.mktemp("ex34_course"))
 
 
-def cell_points() -> dict[str, float]:
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-            for c in source_nb(NAME).cells if c.metadata.get("nbgrader", {}).get("grade_id") in autograded_ids(NAME)}
-
 
 # ----------------------------------------------------------------------------- static checks (fast)
 
@@ -405,15 +401,6 @@ def test_release_holds_no_solution_and_no_hidden_test():
     assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
 
 
-def test_source_holds_no_hidden_test_block():
-    assert not any("HIDDEN TESTS" in c.source for c in source_nb(NAME).cells)
-
-
-def test_every_autograded_cell_has_a_hidden_check():
-    from autograder import probes
-
-    assert set(probes.checks_for("ex34_depthwise_separable")) == autograded_ids(NAME)
-
 
 def test_verdicts_fail_cleanly_on_odd_or_hostile_records():
     """Student data is never trusted: garbage, wrong types and a table claiming huge tensors fail the cell."""
@@ -432,17 +419,6 @@ def test_verdicts_fail_cleanly_on_odd_or_hostile_records():
         assert set(verdicts) == set(checks)
         assert not any(v.passed for v in verdicts.values()), {g: v for g, v in verdicts.items() if v.passed}
 
-
-def test_largest_cost_of_one_single_mistake_is_below_each_exercise_total(capsys):
-    points = cell_points()
-    for exercise, bank in (("ex3", EX3_WRONG), ("ex4", EX4_WRONG)):
-        autograded = sum(p for gid, p in points.items() if gid.startswith(exercise + "_"))
-        costs = {name: sum(points[gid] for gid in cells) for name, (_, cells) in bank.items()}
-        worst = max(costs, key=costs.get)
-        with capsys.disabled():
-            print(f"\n{exercise}: one single mistake costs at most {costs[worst]:g} of {autograded:g} autograded "
-                  f"points ({worst})")
-        assert costs[worst] < autograded
 
 
 # ----------------------------------------------------------------------------- graded runs (slow)

@@ -27,7 +27,7 @@ pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 CHECKS = Path(__file__).with_name("fixture_checks")
 SLICE = ("good", "loop", "crash", "hog", "slow")     # slow: sleeps, so a worker can be killed mid-task
-TIMEOUT = 5
+TIMEOUT = 10
 
 
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
