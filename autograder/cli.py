@@ -137,7 +137,7 @@ def datetime_from_iso(text: str):
 def step_preflight(ctx: Context) -> dict:
     from tqdm.auto import tqdm
 
-    from .preflight import preflight
+    from .preflight import preflight_within
 
     _say(f"==> preflight: checking every submission against release/{ctx.name}")
     reports: dict[str, dict] = {}
@@ -156,7 +156,7 @@ def step_preflight(ctx: Context) -> dict:
                                                         "message": f"{rnb.filename} was not submitted: 0 points"}]}
                 continue
             nb = nbformat.read(str(path), as_version=4)
-            fixed, report = preflight(nb, rnb, student)
+            fixed, report = preflight_within(nb, rnb, student)
             reports[student][name] = report.to_dict()
             if report.status != "ok":
                 original.parent.mkdir(parents=True, exist_ok=True)

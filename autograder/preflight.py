@@ -323,6 +323,52 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
     return nb, report
 
 
+MAX_CELLS = 3000                 # a real exercise notebook has well under 200
+MAX_SOURCE_CHARS = 8 * 2**20     # all cell sources together
+SECONDS = 30                     # matching is quadratic in cells: a hostile notebook must not stall the run
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def preflight_within(nb, rnb: ReleaseNotebook, student: str, seconds: int = SECONDS) -> tuple[object, Report]:
+    """``preflight`` within bounds: a notebook too large to check, or one that takes longer than
+    ``seconds``, is graded as the blank release and sent to a human (the caller keeps the original)."""
+    import signal
+    import threading
+
+    def blank(why: str):
+        report = Report(student, rnb.name)
+        report.add("review", None, f"{why}: graded as the blank release; a human must look at the original")
+        return _fix_blank(rnb), report
+
+    cells = nb.get("cells", [])
+    if len(cells) > MAX_CELLS or sum(len(str(c.get("source", ""))) for c in cells) > MAX_SOURCE_CHARS:
+        return blank(f"the notebook is too large to check ({len(cells)} cells)")
+    if threading.current_thread() is not threading.main_thread():
+        return preflight(nb, rnb, student)        # no timer signal off the main thread
+
+    def out_of_time(signum, frame):
+        raise _OutOfTime()
+
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return preflight(nb, rnb, student)
+    except _OutOfTime:
+        return blank(f"checking the notebook took longer than {seconds} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _fix_blank(rnb: ReleaseNotebook):
+    nb = nbformat.from_dict(nbformat.reads(nbformat.writes(rnb.nb), as_version=4))
+    _fix_ids(nb)
+    return nb
+
+
 def _fix_ids(nb) -> None:
     """nbformat 4.5 with unique cell ids (Colab writes 4.4 without ids; duplicates copy ids)."""
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))

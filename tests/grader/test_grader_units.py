@@ -362,3 +362,23 @@ def test_leak_check_reads_attributes_and_base64(wrap):
     line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
     assert feedback.leaks(wrap(line), {line}) == [line]
     assert feedback.leaks(wrap("nothing secret here at all"), {line}) == []
+
+
+def test_preflight_has_a_time_and_size_budget(assignment, monkeypatch):
+    from autograder import preflight as pf
+
+    rnb = assignment.notebooks["ex12_tiny"]
+    huge = student_copy(assignment)
+    huge.cells = huge.cells + [nbformat.v4.new_code_cell("x = 1") for _ in range(pf.MAX_CELLS + 1)]
+    fixed, report = pf.preflight_within(huge, rnb, "s")
+    assert report.status == "needs_review" and "too large" in report.findings[0].message
+    assert len(fixed.cells) == len(rnb.nb.cells)           # graded as the blank release
+
+    def slow(*args):
+        time.sleep(5)
+
+    monkeypatch.setattr(pf, "preflight", slow)
+    started = time.monotonic()
+    fixed, report = pf.preflight_within(student_copy(assignment), rnb, "s", seconds=1)
+    assert time.monotonic() - started < 4
+    assert "longer than 1 s" in report.findings[0].message
