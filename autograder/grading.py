@@ -139,7 +139,7 @@ def _notebook_outcome(result: dict, autograded: Path) -> tuple[str, str]:
         return "graded", ""
     log = (result.get("log") or "") + (result.get("error") or "")
     if "Kernel died" in log or "DeadKernelError" in log:
-        why = "the kernel died (os._exit, a crash, or killed for memory)"
+        why = "the kernel died (os._exit, a crash, or stopped for holding too much memory or disk)"
     elif "Kernel didn't respond" in log or "Timeout waiting for IOPub" in log or "CellTimeoutError" in log:
         why = "a cell ran past the timeout and could not be interrupted"
     elif "UnresponsiveKernelError" in log or "unresponsive" in log:
@@ -285,12 +285,19 @@ def _child(args, result_file):
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
               hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
-              start_method: str = "fork") -> dict[str, dict]:
+              start_method: str = "") -> dict[str, dict]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
-    Workers are forked (cheap) from a single-threaded grader; from a threaded host such as a Dask
-    worker, ``start_method="spawn"`` starts them clean instead (a fork copies other threads' locks)."""
+    Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
+    Dask worker, a test runner, a library's background thread) a fork copies locks those threads may
+    hold and the child can hang on one forever, so workers then come from a clean forkserver."""
+    import threading
+
+    if not start_method:
+        start_method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        ctx.set_forkserver_preload([__name__])     # nbgrader and the grader imported once, in the server
     pending = sorted(students)
     running: dict[str, tuple] = {}
     results: dict[str, dict] = {}

@@ -97,6 +97,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True)
     tmp_mb = Integer(64, help="Size of the kernel's /tmp (MiB).").tag(config=True)
     file_mb = Integer(64, help="Largest file the kernel may write (MiB); 0 = no cap.").tag(config=True)
+    disk_mb = Integer(256, help="What the kernel's writable folders may hold together (MiB); 0 = no cap.").tag(
+        config=True)
     max_tasks = Integer(64, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
         config=True)
 
@@ -144,8 +146,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             kw.setdefault("stderr", log)
             info = await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
-        if limits and process is not None:
-            self.watchdog = MemoryWatchdog(process.pid, limits + 2**30)
+        if process is not None and (limits or self.disk_mb):
+            self.watchdog = KernelWatchdog(process.pid, limits + 2**30 if limits else 0,
+                                           (self.kernel_dir, cwd), int(self.disk_mb) * 2**20)
             self.watchdog.start()
         return info
 
@@ -217,19 +220,32 @@ def kernel_cgroups(kernel_dir: str, max_tasks: int, memory_bytes: int) -> list[s
     return groups
 
 
-class MemoryWatchdog(threading.Thread):
-    """Kills a kernel whose processes together hold more resident memory than ``limit`` bytes.
+class KernelWatchdog(threading.Thread):
+    """Kills a kernel whose processes together hold more resident memory than ``limit`` bytes, or
+    whose writable folders grow past ``disk_limit`` bytes.
 
     RLIMIT_DATA stops heap growth with a clean MemoryError, but not shared mappings (mmap of
-    anonymous shared memory, tmpfs pages); and memory cgroups are not enforced on every host (seen
-    here: a container whose cgroup limits are accepted and ignored). Resident memory, summed over
-    the kernel's process tree and polled, works everywhere."""
+    anonymous shared memory, tmpfs pages); memory cgroups are not enforced on every host (seen
+    here: a container whose cgroup limits are accepted and ignored); RLIMIT_FSIZE caps one file, not
+    many. Resident memory summed over the kernel's process tree, and the size of its folders, polled,
+    work everywhere."""
 
-    def __init__(self, pid: int, limit: int, every: float = 0.1):
-        super().__init__(daemon=True, name=f"memory-watchdog-{pid}")
+    def __init__(self, pid: int, limit: int, folders: tuple[str, ...] = (), disk_limit: int = 0,
+                 every: float = 0.1):
+        super().__init__(daemon=True, name=f"kernel-watchdog-{pid}")
         self.pid, self.limit, self.every = pid, limit, every
+        self.folders, self.disk_limit = folders, disk_limit
         self.stopped = threading.Event()
-        self.killed = False
+        self.killed = ""
+
+    def disk_used(self) -> int:
+        total = 0
+        for folder in self.folders:
+            for root, _dirs, files in os.walk(folder):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        total += os.lstat(os.path.join(root, name)).st_blocks * 512
+        return total
 
     def run(self) -> None:
         import psutil
@@ -238,14 +254,19 @@ class MemoryWatchdog(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.Error:
             return
+        polls = 0
         while not self.stopped.wait(self.every):
+            polls += 1
             try:
                 tree = [root] + root.children(recursive=True)
                 rss = sum(p.memory_info().rss for p in tree)
             except psutil.Error:
                 return
-            if rss > self.limit:
-                self.killed = True
+            if self.limit and rss > self.limit:
+                self.killed = "memory"
+            elif self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
+                self.killed = "disk"      # once a second: walking the folders costs more than reading memory
+            if self.killed:
                 for p in reversed(tree):
                     with contextlib.suppress(psutil.Error):
                         p.kill()

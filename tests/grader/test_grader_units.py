@@ -382,3 +382,25 @@ def test_preflight_has_a_time_and_size_budget(assignment, monkeypatch):
     fixed, report = pf.preflight_within(student_copy(assignment), rnb, "s", seconds=1)
     assert time.monotonic() - started < 4
     assert "longer than 1 s" in report.findings[0].message
+
+
+@pytest.mark.parametrize("what, code", [
+    ("memory", "import mmap, time\nm = mmap.mmap(-1, 768 * 2**20)\n"
+               "for o in range(0, len(m), 2**20):\n    m[o:o + 2**20] = b'1' * 2**20\ntime.sleep(5)"),
+    ("disk", "import os, sys, time\nfor i in range(40):\n"
+             "    open(os.path.join(sys.argv[1], f'f{i}'), 'wb').write(b'0' * 2**20)\ntime.sleep(5)"),
+])
+def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
+    """Shared memory (RLIMIT_DATA does not count it) and many files (RLIMIT_FSIZE caps only one)."""
+    from autograder.sandbox import KernelWatchdog
+
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)])
+    dog = KernelWatchdog(proc.pid, 256 * 2**20, (str(tmp_path),), 16 * 2**20)
+    dog.start()
+    started = time.monotonic()
+    assert proc.wait(timeout=30) != 0 and time.monotonic() - started < 5, "the process was not stopped"
+    assert dog.killed == what
+    calm = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(1.5)"])
+    quiet = KernelWatchdog(calm.pid, 256 * 2**20, (str(tmp_path / "empty"),), 16 * 2**20)
+    quiet.start()
+    assert calm.wait(timeout=30) == 0 and not quiet.killed      # a well-behaved kernel is left alone
