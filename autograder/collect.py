@@ -345,18 +345,24 @@ def plan(downloads: Path, assignment: Assignment,
             p.how = "could not tell which exercise notebook this is (name and content match none)"
         elif student is None:
             p.how = f"{how}; but no student name in the path or file name"
-        elif len(rel.parts) == 1 and not lms and student in folders:
-            # a loose file whose name merely starts with a student who has a folder of their own: it
-            # must not replace (as "the newest") what that student handed in
-            p.how = (f"{how}; the file name says {student}, who has their own folder: not graded, "
-                     "a human must decide")
-            p.student = None
         else:
             p.placed = True
             notebooks[origin] = nb
         placements.append(p)
+    refuse_loose_claims(placements)
     keep_newest(placements)
     return placements, notebooks
+
+
+def refuse_loose_claims(placements: list[Placement]) -> None:
+    """A loose file (no folder, no LMS prefix) whose name starts with a student who handed in the same
+    notebook in their own folder must not replace it as "the newest": graded as neither, listed."""
+    in_folder = {(p.student, p.notebook) for p in placements if p.placed and "/" in p.origin}
+    for p in placements:
+        if p.placed and "/" not in p.origin and p.lms in ("", "names") and (p.student, p.notebook) in in_folder:
+            p.how += (f"; the file name says {p.student}, who handed in {p.notebook} in their own folder: "
+                      "not graded, a human must decide")
+            p.placed, p.student = False, None
 
 
 def keep_newest(placements: list[Placement]) -> None:
