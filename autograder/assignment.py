@@ -152,8 +152,10 @@ class Assignment:
                 for block in blocks:
                     for ln in block.splitlines():
                         s = ln.strip()
-                        # imports say nothing about a test; only lines that do something count
-                        if len(s) >= 12 and not s.startswith(("#", "import ", "from ")) and s not in release_text:
+                        # imports say nothing about a test; only lines that do something count, and
+                        # only distinctive ones (`raise ValueError(` would match any page that says so)
+                        if len(re.sub(r"\s+", "", s)) >= 20 and not s.startswith(("#", "import ", "from ")) \
+                                and s not in release_text:
                             lines.add(s)
         return lines
 

@@ -64,6 +64,18 @@ def defuse(text: str) -> str:
     return MATHJAX_ACTIVE.sub(r"\\backslash{}\1", text)
 
 
+def not_theirs(secret_lines: set[str], notebooks) -> set[str]:
+    """The secret lines a student's page must not show: a line the student wrote themselves is not a
+    leak, even when a hidden check or the reference has it too (nor is one inside a line of theirs:
+    "blocks = list(model.features)[-n:]" holds a reference line)."""
+    own: set[str] = set()
+    for nb in notebooks:
+        for cell in nb.cells:
+            own |= {ln.strip() for ln in str(cell.get("source", "")).splitlines()}
+    own_text = "\n".join(own)
+    return {line for line in secret_lines - own if line not in own_text}
+
+
 class HiddenTestLeak(RuntimeError):
     pass
 

@@ -259,13 +259,9 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     if not res.get("success"):
         out["error"] = (res.get("error") or res.get("log") or "")[-500:]
     # a line the student wrote themselves is not a leak, even if a hidden test has it too
-    own = set()
-    for path in (root / "submitted" / student / template.assignment).glob("*.ipynb"):
-        for cell in nbformat.read(str(path), as_version=4).cells:
-            own |= {ln.strip() for ln in cell.source.splitlines()}
-    # ... nor inside a line of theirs ("blocks = list(model.features)[-n:]" holds a reference line)
-    own_text = "\n".join(own)
-    secret = {line for line in hidden_lines - own if line not in own_text}
+    submitted = (nbformat.read(str(p), as_version=4)
+                 for p in (root / "submitted" / student / template.assignment).glob("*.ipynb"))
+    secret = fb.not_theirs(hidden_lines, submitted)
     for page in sorted((root / "feedback" / student / template.assignment).glob("*.html")):
         try:
             fb.check_page(page, secret)

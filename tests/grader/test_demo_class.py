@@ -5,6 +5,7 @@ import csv
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import cli, demo_builder, feedback
@@ -56,5 +57,9 @@ def test_demo_class_grades_as_expected(tmp_path):
     assert hidden
     for page in (course / "feedback").rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        assert "### BEGIN HIDDEN TESTS" not in text and not feedback.leaks(text, hidden), page
+        student = page.parent.parent.name
+        theirs = [nbformat.read(str(p), as_version=4)
+                  for p in (course / "submitted" / student / "week07").glob("*.ipynb")]
+        assert "### BEGIN HIDDEN TESTS" not in text, page
+        assert not feedback.leaks(text, feedback.not_theirs(hidden, theirs)), page
     assert Path(course / "exports" / "summary.png").stat().st_size > 10_000
