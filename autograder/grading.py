@@ -211,15 +211,18 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
+            t1 = time.perf_counter()
             verdicts = probes.decide(checks, cases, probes.read_records(nb))
+            entry["verdict_seconds"] = round(time.perf_counter() - t1, 2)
             # graders read this copy in formgrader, in their browser: no student script may run there
             nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
-            record_verdicts(root / "gradebook.db", template.assignment, student, name, verdicts)
             entry["verdicts"] = {gid: v.to_dict() for gid, v in verdicts.items()}
             entry["notes"] = _cell_notes(nb, opts.timeout)
         result["notebooks"][name] = entry
         result_path.write_text(json.dumps(result, indent=1))
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
+    record_verdicts(root / "gradebook.db", template.assignment, student,
+                    {nb: e["verdicts"] for nb, e in result["notebooks"].items() if "verdicts" in e})
     result["scores"] = read_scores(root / "gradebook.db", template.assignment, student)
     result["gradebook_intact"] = cells_digest(root / "gradebook.db") == template.cells_digest
     for name, entry in result["notebooks"].items():
@@ -282,6 +285,20 @@ def _child(args, result_file):
     os._exit(0)
 
 
+def warm_imports() -> None:
+    """Import what the verdicts use (torch, torchvision) once, in the grader, before workers fork:
+    every student's worker then starts with them loaded instead of paying ~2 s each. Imports only:
+    no torch op runs here, so forked children stay safe (libgomp hangs children of a parent that ran
+    a multi-threaded op)."""
+    import importlib
+
+    for name in ("torch", "torchvision"):
+        try:
+            importlib.import_module(name)
+        except ImportError:        # a course without torch: the checks import what they need
+            pass
+
+
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
               hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
               start_method: str = "") -> dict[str, dict]:
@@ -292,6 +309,9 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
     hold and the child can hang on one forever, so workers then come from a clean forkserver."""
     import threading
 
+    warm_imports()
+    for name in rel.notebooks:          # the checks too: every worker would import them again
+        probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
     if not start_method:
         start_method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(start_method)
@@ -337,6 +357,9 @@ def _collect_result(student, result_file: Path, root: Path, assignment: str, kil
     result["error"] = (f"grading took longer than {opts.student_timeout} s and was stopped" if killed
                        else "the grading worker died")
     # notebooks finished before the stop keep their scores; the one running scores 0
+    if (root / "gradebook.db").exists():     # the notebooks finished before the stop count: their verdicts
+        record_verdicts(root / "gradebook.db", assignment, student,
+                        {nb: e["verdicts"] for nb, e in result.get("notebooks", {}).items() if "verdicts" in e})
     result["scores"] = read_scores(root / "gradebook.db", assignment, student) if (root / "gradebook.db").exists() \
         else {}
     return result
