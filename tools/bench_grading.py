@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,17 +34,12 @@ def run(cmd, cwd, env, may_fail=False) -> float:
     return seconds
 
 
-def stock_scores(gradebook: Path) -> dict:
-    con = sqlite3.connect(gradebook)
-    rows = con.execute(
-        "select s.student_id, n.name, b.name, g.auto_score from grade g "
-        "join submitted_notebook sn on g.notebook_id = sn.id join submitted_assignment s on sn.assignment_id = s.id "
-        "join notebook n on sn.notebook_id = n.id join base_cell b on g.cell_id = b.id").fetchall()
-    con.close()
-    out: dict = {}
-    for student, nb, cell, score in rows:
-        out.setdefault(student, {}).setdefault(nb, {})[cell] = score
-    return out
+def stock_scores(gradebook: Path, students: list[str]) -> dict:
+    """{student: {notebook: {grade_id: auto_score}}} of stock nbgrader's gradebook."""
+    from autograder.gradebook import read_scores
+
+    return {s: {nb: {cell: v[0] for cell, v in cells.items()} for nb, cells in scores.items()}
+            for s in students if (scores := read_scores(gradebook, "week07", s))}
 
 
 def main(argv=None) -> int:
@@ -87,7 +81,7 @@ def main(argv=None) -> int:
                             "--timeout", str(args.timeout)], REPO, env)
         print(f"  {t_mine:.1f} s (includes generating the assignment once)")
         results = json.loads((mine / "exports" / "results.json").read_text())
-        theirs = stock_scores(stock / "gradebook.db")
+        theirs = stock_scores(stock / "gradebook.db", students)
         same, differ, stock_failed = [], [], []
         for s in students:
             # a written answer nobody graded yet: nbgrader stores None, its score reads 0
