@@ -68,29 +68,54 @@ def pack(student: str, submission: Path, template: Template, rel: Assignment, op
 
 
 def grade_task(payload: dict) -> dict:
-    """Runs on a Dask worker: grade one student from ``pack``'s payload; return result and files."""
+    """Runs on a Dask worker: grade one student from ``pack``'s payload; return result and files.
+
+    The grading itself runs in a fresh ``python -m autograder.dask_grading`` process: a worker under
+    Dask's nanny is a daemonic process, which may not start multiprocessing children, and a threaded
+    worker should not fork."""
+    import json
+    import subprocess
+    import sys
+
     student = payload["student"]
     t = payload["template"]
+    opts = GradeOptions(**payload["options"])
     with tempfile.TemporaryDirectory(prefix="course-grade-task-") as tmp:
         tmp = Path(tmp)
         _write(tmp / "submission", payload["submission"])
         _write(tmp / "release" / t["assignment"], payload["release"])
         _write(tmp / "checks", payload["checks"])
         (tmp / "template").mkdir()
-        gradebook = tmp / "template" / "gradebook.db"
-        gradebook.write_bytes(t["gradebook"])
-        template = Template(tmp / "template", gradebook, t["assignment"], list(t["instructor_hashes"]),
-                            {k: list(v) for k, v in t["preimport"].items()}, t["cells_digest"])
-        options = dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks"))
-        opts = GradeOptions(**options)
-        rel = Assignment.load(tmp / "release" / t["assignment"])
-        work = tmp / "work"
-        results = grade_all({student: tmp / "submission"}, template, rel, opts, work,
-                            set(payload["hidden_lines"]), {student: payload["tampered"]}, start_method="spawn")
-        root = student_root(work, student)
-        return {"result": results[student],
+        (tmp / "template" / "gradebook.db").write_bytes(t["gradebook"])
+        job = {"student": student, "template": {k: v for k, v in t.items() if k != "gradebook"},
+               "options": dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks")),
+               "hidden_lines": payload["hidden_lines"], "tampered": payload["tampered"]}
+        (tmp / "job.json").write_text(json.dumps(job))
+        # the student's own budget is enforced inside; this outer limit only guards the guard
+        subprocess.run([sys.executable, "-m", "autograder.dask_grading", str(tmp)], check=False,
+                       timeout=opts.student_timeout + 300)
+        results_file = tmp / "results.json"
+        result = json.loads(results_file.read_text())[student] if results_file.exists() else {
+            "student": student, "notebooks": {}, "scores": {}, "error": "the grading process on the worker died"}
+        root = student_root(tmp / "work", student)
+        return {"result": result,
                 "autograded": _files(root / "autograded" / student / t["assignment"]),
                 "feedback": _files(root / "feedback" / student / t["assignment"])}
+
+
+def _run_job(folder: Path) -> None:
+    """``python -m autograder.dask_grading FOLDER``: the grading half of ``grade_task``."""
+    import json
+
+    job = json.loads((folder / "job.json").read_text())
+    t, student = job["template"], job["student"]
+    template = Template(folder / "template", folder / "template" / "gradebook.db", t["assignment"],
+                        list(t["instructor_hashes"]), {k: list(v) for k, v in t["preimport"].items()},
+                        t["cells_digest"])
+    rel = Assignment.load(folder / "release" / t["assignment"])
+    results = grade_all({student: folder / "submission"}, template, rel, GradeOptions(**job["options"]),
+                        folder / "work", set(job["hidden_lines"]), {student: job["tampered"]})
+    (folder / "results.json").write_text(json.dumps(results))
 
 
 def connect(address: str, timeout: float = 10.0):
@@ -137,3 +162,9 @@ def grade_all_dask(client, students: dict[str, Path], template: Template, rel: A
         if progress:
             progress(student, results[student])
     return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    _run_job(Path(sys.argv[1]))

@@ -24,12 +24,14 @@ DOWNLOADS = REPO / "autograder" / "demo_class" / "downloads"
 
 
 def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> tuple[float, dict]:
-    from autograder import cli
+    """`course-grade grade` in its own process, as a grader runs it (this one hosts the Dask cluster)."""
+    import os
+    import subprocess
 
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        cli.main(["grade", "--course-dir", str(course), "--no-feedback", "--timeout", str(timeout),
-                  "--students", ",".join(students), "--probe-seed", "bench", *extra])
+    subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--course-dir", str(course), "--no-feedback",
+                    "--timeout", str(timeout), "--students", ",".join(students), "--probe-seed", "bench", *extra],
+                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     wall = time.perf_counter() - t0
     return wall, json.loads((course / "exports" / "results.json").read_text())
 
