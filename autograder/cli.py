@@ -137,6 +137,8 @@ def datetime_from_iso(text: str):
 def step_preflight(ctx: Context) -> dict:
     from tqdm.auto import tqdm
 
+    tqdm.monitor_interval = 0     # no monitor thread: a single-threaded grader forks its workers (warm imports)
+
     from .preflight import preflight_within
 
     _say(f"==> preflight: checking every submission against release/{ctx.name}")
@@ -197,6 +199,8 @@ def sandbox_banner(enabled: bool) -> bool:
 def step_grade(ctx: Context) -> dict:
     from tqdm.auto import tqdm
 
+    tqdm.monitor_interval = 0     # no monitor thread: a single-threaded grader forks its workers (warm imports)
+
     from . import grading, merge
 
     a = ctx.args
@@ -233,7 +237,7 @@ def step_grade(ctx: Context) -> dict:
                     for s, per in preflight.items()}
         opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
                                     student_timeout=a.student_timeout, feedback=not a.no_feedback,
-                                    checks_dir=a.checks,
+                                    checks_dir=a.checks, kernel_start=a.kernel_start,
                                     **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
         gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook, db_url=a.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
@@ -259,7 +263,7 @@ def step_grade(ctx: Context) -> dict:
 
             grade_all_dask(client, folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
         else:
-            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
+            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done, say=bar.write)
         bar.close()
         wall = time.perf_counter() - t0
         ctx.save_json("results.json", results)
@@ -428,6 +432,10 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
                        help="wall-clock budget for one student's whole submission (default: 900 s)")
         p.add_argument("--no-sandbox", action="store_true",
                        help="run student kernels without bubblewrap (a loud warning is printed)")
+        p.add_argument("--kernel-start", choices=["fork", "fresh"],
+                       default=os.environ.get("COURSE_GRADE_KERNEL_START", "fork"),
+                       help="fork: kernels forked from a process that imported torch once (default; needs the "
+                            "sandbox, else fresh); fresh: a new Python per notebook (or $COURSE_GRADE_KERNEL_START)")
         p.add_argument("--no-feedback", action="store_true", help="skip the feedback pages")
         p.add_argument("--students", default="", help="comma-separated subset of students to (re)grade")
         p.add_argument("--fresh-gradebook", action="store_true",

@@ -13,6 +13,7 @@ concurrent writers, and one dead kernel fails the student's whole submission. He
 - results come back as JSON files; the parent alone writes the course gradebook (merge)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -50,6 +51,13 @@ class GradeOptions:
     threads: int = 0                  # torch threads per kernel; 0 = cores // jobs
     probe_seed: str = field(default_factory=lambda: secrets.token_hex(8))   # the grader's inputs, per run
     checks_dir: str = ""              # where the hidden checks live; "" = autograder/checks
+    # "fork": kernels forked from a pre-warmed zygote (zygote.py); "fresh": a new Python per notebook
+    kernel_start: str = field(default_factory=lambda: os.environ.get("COURSE_GRADE_KERNEL_START", "fork"))
+    zygote: str = ""                  # the running zygote's socket (set by grade_all)
+
+
+def kernel_threads(opts: GradeOptions) -> int:
+    return opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
 
 
 def _api(root: Path, timeout: int, notebook_id: str = "*", extra=None):
@@ -186,7 +194,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
     result_path = root / "result.json"
     notebooks = sorted(p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb")
                        if p.stem in rel.notebooks)
-    threads = opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
+    threads = kernel_threads(opts)
     for name in notebooks:
         t0 = time.perf_counter()
         kernel_root = tempfile.mkdtemp(prefix="cgk-")
@@ -196,6 +204,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         extra.SandboxedKernelManager.memory_mb = opts.memory_mb
         extra.SandboxedKernelManager.threads = threads
         extra.SandboxedKernelManager.kernel_root = kernel_root
+        extra.SandboxedKernelManager.zygote = opts.zygote
         extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
                                               "protected": PROTECTED,
                                               "preimport": template.preimport.get(name, [])}
@@ -299,24 +308,85 @@ def warm_imports() -> None:
             pass
 
 
+def warm_modules(release_dir: Path) -> list[str]:
+    """The modules (dotted names) the release notebooks import: what a zygote imports before forking."""
+    import ast
+
+    found = {"torch", "torchvision"}
+    for path in sorted(Path(release_dir).glob("*.ipynb")):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                                           for ln in cell.source.splitlines()))
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found |= {a.name for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.add(node.module)
+    return sorted(found)
+
+
+def start_zygote(opts: GradeOptions, rel: Assignment, folder: Path):
+    """A zygote for this run's kernels (``zygote.Zygote``), or None with the reason kernels start fresh."""
+    from .sandbox import kernel_env, status
+    from .zygote import Zygote
+
+    if opts.kernel_start != "fork":
+        return None, "kernels start fresh (--kernel-start fresh)"
+    if not (opts.sandbox and status().available):
+        return None, "kernels start fresh: forked kernels need the sandbox (bubblewrap) to join each notebook's box"
+    if not hasattr(os, "pidfd_open"):
+        return None, "kernels start fresh: this OS has no pidfd (Linux 5.3+) to watch a forked kernel"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Zygote(str(folder), kernel_env(os.environ, kernel_threads(opts)), warm_modules(rel.release_dir)), ""
+
+
+def zygote_line(zygote) -> str:
+    why = zygote.ready()
+    return (f"    kernels: forked from a pre-warmed zygote ({len(zygote.modules)} modules imported once)" if not why
+            else f"    kernels start fresh: {why}")
+
+
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
               hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
-              start_method: str = "") -> dict[str, dict]:
+              start_method: str = "", say=None) -> dict[str, dict]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
     Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
     Dask worker, a test runner, a library's background thread) a fork copies locks those threads may
-    hold and the child can hang on one forever, so workers then come from a clean forkserver."""
+    hold and the child can hang on one forever, so workers then come from a clean forkserver.
+    Kernels are forked from a zygote (``zygote.py``) started first, so its imports overlap ours."""
+    zygote, why = start_zygote(opts, rel, Path(tempfile.mkdtemp(prefix="cgz-")))
+    try:
+        warm_imports()
+        for name in rel.notebooks:          # the checks too: every worker would import them again
+            probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
+        if zygote is not None:
+            opts = dataclasses.replace(opts, zygote=zygote.socket)
+        return _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method,
+                     say, zygote, why)
+    finally:
+        if zygote is not None:
+            zygote.stop()
+            shutil.rmtree(zygote.folder, ignore_errors=True)
+
+
+def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method, say, zygote,
+          why) -> dict[str, dict]:
     import threading
 
-    warm_imports()
-    for name in rel.notebooks:          # the checks too: every worker would import them again
-        probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
+    if say and why:
+        say(f"    {why}")
     if not start_method:
         start_method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(start_method)
     if start_method == "forkserver":
-        ctx.set_forkserver_preload([__name__])     # nbgrader and the grader imported once, in the server
+        # nbgrader, the grader and what the verdicts use imported once, in the server
+        ctx.set_forkserver_preload([__name__, "torch", "torchvision"])
     pending = sorted(students)
     running: dict[str, tuple] = {}
     results: dict[str, dict] = {}
@@ -331,6 +401,9 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
             p.start()
             running[s] = (p, time.monotonic(), result_file)
         time.sleep(0.05)
+        if say and zygote is not None and zygote.answered():
+            say(zygote_line(zygote))
+            say = None             # said once
         for s, (p, t0, result_file) in list(running.items()):
             if p.is_alive() and time.monotonic() - t0 <= opts.student_timeout:
                 continue

@@ -309,7 +309,23 @@ def read_records(nb) -> dict[str, Results]:
 
 
 def decide(checks: dict[str, Check], cases: dict[str, Any], records: dict[str, Results]) -> dict[str, Verdict]:
-    """Every check's verdict. A verdict function that breaks on odd data fails that cell only."""
+    """Every check's verdict. A verdict function that breaks on odd data fails that cell only.
+
+    Verdicts run torch on one thread: their tensors are small, and on a machine whose cores are busy
+    with kernels a second OpenMP thread spins against them (seen: exercise 6's verdict 0.5 s on one
+    thread, 11 s on two, while another student's kernel ran)."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else 0
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        return _decide(checks, cases, records)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(threads)
+
+
+def _decide(checks: dict[str, Check], cases: dict[str, Any], records: dict[str, Results]) -> dict[str, Verdict]:
     verdicts = {}
     for gid, check in checks.items():
         results = records.get(gid) or Results({}, "the check never ran (the kernel stopped before it)")

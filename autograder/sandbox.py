@@ -55,6 +55,9 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
        "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/hosts")
 CGROUPS = "/sys/fs/cgroup"
+# the watchdog's line above RLIMIT_DATA: the heap stops at RLIMIT_DATA with a clean MemoryError first;
+# what RLIMIT_DATA does not count (shared memory) may add this much before the kernel is killed
+WATCHDOG_SLACK = 256 * 2**20
 # What a kernel may see of the grader's environment: nothing else (tokens, paths) reaches student code.
 ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "NBGRADER_EXECUTION", "CUDA_VISIBLE_DEVICES",
                "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONIOENCODING", "PYTHONNOUSERSITE")
@@ -101,6 +104,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True)
     max_tasks = Integer(64, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
         config=True)
+    zygote = Unicode("", help="Socket of the grading run's zygote: fork kernels from it (zygote.py); "
+                              "\"\" = start each kernel fresh.").tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_dir = tempfile.mkdtemp(prefix="cg-", dir=self.kernel_root or None)
@@ -124,43 +129,90 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         cwd = os.path.realpath(kw.get("cwd") or os.getcwd())
-        given = dict(kw.get("env") or os.environ)
-        env = {k: v for k, v in given.items() if k in ENV_ALLOWED or k.startswith("LC_")}
-        env.update({"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
-                    "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
-        if self.use_sandbox and status().available:
+        env = kernel_env(kw.get("env") or os.environ, self.threads)
+        boxed = self.use_sandbox and status().available
+        if boxed:
             env["HOME"] = os.path.join(self.kernel_dir, "home")
             os.makedirs(env["HOME"], exist_ok=True)
-            kernel_cmd = self._bwrap_args(cwd) + kernel_cmd
-        kw["env"] = env
         limits = int(self.memory_mb) * 2**20
         # the memory cgroup sits 1 GiB above RLIMIT_DATA: heap growth meets a MemoryError first (a clean
         # cell error); what RLIMIT_DATA does not count (shared mappings, tmpfs) meets the cgroup
         self.cgroups = (kernel_cgroups(self.kernel_dir, self.max_tasks, limits + 2**30 if limits else 0)
                         if self.use_sandbox else [])
-        procs = ",".join(os.path.join(g, "cgroup.procs") for g in self.cgroups)
-        kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs] + kernel_cmd
-        # the kernel's own chatter ("To connect another client…") goes to a log, not the grader's screen
-        with open(os.path.join(self.kernel_dir, "kernel.log"), "ab") as log:
-            kw.setdefault("stdout", log)
-            kw.setdefault("stderr", log)
-            info = await super()._async_launch_kernel(kernel_cmd, **kw)
+        log_path = os.path.join(self.kernel_dir, "kernel.log")
+        forked = self._launch_forked(kernel_cmd, env, cwd, limits, log_path) if boxed and self.zygote else None
+        if forked is not None:
+            info = forked
+        else:
+            kw["env"] = env
+            if boxed:
+                kernel_cmd = self._bwrap_args(cwd) + kernel_cmd
+            procs = ",".join(os.path.join(g, "cgroup.procs") for g in self.cgroups)
+            kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs
+                          ] + kernel_cmd
+            # the kernel's own chatter ("To connect another client…") goes to a log, not the grader's screen
+            with open(log_path, "ab") as log:
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                info = await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
         if process is not None and (limits or self.disk_mb):
-            self.watchdog = KernelWatchdog(process.pid, limits + 2**30 if limits else 0,
+            self.watchdog = KernelWatchdog(process.pid, limits + WATCHDOG_SLACK if limits else 0,
                                            (self.kernel_dir, cwd), int(self.disk_mb) * 2**20)
             self.watchdog.start()
         return info
 
+    def _launch_forked(self, kernel_cmd: list[str], env: dict, cwd: str, limits: int, log_path: str):
+        """The kernel forked by the zygote into this notebook's own box; None (and a line in the kernel
+        log) when that cannot be done, and the caller starts the kernel fresh."""
+        from .zygote import ForkedKernel, ZygoteError, request_kernel, start_placeholder
+
+        try:
+            launcher = kernel_cmd.index("ipykernel_launcher")
+        except ValueError:
+            return None          # another kernel than ipykernel: nothing to fork
+        box = None
+        try:
+            box, holder = start_placeholder(self._bwrap_args(cwd)[:-1])
+            env = {k: v for k, v in env.items() if k not in ("JPY_PARENT_PID", "PYTHONPATH")}
+            pid = request_kernel(self.zygote, {
+                "holder": holder, "argv": kernel_cmd[launcher + 1:], "env": env, "cwd": cwd, "log": log_path,
+                "data_limit": limits, "file_limit": int(self.file_mb) * 2**20, "threads": int(self.threads)})
+        except ZygoteError as exc:
+            if box is not None:
+                box.kill()
+                box.wait()
+            with open(log_path, "a") as log:
+                log.write(f"course-grade: no forked kernel ({exc}); starting a fresh one\n")
+            return None
+        self.forked = ForkedKernel(pid, box)
+        for group in self.cgroups:
+            with contextlib.suppress(OSError):
+                Path(group, "cgroup.procs").write_text(str(pid))
+        p = self.provisioner
+        p.process, p.pid, p.pgid, p.cwd = self.forked, pid, pid, cwd
+        self._reconcile_connection_info(p.connection_info)
+        return p.connection_info
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         if getattr(self, "watchdog", None):
             self.watchdog.stop()
+        if getattr(self, "forked", None):
+            self.forked.kill()       # and its box: nothing of the notebook outlives it
         await super()._async_cleanup_resources(restart=restart)
         for group in getattr(self, "cgroups", []):
             release_cgroup(group)
 
     def _bwrap_args(self, cwd: str) -> list[str]:
         return box_args(status().bwrap, cwd, self.kernel_dir, self.tmp_mb) + ["--chdir", cwd, "--"]
+
+
+def kernel_env(given, threads: int) -> dict[str, str]:
+    """What a kernel's environment holds: the allowed variables of the grader's, and its thread settings."""
+    env = {k: v for k, v in dict(given).items() if k in ENV_ALLOWED or k.startswith("LC_")}
+    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
+    return env
 
 
 def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
@@ -182,7 +234,8 @@ def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
                 args += ["--symlink", path, os.path.abspath(sys.prefix)]
     args += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
              "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd, "--remount-ro", "/",
-             "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--unsetenv", "PYTHONPATH"]
+             "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--unsetenv", "PYTHONPATH",
+             "--cap-drop", "ALL"]   # bwrap run by root keeps root's capabilities in the box unless told
     return args
 
 
@@ -220,15 +273,28 @@ def kernel_cgroups(kernel_dir: str, max_tasks: int, memory_bytes: int) -> list[s
     return groups
 
 
+def held_memory(pids) -> int:
+    """Bytes the processes hold of their own: resident anonymous plus shared memory (RssAnon +
+    RssShmem), not the pages of files they map (libraries: a kernel forked from the zygote maps fewer
+    of those than a fresh one, and neither chose them)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(("RssAnon:", "RssShmem:")):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
 class KernelWatchdog(threading.Thread):
-    """Kills a kernel whose processes together hold more resident memory than ``limit`` bytes, or
-    whose writable folders grow past ``disk_limit`` bytes.
+    """Kills a kernel whose processes together hold more memory of their own (``held_memory``) than
+    ``limit`` bytes, or whose writable folders grow past ``disk_limit`` bytes.
 
     RLIMIT_DATA stops heap growth with a clean MemoryError, but not shared mappings (mmap of
     anonymous shared memory, tmpfs pages); memory cgroups are not enforced on every host (seen
     here: a container whose cgroup limits are accepted and ignored); RLIMIT_FSIZE caps one file, not
-    many. Resident memory summed over the kernel's process tree, and the size of its folders, polled,
-    work everywhere."""
+    many. Memory summed over the kernel's process tree, and the size of its folders, polled, work
+    everywhere."""
 
     def __init__(self, pid: int, limit: int, folders: tuple[str, ...] = (), disk_limit: int = 0,
                  every: float = 0.1):
@@ -259,10 +325,9 @@ class KernelWatchdog(threading.Thread):
             polls += 1
             try:
                 tree = [root] + root.children(recursive=True)
-                rss = sum(p.memory_info().rss for p in tree)
             except psutil.Error:
                 return
-            if self.limit and rss > self.limit:
+            if self.limit and held_memory(p.pid for p in tree) > self.limit:
                 self.killed = "memory"
             elif self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
                 self.killed = "disk"      # once a second: walking the folders costs more than reading memory

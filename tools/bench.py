@@ -60,8 +60,9 @@ def bench_autograde(repeat: int) -> float | None:
     return statistics.median(times)
 
 
-def bench_course_grade(repeat: int) -> float | None:
-    """The same full-marks student through course-grade: sandboxed kernels, probes, verdicts outside."""
+def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
+    """The same full-marks student through course-grade: sandboxed kernels (forked from a zygote or started
+    fresh), probes, verdicts outside."""
     import contextlib
     import io
     import json
@@ -81,11 +82,12 @@ def bench_course_grade(repeat: int) -> float | None:
                 nbformat.write(solved(read(release / n), read(REPO / "source" / ASSIGNMENT / n)), str(downloads / n))
             with contextlib.redirect_stdout(io.StringIO()):
                 cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1",
-                          "--no-feedback", "--probe-seed", "bench"])
+                          "--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start])
             result = json.loads((Path(tmp) / "course" / "exports" / "results.json").read_text())[f"bench{i}"]
             times.append(result["seconds"])
             points = sum(v[0] or 0 for nb in result["scores"].values() for v in nb.values())
-    print(f"  course-grade, the same student (sandbox, probes, verdicts): {statistics.median(times):6.1f} s "
+    print(f"  course-grade, the same student ({kernel_start} kernels, sandbox, probes, verdicts): "
+          f"{statistics.median(times):6.1f} s "
           f"(autograded {points:g} points)", flush=True)
     return statistics.median(times)
 
@@ -101,11 +103,13 @@ def main(argv=None) -> int:
         print("Lessons, top to bottom (budget 30 s each):")
         bench_lessons(args.repeat)
     if args.only in (None, "autograde"):
-        print("Autograde, whole assignment for one student (budget 8 s for course-grade):")
+        print("Autograde, whole assignment for one student (budget: forked kernels ≤ 8 s and ≥ 3× stock):")
         stock = bench_autograde(args.repeat)
-        ours = bench_course_grade(args.repeat)
-        if stock and ours:
-            print(f"  course-grade vs stock nbgrader: {stock / ours:.2f}x", flush=True)
+        fresh = bench_course_grade(args.repeat, "fresh")
+        forked = bench_course_grade(args.repeat, "fork")
+        if stock and fresh and forked:
+            print(f"  course-grade vs stock nbgrader: {stock / forked:.2f}x with forked kernels, "
+                  f"{stock / fresh:.2f}x with fresh ones", flush=True)
     return 0
 
 
