@@ -697,3 +697,16 @@ def test_notebook_separates_vanishing_gradients_from_degradation(executed):
     baseline = float(re.search(r"most frequent class gives ([0-9.]+)% error", text).group(1)) / 100
     stuck = [r[0] for r in plain if r[2] >= baseline - 0.05]
     assert f"within 5 points of the majority baseline ({baseline:.1%}): {stuck[0]}" in text
+
+
+@pytest.mark.parametrize("in_ch,out_ch,stride,size", [(64, 128, 2, 32), (64, 64, 1, 32), (16, 16, 2, 9)])
+def test_block_diagram_shows_the_shortcut_and_the_shapes(ns, in_ch, out_ch, stride, size):
+    fig = ns["Figure"]()
+    ax = fig.subplots()
+    ns["draw_residual_block"](ax, in_ch, out_ch, stride, size=size)
+    texts = " | ".join(t.get_text() for t in ax.texts)
+    side = (size + 2 - 3) // stride + 1
+    assert f"x: ({in_ch}, {size}, {size})" in texts and f"out: ({out_ch}, {side}, {side})" in texts
+    projected = stride != 1 or in_ch != out_ch
+    assert ("1×1 conv" in texts) is projected and ("identity" in texts) is not projected
+    assert "ReLU (after the addition)" in texts

@@ -305,10 +305,11 @@ def test_speed_verdict_reports_what_was_measured(ns, measured, promised, expecte
 
 # --------------------------------------------------------------------------- whole notebook
 def markdown_numbers(nb) -> set[str]:
-    """Figures quoted in prose (thousands-grouped or decimal), formulas excluded."""
+    """Figures quoted in prose (thousands-grouped or decimal), formulas and bibliography (arXiv ids, section
+    numbers in References / Where to go next) excluded."""
     found = set()
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
+        if cell.cell_type == "markdown" and not cell.source.startswith(("## References", "## Where to go next")):
             prose = re.sub(r"\$[^$]*\$", " ", cell.source)
             found |= set(re.findall(r"(?<![\w.])\d{1,3}(?:,\d{3})+|(?<![\w.])\d+\.\d+", prose))
     return found
@@ -435,3 +436,20 @@ def test_notebook_runs_with_pretrained_checkpoints(tmp_path):
         assert f"Loaded pretrained {weights}." in text
     assert "Notice: pretrained" not in text
     print(f"\nlesson 2 executed with (fake) pretrained checkpoints in {seconds:.1f} s")
+
+
+def test_diagrams_label_what_they_draw(ns):
+    fig = ns["Figure"]()
+    axes = fig.subplots(3, 1)
+    ns["draw_conv_split"](*axes, m=5, n=6, k=3)
+    titles = [ax.get_title(loc="left") for ax in axes]
+    assert titles == [f"standard conv: {nn.Conv2d(5, 6, 3, bias=False).weight.numel():,} weights",
+                      f"depthwise conv (groups = M): "
+                      f"{nn.Conv2d(5, 5, 3, groups=5, bias=False).weight.numel():,} weights",
+                      f"pointwise 1×1 conv: {nn.Conv2d(5, 6, 1, bias=False).weight.numel():,} weights"]
+    fig2 = ns["Figure"]()
+    ax = fig2.subplots()
+    ns["draw_block_widths"](ax, [24, 144, 144, 24], ["a", "b", "c"], "v2")
+    heights = sorted(p.get_height() for p in ax.patches if hasattr(p, "get_height"))
+    assert heights[-1] / heights[0] == pytest.approx(144 / 24)
+    assert {"24", "144", "shortcut (+)"} <= {t.get_text() for t in ax.texts}
