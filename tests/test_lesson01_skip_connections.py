@@ -630,3 +630,83 @@ def test_offline_run_says_so_once_per_model(executed):
         assert len(notices) == (1 if offline else 0)
     if offline:
         assert text.count("(random weights: these labels are meaningless)") == 2
+
+
+# --------------------------------------------------------------------------- issue 20: corrected claims, pinned
+
+def test_make_stack_batchnorm_only_adds_normalisation(ns):
+    plain = ns["make_stack"](6, residual=False, seed=4)
+    normed = ns["make_stack"](6, residual=False, seed=4, batchnorm=True)
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in normed.modules()) == 6
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    plain_linears = [m for m in plain.modules() if isinstance(m, nn.Linear)]
+    normed_linears = [m for m in normed.modules() if isinstance(m, nn.Linear)]
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(plain_linears, normed_linears, strict=True))
+
+
+def test_block_chain_gradient_is_exactly_one_with_zeroed_last_bn(ns):
+    # With bn2's scale at 0 every BasicBlock is relu(x + 0) = x for x >= 0: the gradient passes unchanged.
+    for blocks in (1, 3, 8):
+        assert math.isclose(ns["block_chain_gradient"](blocks, zero_init_last_bn=True), 1.0, rel_tol=1e-6)
+    default = [ns["block_chain_gradient"](blocks) for blocks in (1, 4, 16)]
+    assert default[0] < default[1] < default[2], "with the default init the gradient grows with the blocks"
+    assert default[2] < 1e-2 * (1 + 0.85 ** 2) ** 16, "but far more slowly than the scalar model"
+
+
+def test_degradation_verdict(ns):
+    results = {"depths": (2, 4, 8), "error": [0.1, 0.0, 0.05]}
+    verdict = ns["degradation_verdict"](results)
+    assert verdict == {"best_depth": 4, "best_error": 0.0, "deepest_depth": 8, "deepest_error": 0.05, "degrades": True}
+    assert ns["degradation_verdict"]({"depths": (2, 4), "error": [0.1, 0.1]})["degrades"] is False
+
+
+@pytest.mark.slow
+def test_notebook_prints_the_calculator_answer(executed):
+    text = outputs_text(executed[0])
+    d85, d95 = brute_force_depth_below(0.85, 0.01), brute_force_depth_below(0.95, 0.01)
+    assert f"delta = 0.85 -> L = {d85}, delta = 0.95 -> L = {d95}: {d95 / d85:.2f}x deeper" in text
+    assert f"ln(0.85) / ln(0.95) = {math.log(0.85) / math.log(0.95):.2f}" in text
+
+
+@pytest.mark.slow
+def test_notebook_shows_real_blocks_do_not_compound_like_the_scalar_model(executed):
+    text = outputs_text(executed[0])
+    rows = [ln.split("|") for ln in text.splitlines() if re.match(r"^\s*\d+ \|\s+[0-9.]+ \|\s+[0-9.]+ \|", ln)]
+    assert [int(r[0]) for r in rows] == [1, 2, 4, 8, 16, 32]
+    for blocks, _default, zeroed, scalar in ((int(a), float(b), c.strip(), d.strip()) for a, b, c, d in rows):
+        assert zeroed == "1.000", "with the last BN scale zeroed every block is the identity"
+        assert scalar == f"{(1 + 0.85 ** 2) ** blocks:.3g}"
+    assert float(rows[-1][1]) < 1e-3 * (1 + 0.85 ** 2) ** 32
+
+
+@pytest.mark.slow
+def test_notebook_separates_vanishing_gradients_from_degradation(executed):
+    text = outputs_text(executed[0])
+    plain = table_rows(text)
+    bn_rows = [tuple(float(v.rstrip("%")) for v in m.groups()) for m in
+               re.finditer(r"^\s*(\d+) \|\s+([0-9.e+-]+)\s+([0-9.]+)\s+([0-9.]+)%$", text, flags=re.M)]
+    assert [int(r[0]) for r in bn_rows] == [r[0] for r in plain] == [2, 4, 8, 16, 32]
+    bn_grad = [r[1] for r in bn_rows]
+    bn_err = [r[3] / 100 for r in bn_rows]
+    assert min(bn_grad) > 1e4 * plain[-1][1], "with BatchNorm the first-layer gradient must not vanish"
+    assert min(bn_grad) > 0.05
+    degrades = bn_err[-1] > min(bn_err[:-1])
+    assert degrades, "the BN stack is meant to show degradation with healthy gradients"
+    assert re.search(rf"deepest \(depth 32\) training error {bn_err[-1]:.1%} vs {min(bn_err[:-1]):.1%} at depth "
+                     rf"\d+ -> worse when deeper: {degrades}", text)
+    baseline = float(re.search(r"most frequent class gives ([0-9.]+)% error", text).group(1)) / 100
+    stuck = [r[0] for r in plain if r[2] >= baseline - 0.05]
+    assert f"within 5 points of the majority baseline ({baseline:.1%}): {stuck[0]}" in text
+
+
+@pytest.mark.parametrize("in_ch,out_ch,stride,size", [(64, 128, 2, 32), (64, 64, 1, 32), (16, 16, 2, 9)])
+def test_block_diagram_shows_the_shortcut_and_the_shapes(ns, in_ch, out_ch, stride, size):
+    fig = ns["Figure"]()
+    ax = fig.subplots()
+    ns["draw_residual_block"](ax, in_ch, out_ch, stride, size=size)
+    texts = " | ".join(t.get_text() for t in ax.texts)
+    side = (size + 2 - 3) // stride + 1
+    assert f"x: ({in_ch}, {size}, {size})" in texts and f"out: ({out_ch}, {side}, {side})" in texts
+    projected = stride != 1 or in_ch != out_ch
+    assert ("1×1 conv" in texts) is projected and ("identity" in texts) is not projected
+    assert "ReLU (after the addition)" in texts

@@ -305,10 +305,11 @@ def test_speed_verdict_reports_what_was_measured(ns, measured, promised, expecte
 
 # --------------------------------------------------------------------------- whole notebook
 def markdown_numbers(nb) -> set[str]:
-    """Figures quoted in prose (thousands-grouped or decimal), formulas excluded."""
+    """Figures quoted in prose (thousands-grouped or decimal), formulas and bibliography (arXiv ids, section
+    numbers in References / Where to go next) excluded."""
     found = set()
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
+        if cell.cell_type == "markdown" and not cell.source.startswith(("## References", "## Where to go next")):
             prose = re.sub(r"\$[^$]*\$", " ", cell.source)
             found |= set(re.findall(r"(?<![\w.])\d{1,3}(?:,\d{3})+|(?<![\w.])\d+\.\d+", prose))
     return found
@@ -333,7 +334,73 @@ def independent_figures() -> list[str]:
         rf"MobileNetV2 feature vector: \(1, {v2_dim}\)",
         rf"MobileNetV3-small feature vector: \(1, {v3_dim}\)",
         rf"0\.5 +{params(models.mobilenet_v2, width_mult=0.5)} ",
+        *width_multiplier_figures(),
+        *squeeze_excitation_figures(),
+        inverted_residual_pointwise_share(),
+        rf"VGG-16's weights in float32 \(4 bytes each\): "
+        rf"{4 * float(params(models.vgg16).replace(',', '')) / 1e6:.0f} MB",
+        rf"more than 8× fewer multiply-adds from N = {smallest_n_above(8)} on \(N = {smallest_n_above(8) - 1}: ",
     ]
+
+
+def width_multiplier_figures() -> list[str]:
+    """Issue 20: the backbone keeps far more than α² (0.309 at α = 0.5, 0.178 at 0.35), mainly because the last
+    1×1 conv stays 1,280 wide; without it the rest is close to α². Counted here on torchvision's own models."""
+    def backbone(alpha):
+        net = meta_model(models.mobilenet_v2, width_mult=alpha)
+        last = net.features[-1]
+        return (sum(p.numel() for p in net.features.parameters()), sum(p.numel() for p in last.parameters()),
+                last[0].in_channels, last[0].out_channels)
+
+    full, full_last, _, _ = backbone(1.0)
+    patterns = []
+    for alpha in (0.35, 0.5, 0.75):
+        total, last, c_in, c_out = backbone(alpha)
+        frac, rest = total / full, (total - last) / (full - full_last)
+        assert frac > alpha ** 2 + 0.04 and abs(rest - alpha ** 2) < abs(frac - alpha ** 2) / 2
+        patterns.append(rf"α = {alpha}: backbone keeps {frac:.3f} of its parameters \(α² = {alpha ** 2:.4f}\); "
+                        rf"its last 1×1 conv \({c_in} -> {c_out}\) is {last / total:.0%} of it; "
+                        rf"the rest keeps {rest:.3f}")
+    whole = sum(p.numel() for p in meta_model(models.mobilenet_v2).parameters())
+    for alpha in (0.35, 0.5):
+        kept = sum(p.numel() for p in meta_model(models.mobilenet_v2, width_mult=alpha).parameters()) / whole
+        patterns.append(rf"Q6: α = {alpha} keeps {kept:.3f} of all parameters, "
+                        rf"{backbone(alpha)[0] / full:.3f} of the backbone's")
+    return patterns
+
+
+def squeeze_excitation_figures() -> list[str]:
+    """Issue 20: SE is not "a few extra weights" (≈18 % of MobileNetV3-Small) but few multiply-adds."""
+    from torchvision.ops.misc import SqueezeExcitation
+
+    net = meta_model(models.mobilenet_v3_small)
+    se_layers = [m for m in net.modules() if isinstance(m, SqueezeExcitation)]
+    se_params = sum(p.numel() for se in se_layers for p in se.parameters())
+    total = sum(p.numel() for p in net.parameters())
+    assert 0.15 < se_params / total < 0.25
+    fc_madds = sum(se.fc1.weight.numel() + se.fc2.weight.numel() for se in se_layers)
+    all_madds = madds_by_flop_counter(net, (1, 3, 224, 224))
+    assert fc_madds / all_madds < 0.02
+    return [rf"{len(se_layers)} SE layers holding {se_params:,} of them \({100 * se_params / total:.1f}%\)",
+            rf"SE multiply-adds: {fc_madds:,} in the 1x1 layers \({100 * fc_madds / all_madds:.1f}% of the network's "
+            rf"{all_madds:,}\)"]
+
+
+def inverted_residual_pointwise_share() -> str:
+    block = meta_model(models.mobilenet_v2).features[3]
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    pointwise = sum(m.weight.numel() for m in convs if m.kernel_size == (1, 1))
+    share = pointwise / sum(m.weight.numel() for m in convs)
+    assert share > 0.5, "the 1x1 convolutions hold most of an inverted residual's weights"
+    return rf"the two 1×1 convolutions hold {pointwise:,} of them \({share:.0%}\)"
+
+
+def smallest_n_above(factor: int, k: int = 3) -> int:
+    """Smallest N with standard / separable multiply-adds > factor, in exact integer arithmetic."""
+    n = 1
+    while k * k * n <= factor * (k * k + n):  # k²N / (k² + N) > factor
+        n += 1
+    return n
 
 
 def check_executed(nb):
@@ -369,3 +436,20 @@ def test_notebook_runs_with_pretrained_checkpoints(tmp_path):
         assert f"Loaded pretrained {weights}." in text
     assert "Notice: pretrained" not in text
     print(f"\nlesson 2 executed with (fake) pretrained checkpoints in {seconds:.1f} s")
+
+
+def test_diagrams_label_what_they_draw(ns):
+    fig = ns["Figure"]()
+    axes = fig.subplots(3, 1)
+    ns["draw_conv_split"](*axes, m=5, n=6, k=3)
+    titles = [ax.get_title(loc="left") for ax in axes]
+    assert titles == [f"standard conv: {nn.Conv2d(5, 6, 3, bias=False).weight.numel():,} weights",
+                      f"depthwise conv (groups = M): "
+                      f"{nn.Conv2d(5, 5, 3, groups=5, bias=False).weight.numel():,} weights",
+                      f"pointwise 1×1 conv: {nn.Conv2d(5, 6, 1, bias=False).weight.numel():,} weights"]
+    fig2 = ns["Figure"]()
+    ax = fig2.subplots()
+    ns["draw_block_widths"](ax, [24, 144, 144, 24], ["a", "b", "c"], "v2")
+    heights = sorted(p.get_height() for p in ax.patches if hasattr(p, "get_height"))
+    assert heights[-1] / heights[0] == pytest.approx(144 / 24)
+    assert {"24", "144", "shortcut (+)"} <= {t.get_text() for t in ax.texts}
