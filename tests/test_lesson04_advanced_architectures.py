@@ -68,10 +68,17 @@ def test_notebook_is_self_contained_and_well_formed():
     assert markdown.count("<details>") >= 5, "quick checks are collapsible <details> blocks"
 
 
-@pytest.mark.slow
-def test_notebook_runs_top_to_bottom_without_warnings():
+@pytest.fixture(scope="module")
+def executed():
+    """The lesson run once, top to bottom, for every test of this module that reads its outputs."""
     nb, seconds = execute_notebook(NOTEBOOK, timeout=300)
     print(f"\n{NOTEBOOK.name} executed in {seconds:.1f} s")  # a figure for the report, never asserted
+    return nb
+
+
+@pytest.mark.slow
+def test_notebook_runs_top_to_bottom_without_warnings(executed):
+    nb = executed
     text = outputs_text(nb)
     assert stderr_text(nb) == "", f"the lesson wrote to stderr (warnings?):\n{stderr_text(nb)}"
     for evidence in ["parameter counts of the built models equal weights.meta['num_params'] for all eight",
@@ -470,3 +477,129 @@ def test_model_family(ns):
     family = ns["model_family"]
     assert [family(n) for n in ["resnext50_32x4d", "wide_resnet50_2", "vit_b_16", "efficientnet_v2_s", "resnet18"]] == [
         "resnext", "wide_resnet", "vit", "efficientnet", "resnet"]
+
+
+# ------------------------------------------------------------------------------- ViT patching picture
+
+
+@pytest.mark.parametrize("shape,patch", [((300, 300), 50), ((64, 96), 16), ((70, 45), 16), ((32, 32), 32)])
+def test_vit_patching_picture_cuts_the_image_into_its_tokens(ns, shape, patch):
+    import numpy as np
+
+    image = np.random.default_rng(0).integers(0, 255, (*shape, 3), dtype=np.uint8)
+    rows, cols = shape[0] // patch, shape[1] // patch
+    patches = ns["vit_patches"](image, patch)
+    assert len(patches) == rows * cols and all(p.shape == (patch, patch, 3) for _, _, p in patches)
+    r, c, last = patches[-1]
+    assert (r, c) == (rows - 1, cols - 1)
+    assert (last == image[r * patch:(r + 1) * patch, c * patch:(c + 1) * patch]).all()
+    fig, facts = ns["plot_vit_patching"](image, patch, max_tokens=8)
+    assert facts == {"grid": (rows, cols), "tokens": rows * cols, "shown": min(7, rows * cols)}
+    image_ax = fig.axes[0]
+    assert len(image_ax.texts) == rows * cols and image_ax.get_xlabel() and image_ax.get_ylabel()
+    assert f"{rows * cols} tokens" in image_ax.get_title()
+    assert sum(1 for ax in fig.axes[1:] if ax.images) == facts["shown"]
+    tokens = ns["PatchEmbedding"](patch, 8)(torch.zeros(1, 3, *shape))
+    assert tokens.shape[1] == facts["tokens"], "the picture shows as many patches as the embedding makes tokens"
+
+
+# ------------------------------------------------------------------------------- FPN challenge self-check
+
+
+@pytest.fixture(scope="module")
+def resnet18_features(ns):
+    torch.manual_seed(0)
+    return ns["resnet18_c3_c5"]().eval()
+
+
+def test_fpn_self_check_all_match_for_the_reference(ns, resnet18_features, capsys):
+    report = ns["fpn_self_check"](lambda: ns["FPN"]((128, 256, 512), channels=128), resnet18_features, channels=128)
+    assert report["implemented"] and report["all_match"]
+    sizes = ns["CHALLENGE_SIZES"]
+    assert len(report["checks"]) == len(sizes) * 6
+    for check in report["checks"]:
+        if check["check"].startswith("P") and "(channels" in check["check"]:
+            h, w = check["size"]
+            level = int(check["check"][1])
+            side = [h, w]
+            for _ in range(level):  # every stride-2 step rounds up: ceil(n / 2), computed here independently
+                side = [-(-s // 2) for s in side]
+            assert check["expected"] == (128, *side) == check["got"]
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out and f"{len(report['checks'])} of {len(report['checks'])} checks match" in out
+
+
+class _DoubledUpsampling(nn.Module):
+    """A planted wrong FPN: upsamples with scale_factor=2 (fails on odd sizes) and has no P7."""
+
+    def __init__(self, in_channels=(128, 256, 512), channels=128):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.p6 = nn.Conv2d(in_channels[-1], channels, 3, stride=2, padding=1)
+
+    def forward(self, features):
+        c3, c4, c5 = (conv(features[k]) for conv, k in zip(self.lateral, ("C3", "C4", "C5"), strict=True))
+        p5 = c5
+        p4 = c4 + F.interpolate(p5, scale_factor=2)
+        p3 = c3 + F.interpolate(p4, scale_factor=2)
+        return {"P3": p3, "P4": p4, "P5": p5, "P6": self.p6(features["C5"])}
+
+
+class _NoTopDown(nn.Module):
+    """A planted wrong FPN: right shapes, but P3 never hears from C5, and P6 made with stride 1."""
+
+    def __init__(self, in_channels=(128, 256, 512), channels=128):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.p6 = nn.Conv2d(in_channels[-1], channels, 3, stride=1, padding=1)
+        self.p7 = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, features):
+        p3, p4, p5 = (conv(features[k]) for conv, k in zip(self.lateral, ("C3", "C4", "C5"), strict=True))
+        p6 = self.p6(features["C5"])
+        return {"P3": p3, "P4": p4, "P5": p5, "P6": p6, "P7": self.p7(F.relu(p6))}
+
+
+def test_fpn_self_check_reports_mismatches_of_planted_wrong_implementations(ns, resnet18_features, capsys):
+    doubled = ns["fpn_self_check"](_DoubledUpsampling, resnet18_features)
+    assert doubled["implemented"] and not doubled["all_match"]
+    failed = {(c["size"], c["check"]) for c in doubled["checks"] if not c["ok"]}
+    assert ((64, 64), "P7 (channels, height, width)") in failed, "a missing level is a mismatch"
+    assert ((100, 150), "forward pass") in failed, "scale_factor=2 cannot add up on odd sizes"
+    no_top_down = ns["fpn_self_check"](_NoTopDown, resnet18_features)
+    bad = {c["check"] for c in no_top_down["checks"] if not c["ok"]}
+    assert bad == {"P6 (channels, height, width)", "P7 (channels, height, width)",
+                   "P3 changes when only C5 changes (top-down pathway)"}
+    assert all(c["ok"] for c in no_top_down["checks"] if c["check"].startswith(("P3 (", "P4", "P5")))
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out and "match   " in out
+
+
+def test_fpn_self_check_says_not_implemented_for_the_starter(ns, resnet18_features, capsys):
+    class Starter(nn.Module):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+            raise NotImplementedError("build the layers of your FPN")
+
+    report = ns["fpn_self_check"](Starter, resnet18_features)
+    assert report == {"implemented": False, "checks": [], "all_match": False}
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_starter_cell_of_the_challenge_raises_not_implemented():
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    starter = next(c for c in nb.cells if c.cell_type == "code" and "class MyFPN" in c.source)
+    namespace = {"nn": nn}
+    exec(starter.source, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["MyFPN"]()
+
+
+@pytest.mark.slow
+def test_executed_lesson_runs_the_challenge_and_the_computed_answers(executed):
+    text = outputs_text(executed)
+    assert "MyFPN is not implemented yet" in text
+    assert "36 patch tokens, sequence length 37 with [CLS]" in text
+    small, large = 197, 785  # (224 / 16)^2 + 1 and (448 / 16)^2 + 1 tokens
+    assert f"attention entries x{large**2 / small**2:.2f}" in text and "patches x4" in text
+    assert "alpha = 2, beta = gamma = 1: FLOPs factor for phi = 0..3: [1.0, 2.0, 4.0, 8.0]" in text

@@ -461,9 +461,20 @@ def test_model_answer_of_part_3_quotes_computed_numbers():
               f"{sum(b.use_res_connect for b in blocks)} of MobileNetV2's {len(blocks)} inverted residuals",
               f"other {sum(not b.use_res_connect for b in blocks)}",
               f"64·128 = {64 * 128:,} weights next to the {basic:,}", f"({100 * 64 * 128 / basic:.1f} %)"]
+    from torchvision.models import resnet18, resnet50
+
+    for builder in (resnet18, resnet50):  # projections sit exactly where a block changes the shortcut's shape
+        blocks = [b for layer in ("layer1", "layer2", "layer3", "layer4") for b in getattr(builder(), layer)]
+        projected = [b for b in blocks if b.downsample is not None]
+        changes_shape = [b for b in blocks if b.conv1.stride != (1, 1) or b.conv1.in_channels != (
+            b.conv3 if hasattr(b, "conv3") else b.conv2).out_channels]
+        assert projected == changes_shape
+        quoted.append(f"`{builder.__name__}` {'that is ' if builder is resnet18 else ''}{len(projected)} of "
+                      f"{'its ' if builder is resnet18 else ''}{len(blocks)}")
     missing = [q for q in quoted if q not in text]
     assert not missing, f"the model answer does not quote these computed figures: {missing}"
     assert "because its blocks are deeper" not in text
+    assert "exactly where the shortcut's shape changes (stride 2, or a new channel count)" in text
 
 
 
