@@ -6,7 +6,7 @@
 - every long helper cell (more than ``LONG_CELL_LINES`` lines, defining a function) is collapsed in
   JupyterLab (``metadata.jupyter.source_hidden``), starts with a ``#@title`` line for Colab, and has a
   one-line markdown summary right above it naming everything it defines. Cells a student should read are
-  tagged ``visible``; the ``show_figure`` cell is shared verbatim by all four lessons and left as it is;
+  tagged ``student-reads``; the ``show_figure`` cell is shared verbatim by all four lessons and left as it is;
 - the lesson ends with a markdown cell starting ``## References`` and then one starting
   ``## Where to go next``; the references give the papers behind the lesson's architectures, and every
   paper the lesson's text cites (``Name et al. (2016)``, ``Name & Name, 2015``, ``(Name, 2017)``) is listed
@@ -101,16 +101,16 @@ def top_level_names(source: str) -> tuple[list[str], bool]:
 def uncollapsed_helpers(nb) -> list[str]:
     problems = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "def show_figure(" in cell.source:
+        if cell.cell_type != "code":
             continue
         hidden = cell.metadata.get("jupyter", {}).get("source_hidden") is True
         names, has_function = top_level_names(cell.source)
         long_helper = (len(cell.source.splitlines()) > LONG_CELL_LINES and has_function
-                       and "visible" not in cell.metadata.get("tags", []))
+                       and "student-reads" not in cell.metadata.get("tags", []))
         where = f"cell {cell.get('id')}"
         if long_helper and not hidden:
             problems.append(f"{where}: {len(cell.source.splitlines())} lines defining {names}: collapse it "
-                            f"(metadata jupyter.source_hidden) or tag it 'visible'")
+                            f"(metadata jupyter.source_hidden) or tag it 'student-reads'")
         if not (hidden or long_helper):
             continue
         if not cell.source.startswith("#@title "):
