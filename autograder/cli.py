@@ -227,6 +227,14 @@ def step_grade(ctx: Context) -> dict:
         workers = len(client.scheduler_info().get("workers", {}))
         _say(f"    executor: Dask at {a.scheduler} ({workers} worker(s) now; each student is one task)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
+                                student_timeout=a.student_timeout, feedback=not a.no_feedback,
+                                checks_dir=a.checks, kernel_start=a.kernel_start,
+                                **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
+    # the zygote imports torch & co. while nbgrader generates the assignment (local workers use it)
+    zygote, why = grading.start_zygote(opts, ctx.rel) if client is None else (None, "")
+    if why:
+        _say(f"    {why}")
     try:
         t0 = time.perf_counter()
         template = grading.build_template(ctx.source, work, a.timeout)
@@ -235,10 +243,6 @@ def step_grade(ctx: Context) -> dict:
         tampered = {s: {nb: [f["message"] for f in r["findings"] if f["severity"] == "tamper"]
                          for nb, r in per.items() if any(f["severity"] == "tamper" for f in r["findings"])}
                     for s, per in preflight.items()}
-        opts = grading.GradeOptions(timeout=a.timeout, jobs=jobs, memory_mb=a.memory_mb, sandbox=sandboxed,
-                                    student_timeout=a.student_timeout, feedback=not a.no_feedback,
-                                    checks_dir=a.checks, kernel_start=a.kernel_start,
-                                    **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
         gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook, db_url=a.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
         results = ctx.load_json("results.json", {})
@@ -263,7 +267,8 @@ def step_grade(ctx: Context) -> dict:
 
             grade_all_dask(client, folders, template, ctx.rel, opts, work, secret, tampered, progress=done)
         else:
-            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done, say=bar.write)
+            grading.grade_all(folders, template, ctx.rel, opts, work, secret, tampered, progress=done, say=bar.write,
+                              zygote=zygote)
         bar.close()
         wall = time.perf_counter() - t0
         ctx.save_json("results.json", results)
@@ -276,6 +281,8 @@ def step_grade(ctx: Context) -> dict:
     finally:
         if client is not None:
             client.close()
+        if zygote is not None:
+            zygote.stop()
         if a.keep_work:
             _say(f"    work folders kept in {work}")
         else:

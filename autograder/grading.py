@@ -34,7 +34,7 @@ from . import probes
 from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
-from .sandbox import guard_reports
+from .sandbox import guard_reports, kernels_forked
 
 PROTECTED = ["torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
              "IPython", "ipykernel", "warnings", "unittest", "collections"]
@@ -216,7 +216,8 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
         status, why = _notebook_outcome(res, autograded)
         entry = {"status": status, "reason": why, "seconds": round(time.perf_counter() - t0, 2),
-                 "notes": [], "guard": guard_reports(Path(kernel_root))}
+                 "notes": [], "guard": guard_reports(Path(kernel_root)),
+                 "kernel": "forked" if kernels_forked(Path(kernel_root)) else "fresh"}
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
@@ -330,7 +331,7 @@ def warm_modules(release_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def start_zygote(opts: GradeOptions, rel: Assignment, folder: Path):
+def start_zygote(opts: GradeOptions, rel: Assignment):
     """A zygote for this run's kernels (``zygote.Zygote``), or None with the reason kernels start fresh."""
     from .sandbox import kernel_env, status
     from .zygote import Zygote
@@ -341,8 +342,8 @@ def start_zygote(opts: GradeOptions, rel: Assignment, folder: Path):
         return None, "kernels start fresh: forked kernels need the sandbox (bubblewrap) to join each notebook's box"
     if not hasattr(os, "pidfd_open"):
         return None, "kernels start fresh: this OS has no pidfd (Linux 5.3+) to watch a forked kernel"
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return Zygote(str(folder), kernel_env(os.environ, kernel_threads(opts)), warm_modules(rel.release_dir)), ""
+    env = kernel_env(os.environ, kernel_threads(opts))
+    return Zygote(tempfile.mkdtemp(prefix="cgz-"), env, warm_modules(rel.release_dir)), ""
 
 
 def zygote_line(zygote) -> str:
@@ -353,14 +354,18 @@ def zygote_line(zygote) -> str:
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
               hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
-              start_method: str = "", say=None) -> dict[str, dict]:
+              start_method: str = "", say=None, zygote=None) -> dict[str, dict]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
     Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
     Dask worker, a test runner, a library's background thread) a fork copies locks those threads may
     hold and the child can hang on one forever, so workers then come from a clean forkserver.
-    Kernels are forked from a zygote (``zygote.py``) started first, so its imports overlap ours."""
-    zygote, why = start_zygote(opts, rel, Path(tempfile.mkdtemp(prefix="cgz-")))
+    Kernels are forked from ``zygote`` (``zygote.py``; one is started here when none is given, first, so
+    its imports overlap ours); the caller stops a zygote it gave."""
+    own = zygote is None
+    why = ""
+    if own:
+        zygote, why = start_zygote(opts, rel)
     try:
         warm_imports()
         for name in rel.notebooks:          # the checks too: every worker would import them again
@@ -370,9 +375,8 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
         return _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method,
                      say, zygote, why)
     finally:
-        if zygote is not None:
+        if own and zygote is not None:
             zygote.stop()
-            shutil.rmtree(zygote.folder, ignore_errors=True)
 
 
 def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method, say, zygote,

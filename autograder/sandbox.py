@@ -186,6 +186,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                 log.write(f"course-grade: no forked kernel ({exc}); starting a fresh one\n")
             return None
         self.forked = ForkedKernel(pid, box)
+        # beside the kernel's folder, not in it (the box can write there): how this notebook's kernel started
+        Path(self.kernel_dir + ".forked").write_text(str(pid))
         for group in self.cgroups:
             with contextlib.suppress(OSError):
                 Path(group, "cgroup.procs").write_text(str(pid))
@@ -414,6 +416,11 @@ class SandboxedExecute(Execute):
         nb, resources = super().preprocess(nb, resources, km)
         resources["metadata"]["path"] = original
         return nb, resources
+
+
+def kernels_forked(kernel_root: Path) -> int:
+    """How many kernels under ``kernel_root`` were forked from the zygote (the others started fresh)."""
+    return sum(1 for _ in Path(kernel_root).glob("cg-*.forked"))
 
 
 def guard_reports(kernel_root: Path) -> list[dict]:

@@ -302,11 +302,13 @@ class Zygote:
         return "" if self._status.get("ready") else self._status.get("why", "not ready")
 
     def stop(self) -> None:
+        """Stop the zygote (kernels it forked live on in their boxes until their managers end them)."""
         with contextlib.suppress(OSError):
             self.process.kill()
         self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def request_kernel(sock_path: str, request: dict) -> int:

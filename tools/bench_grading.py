@@ -76,11 +76,19 @@ def main(argv=None) -> int:
         # exits 1 when any student failed (a dead kernel): expected with the demo class
         t_stock = run([sys.executable, "-m", "nbgrader", "autograde", "week07", "--force"], stock, env, may_fail=True)
         print(f"  {t_stock:.1f} s")
-        print(f"course-grade grade --jobs {args.jobs} (sandboxed, no feedback) ...", flush=True)
-        t_mine = run(cli + ["grade", "--course-dir", str(mine), "--no-feedback", "--jobs", str(args.jobs),
-                            "--timeout", str(args.timeout)], REPO, env)
-        print(f"  {t_mine:.1f} s (includes generating the assignment once)")
+        shutil.copytree(mine, tmp / "mine-fresh")
+        times = {}
+        for kernels, course in (("fresh", tmp / "mine-fresh"), ("fork", mine)):
+            print(f"course-grade grade --jobs {args.jobs} --kernel-start {kernels} (sandboxed, no feedback) ...",
+                  flush=True)
+            times[kernels] = run(cli + ["grade", "--course-dir", str(course), "--no-feedback", "--jobs", str(args.jobs),
+                                        "--timeout", str(args.timeout), "--kernel-start", kernels,
+                                        "--probe-seed", "bench-grading"], REPO, env)
+            print(f"  {times[kernels]:.1f} s (includes generating the assignment once)")
+        t_mine = times["fork"]
         results = json.loads((mine / "exports" / "results.json").read_text())
+        fresh_results = json.loads((tmp / "mine-fresh" / "exports" / "results.json").read_text())
+        modes_agree = sum(results[s].get("scores") == fresh_results.get(s, {}).get("scores") for s in students)
         theirs = stock_scores(stock / "gradebook.db", students)
         same, differ, stock_failed = [], [], []
         for s in students:
@@ -104,9 +112,12 @@ def main(argv=None) -> int:
         worker = sorted(r.get("seconds", 0) for r in results.values())
         print("\nresult")
         print(f"  stock nbgrader, sequential : {t_stock:7.1f} s  ({t_stock / len(students):.1f} s per student)")
-        print(f"  course-grade, {args.jobs} jobs       : {t_mine:7.1f} s  ({t_mine / len(students):.1f} s per student; "
+        print(f"  course-grade, {args.jobs} jobs, fresh: {times['fresh']:7.1f} s  "
+              f"({times['fresh'] / len(students):.1f} s per student)")
+        print(f"  course-grade, {args.jobs} jobs, fork : {t_mine:7.1f} s  ({t_mine / len(students):.1f} s per student; "
               f"one student's own grading took median {worker[len(worker) // 2]:.1f} s)")
-        print(f"  speed-up                   : {t_stock / t_mine:.2f}x")
+        print(f"  speed-up vs stock          : {t_stock / t_mine:.2f}x forked, {t_stock / times['fresh']:.2f}x fresh")
+        print(f"  forked vs fresh kernels    : identical scores cell by cell for {modes_agree}/{len(students)}")
         print(f"  identical scores on {len(same)}/{len(same) + len(differ)} students graded by both"
               + (f"; stock nbgrader never graded: {'; '.join(stock_failed)}" if stock_failed else ""))
     return 0

@@ -28,10 +28,43 @@ def test_demo_class_is_big_enough_and_uses_every_notebook():
     assert all(name in text for name in names)
 
 
+SEED = "demo-both-modes"      # the same grader inputs in both runs: any score difference is the kernels'
+
+
+@pytest.fixture(scope="module")
+def graded_demo(tmp_path_factory):
+    """The demo class graded with kernels forked from the zygote (the default)."""
+    course = tmp_path_factory.mktemp("demo-fork") / "course"
+    assert cli.main(["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", "fork"]) == 0
+    return course
+
+
+def cell_scores(course: Path, kernels: str) -> dict:
+    """Scores by student, notebook and cell; every notebook that ran must have had ``kernels`` kernels."""
+    results = json.loads((course / "exports" / "results.json").read_text())
+    started = {e["kernel"] for r in results.values() for e in r["notebooks"].values() if "kernel" in e}
+    assert started == {kernels}, started
+    return {student: r["scores"] for student, r in results.items()}
+
+
 @pytest.mark.slow
-def test_demo_class_grades_as_expected(tmp_path):
+def test_forked_and_fresh_kernels_give_identical_scores_cell_by_cell(graded_demo, tmp_path):
     course = tmp_path / "course"
-    assert cli.main(["demo", "--course-dir", str(course)]) == 0
+    assert cli.main(["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", "fresh"]) == 0
+    forked, fresh = cell_scores(graded_demo, "forked"), cell_scores(course, "fresh")
+    assert set(forked) == set(fresh) and len(forked) >= 24
+    different = {(s, nb, cell): (forked[s][nb][cell], fresh[s].get(nb, {}).get(cell))
+                 for s in forked for nb in forked[s] for cell in forked[s][nb]
+                 if forked[s][nb][cell] != fresh[s].get(nb, {}).get(cell)}
+    assert not different and forked == fresh, different
+    review = [(course / "exports" / "needs_review.csv").read_text(), (graded_demo / "exports" / "needs_review.csv")
+              .read_text()]
+    assert review[0] == review[1]
+
+
+@pytest.mark.slow
+def test_demo_class_grades_as_expected(graded_demo):
+    course = graded_demo
     expected = json.loads((DEMO / "expected.json").read_text())
     with open(course / "exports" / "grades.csv") as f:
         rows = list(csv.DictReader(f))
