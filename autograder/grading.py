@@ -34,7 +34,7 @@ from . import probes
 from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
-from .sandbox import guard_reports, kernels_forked
+from .sandbox import guard_reports, kernel_start
 
 PROTECTED = ["torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
              "IPython", "ipykernel", "warnings", "unittest", "collections"]
@@ -217,7 +217,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         status, why = _notebook_outcome(res, autograded)
         entry = {"status": status, "reason": why, "seconds": round(time.perf_counter() - t0, 2),
                  "notes": [], "guard": guard_reports(Path(kernel_root)),
-                 "kernel": "forked" if kernels_forked(Path(kernel_root)) else "fresh"}
+                 "kernel": kernel_start(Path(kernel_root))}
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)

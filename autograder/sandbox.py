@@ -181,9 +181,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         except ZygoteError as exc:
             if box is not None:
                 box.kill()
-                box.wait()
+                box.communicate()
             with open(log_path, "a") as log:
                 log.write(f"course-grade: no forked kernel ({exc}); starting a fresh one\n")
+            Path(self.kernel_dir + ".fresh").write_text(str(exc)[:500])
             return None
         self.forked = ForkedKernel(pid, box)
         # beside the kernel's folder, not in it (the box can write there): how this notebook's kernel started
@@ -418,9 +419,12 @@ class SandboxedExecute(Execute):
         return nb, resources
 
 
-def kernels_forked(kernel_root: Path) -> int:
-    """How many kernels under ``kernel_root`` were forked from the zygote (the others started fresh)."""
-    return sum(1 for _ in Path(kernel_root).glob("cg-*.forked"))
+def kernel_start(kernel_root: Path) -> str:
+    """How the kernels under ``kernel_root`` started: "forked", "fresh", or "fresh (why no fork)"."""
+    fallbacks = [p.read_text(errors="replace") for p in sorted(Path(kernel_root).glob("cg-*.fresh"))]
+    if fallbacks:
+        return f"fresh ({fallbacks[0]})"
+    return "forked" if any(Path(kernel_root).glob("cg-*.forked")) else "fresh"
 
 
 def guard_reports(kernel_root: Path) -> list[dict]:

@@ -202,11 +202,24 @@ def _start_kernel(conn: socket.socket) -> None:
             os.close(ready_r)
             _become_kernel(request, ready_w)
         os.close(ready_w)
-        if not select.select([ready_r], [], [], REPLY_TIMEOUT)[0] or os.read(ready_r, 1) != b"1":
+        said = os.read(ready_r, 4096) if select.select([ready_r], [], [], REPLY_TIMEOUT)[0] else b""
+        if said.startswith(b"!"):
+            raise ZygoteError(f"the forked kernel could not start: {said[1:].decode(errors='replace')}")
+        if said != b"1":
+            with contextlib.suppress(ChildProcessError):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    raise ZygoteError(f"the forked kernel did not get ready ({_ended_how(status)})")
             raise ZygoteError("the forked kernel did not get ready")
         _reply(conn, {"pid": pid})
     except Exception as exc:  # noqa: BLE001 - the grader gets the reason and starts a fresh kernel
         _reply(conn, {"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _ended_how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def _become_kernel(request: dict, ready_w: int) -> None:
@@ -244,7 +257,9 @@ def _become_kernel(request: dict, ready_w: int) -> None:
         sys.argv = ["ipykernel_launcher", *request["argv"]]
         os.write(ready_w, b"1")
         os.close(ready_w)
-    except BaseException:  # noqa: BLE001 - no kernel: the intermediate reports "did not get ready"
+    except BaseException as exc:  # noqa: BLE001 - no kernel: the intermediate reports why
+        with contextlib.suppress(BaseException):
+            os.write(ready_w, b"!" + f"{type(exc).__name__}: {exc}".encode()[:2000])
         os._exit(1)
     code = 0
     try:
@@ -335,29 +350,44 @@ def request_kernel(sock_path: str, request: dict) -> int:
 
 def start_placeholder(box: list[str]) -> tuple[subprocess.Popen, int]:
     """Start a box (bwrap arguments up to, not including, ``--``) holding one idle process;
-    returns the bwrap process and the placeholder's pid (in our pid namespace)."""
+    returns the bwrap process and the placeholder's pid (in our pid namespace).
+
+    Returns only once the placeholder runs: bwrap reports the pid before it has finished building
+    the box's mounts, and a kernel that joined the mount namespace then could land in a half-built
+    box (seen: 2 kernels in 100 under load never got ready)."""
     info_r, info_w = os.pipe()
     try:
         proc = subprocess.Popen(box + ["--info-fd", str(info_w), "--", sys.executable, "-S", "-c",
-                                       "import signal\nwhile True: signal.pause()"],
-                                pass_fds=(info_w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       "import os, signal\nos.write(1, b'up')\nwhile True: signal.pause()"],
+                                pass_fds=(info_w,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
     finally:
         os.close(info_w)
-    data = b""
+    deadline = time.monotonic() + REPLY_TIMEOUT
     with os.fdopen(info_r, "rb") as info:
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while time.monotonic() < deadline and select.select([info], [], [], 1.0)[0]:
-            chunk = os.read(info.fileno(), 65536)
-            if not chunk:
-                break
-            data += chunk
-            with contextlib.suppress(ValueError):
-                pid = int(json.loads(data)["child-pid"])
-                return proc, pid
+        data = _read_until(info.fileno(), deadline, lambda d: json.loads(d)["child-pid"])
+    pid = data and int(json.loads(data)["child-pid"])
+    if pid and _read_until(proc.stdout.fileno(), deadline, lambda d: d.startswith(b"up")):
+        return proc, pid
     proc.kill()
     _, err = proc.communicate()
     raise ZygoteError(f"the box did not start: {err.decode(errors='replace').strip()[-300:]}")
+
+
+def _read_until(fd: int, deadline: float, complete) -> bytes:
+    """Read ``fd`` until ``complete(data)`` holds (does not raise), EOF, or ``deadline``; b"" if it never held."""
+    data = b""
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if complete(data):
+                return data
+    return b""
 
 
 class ForkedKernel:
@@ -389,8 +419,9 @@ class ForkedKernel:
             with contextlib.suppress(OSError):
                 self.box.kill()
             self.box.wait()
-            if self.box.stderr:
-                self.box.stderr.close()
+            for pipe in (self.box.stdout, self.box.stderr):
+                if pipe:
+                    pipe.close()
             self.box = None
 
     def poll(self) -> int | None:
