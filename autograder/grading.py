@@ -112,20 +112,23 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
     return Template(root, gradebook, name, sorted(hashes), modules, cells_digest(gradebook))
 
 
-def imported_modules(text: str) -> set[str]:
+def imported_modules(text: str, dotted: bool = False) -> set[str]:
+    """The modules a cell imports: top-level names (``torch``), or with ``dotted`` the full names
+    (``torch.nn.functional``). IPython magics and shell lines are skipped; a cell that does not parse
+    imports nothing."""
     import ast
 
     try:
         tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.splitlines()))
     except SyntaxError:
         return set()
-    found = set()
+    names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module.split(".")[0])
-    return found
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names if dotted else {name.split(".")[0] for name in names}
 
 
 # -- one student (runs in a worker process) --------------------------------------------------
@@ -311,23 +314,11 @@ def warm_imports() -> None:
 
 def warm_modules(release_dir: Path) -> list[str]:
     """The modules (dotted names) the release notebooks import: what a zygote imports before forking."""
-    import ast
-
     found = {"torch", "torchvision"}
     for path in sorted(Path(release_dir).glob("*.ipynb")):
         for cell in nbformat.read(str(path), as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
-                                           for ln in cell.source.splitlines()))
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    found |= {a.name for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    found.add(node.module)
+            if cell.cell_type == "code":
+                found |= imported_modules(cell.source, dotted=True)
     return sorted(found)
 
 

@@ -20,6 +20,9 @@ nbgrader starts one kernel per notebook through nbclient; ``SandboxedExecute`` s
   in its own bound folder instead of TCP.
 - Output is capped per cell and per notebook (``SandboxedExecute.output``): one student cannot make
   a 200 MB feedback page or fill the grader's memory.
+- With a zygote (``zygote`` set, the default of course-grade) the kernel is not a new Python: the box
+  is started around a placeholder and the zygote forks an already-warm kernel into it (zygote.py);
+  the same box, limits, cgroups and watchdog, and a fresh start whenever that cannot be done.
 - The guard (kernel_guard.py) is loaded with ``exec_lines`` before the first cell; it only flags
   (no grade depends on it: scores come from verdicts computed outside, see probes.py).
 Where bwrap or user namespaces are unavailable, kernels run unboxed and ``status()`` says why."""
