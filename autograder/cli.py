@@ -232,9 +232,8 @@ def step_grade(ctx: Context) -> dict:
                                 checks_dir=a.checks, kernel_start=a.kernel_start,
                                 **({"probe_seed": a.probe_seed} if a.probe_seed else {}))
     # the zygote imports torch & co. while nbgrader generates the assignment (local workers use it)
-    zygote, why = grading.start_zygote(opts, ctx.rel) if client is None else (None, "")
-    if why:
-        _say(f"    {why}")
+    # (when it cannot, grade_all says why once)
+    zygote = grading.start_zygote(opts, ctx.rel)[0] if client is None else None
     try:
         t0 = time.perf_counter()
         template = grading.build_template(ctx.source, work, a.timeout)

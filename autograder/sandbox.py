@@ -61,6 +61,8 @@ CGROUPS = "/sys/fs/cgroup"
 # the watchdog's line above RLIMIT_DATA: the heap stops at RLIMIT_DATA with a clean MemoryError first;
 # what RLIMIT_DATA does not count (shared memory) may add this much before the kernel is killed
 WATCHDOG_SLACK = 256 * 2**20
+# What a box drops of the environment it is given (a forked kernel drops the same itself)
+UNSET_IN_BOX = ("JPY_PARENT_PID", "PYTHONPATH")
 # What a kernel may see of the grader's environment: nothing else (tokens, paths) reaches student code.
 ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "NBGRADER_EXECUTION", "CUDA_VISIBLE_DEVICES",
                "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONIOENCODING", "PYTHONNOUSERSITE")
@@ -177,7 +179,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         box = None
         try:
             box, holder = start_placeholder(self._bwrap_args(cwd)[:-1])
-            env = {k: v for k, v in env.items() if k not in ("JPY_PARENT_PID", "PYTHONPATH")}
+            env = {k: v for k, v in env.items() if k not in UNSET_IN_BOX}
             pid = request_kernel(self.zygote, {
                 "holder": holder, "argv": kernel_cmd[launcher + 1:], "env": env, "cwd": cwd, "log": log_path,
                 "data_limit": limits, "file_limit": int(self.file_mb) * 2**20, "threads": int(self.threads)})
@@ -240,8 +242,10 @@ def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
                 args += ["--symlink", path, os.path.abspath(sys.prefix)]
     args += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
              "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd, "--remount-ro", "/",
-             "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID", "--unsetenv", "PYTHONPATH",
-             "--cap-drop", "ALL"]   # bwrap run by root keeps root's capabilities in the box unless told
+             # bwrap run by root keeps root's capabilities in the box unless told
+             "--unshare-all", "--die-with-parent", "--cap-drop", "ALL"]
+    for name in UNSET_IN_BOX:
+        args += ["--unsetenv", name]
     return args
 
 

@@ -292,10 +292,11 @@ class Zygote:
         # run from a copy: a kernel's command line (inherited from the zygote) names no path of the grader's
         program = os.path.join(folder, "zygote.py")
         shutil.copy(__file__, program)
-        self.process = subprocess.Popen(
-            [sys.executable, program, self.socket, str(os.getpid()), *modules],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(folder, "zygote.log"), "ab"),
-            stdin=subprocess.DEVNULL, env=env, cwd=folder, start_new_session=True)
+        with open(os.path.join(folder, "zygote.log"), "ab") as log:     # the zygote holds its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, program, self.socket, str(os.getpid()), *modules],
+                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=folder,
+                start_new_session=True)
         self._status: dict | None = None
 
     def answered(self) -> bool:
