@@ -73,4 +73,4 @@ grade-demo: setup
 	$(RUN) $(BIN)/python -m autograder.cli demo
 
 clean-grading:
-	rm -rf autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db
+	rm -rf autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db autograder/exports

@@ -1,11 +1,13 @@
 """course-grade: from a folder of downloaded notebooks to grades.csv, safe feedback and a review list.
 
     course-grade run DOWNLOADS      collect → preflight → grade (parallel, sandboxed) → export
-    course-grade demo               the same on the bundled demo class (autograder/demo_class)
+    course-grade demo               the same on the course's demo class (course.toml: demo)
     course-grade collect|preflight|grade|feedback|export|sandbox   one step at a time
 
-Everything about the assignment (notebooks, grade_ids, points, exercises) is read from release/
-and source/ at run time. Work folders live in --course-dir (default: autograder/, git-ignored)."""
+The course is the folder with course.toml (--course DIR; default: the working folder or one above
+it): its id, assignments and folders. Everything about an assignment (notebooks, grade_ids, points,
+exercises) is read from its release/ and source/ at run time. Work folders live in --course-dir
+(default: course.toml's work folder, autograder/ here, git-ignored)."""
 from __future__ import annotations
 
 import argparse
@@ -21,9 +23,8 @@ from pathlib import Path
 import nbformat
 
 from .assignment import Assignment
+from .course import Layout
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = Path(__file__).resolve().parent / "demo_class"
 BANNER = "!" * 78
 
 
@@ -34,9 +35,17 @@ def _say(msg: str = "") -> None:
 class Context:
     def __init__(self, args):
         self.args = args
-        self.course = Path(args.course_dir).resolve()
-        self.release = Path(args.release).resolve()
-        self.source = Path(args.source).resolve() if args.source else None
+        self.layout = Layout.load(args.course)
+        assignment = args.assignment or self.layout.assignment
+        self.course = Path(args.course_dir or self.layout.work).resolve()
+        self.release = Path(args.release or self.layout.release(assignment)).resolve()
+        source = Path(args.source or self.layout.source(assignment)).resolve()
+        self.source = source if source.is_dir() else None     # graders without source/ can still collect
+        if not args.checks and self.layout.checks:
+            args.checks = str(self.layout.checks)
+        if not self.release.is_dir():
+            raise SystemExit(f"course-grade: no release folder at {self.release}: generate it from source/ "
+                             "(`make release`) or give --release")
         self.rel = Assignment.load(self.release, self.source)
         self.exports = self.course / "exports"
         self.submitted = self.course / "submitted"
@@ -205,7 +214,8 @@ def step_grade(ctx: Context) -> dict:
 
     a = ctx.args
     if not ctx.source:
-        raise SystemExit("grading needs --source (nbgrader's source/ holds the hidden tests)")
+        raise SystemExit("course-grade: grading needs the assignment's source folder (nbgrader's source/ holds "
+                         "the hidden tests): give --source or put it where course.toml says")
     folders = ctx.student_folders()
     if a.students:
         wanted = set(a.students.split(","))
@@ -236,7 +246,7 @@ def step_grade(ctx: Context) -> dict:
     zygote = grading.start_zygote(opts, ctx.rel)[0] if client is None else None
     try:
         t0 = time.perf_counter()
-        template = grading.build_template(ctx.source, work, a.timeout)
+        template = grading.build_template(ctx.source, work, a.timeout, ctx.layout.course_id)
         _say(f"    nbgrader generated the assignment once ({time.perf_counter() - t0:.1f} s)")
         preflight = ctx.load_json("preflight.json", {})
         tampered = {s: {nb: [f["message"] for f in r["findings"] if f["severity"] == "tamper"]
@@ -417,18 +427,24 @@ def step_export(ctx: Context) -> list:
 
 # -- argument parsing --------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
-    p.add_argument("--course-dir", default=str(REPO / "autograder"),
+    p.add_argument("--course", default=None,
+                   help="the course's folder, with course.toml (default: $COURSE_GRADE_COURSE, else the working "
+                        "folder or the nearest one above it that has a course.toml)")
+    p.add_argument("--assignment", default="",
+                   help="which of the course's assignments (default: the first course.toml lists)")
+    p.add_argument("--course-dir", default="",
                    help="where submitted/, autograded/, feedback/, gradebook.db and exports/ go "
-                        "(default: %(default)s)")
-    p.add_argument("--release", default=str(REPO / "release" / "week07"),
-                   help="the release folder of the assignment (default: %(default)s)")
-    p.add_argument("--source", default=str(REPO / "source" / "week07"),
-                   help="the nbgrader source folder, with hidden tests (default: %(default)s)")
+                        "(default: course.toml's work folder)")
+    p.add_argument("--release", default="",
+                   help="the release folder of the assignment (default: <course>/release/<assignment>)")
+    p.add_argument("--source", default="",
+                   help="the nbgrader source folder, with hidden tests (default: <course>/source/<assignment>)")
     p.add_argument("--db-url", default=os.environ.get("COURSE_GRADE_DB_URL", ""),
                    help="the course gradebook's database, e.g. postgresql://user@host/db (default: "
                         "<course-dir>/gradebook.db, SQLite; or $COURSE_GRADE_DB_URL)")
     p.add_argument("--checks", default="",
-                   help="folder of the hidden checks, one <notebook>.py each (default: autograder/checks)")
+                   help="folder of the hidden checks, one <notebook>.py each (default: course.toml's checks, "
+                        "else the ones shipped with course-grade)")
     if grading:
         p.add_argument("-j", "--jobs", type=int, default=0, help="students graded at once (default: CPU cores)")
         p.add_argument("--timeout", type=int, default=60, help="per-cell timeout in seconds (default: 60)")
@@ -507,7 +523,7 @@ def parser() -> argparse.ArgumentParser:
     _common(p, grading=True)
     _collect_options(p)
     _export_options(p)
-    p = sub.add_parser("demo", help="grade the bundled demo class (autograder/demo_class)",
+    p = sub.add_parser("demo", help="grade the course's demo class (course.toml: demo)",
                        description="Run the whole pipeline on the bundled demo class of submissions.")
     _common(p, grading=True)
     p = sub.add_parser("collect", help="map downloaded files to submitted/<student>/<assignment>/",
@@ -537,6 +553,13 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def demo_downloads(layout: Layout) -> Path:
+    if layout.demo is None or not (layout.demo / "downloads").is_dir():
+        raise SystemExit(f"course-grade: the course at {layout.root} has no demo class (course.toml: demo = "
+                         "a folder with downloads/)")
+    return layout.demo / "downloads"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "sandbox":
@@ -548,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # alembic
     ctx = Context(args)
     if args.command in ("run", "demo"):
-        downloads = Path(args.downloads) if args.command == "run" else DEMO / "downloads"
+        downloads = Path(args.downloads) if args.command == "run" else demo_downloads(ctx.layout)
         if args.command == "demo":
             _say(f"Demo class: {downloads} ({sum(1 for _ in downloads.rglob('*') if _.is_file())} files)")
         step_collect(ctx, downloads)

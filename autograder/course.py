@@ -1,148 +1,112 @@
-"""An nbgrader course folder driven through nbgrader's Python API.
+"""The course's facts (``course.toml``) and the nbgrader configuration every grading course uses.
 
-Used by the instructor's `make release`, by the tests (a temporary course built from
-source/) and by the grader's CLI. Everything goes through NbGraderAPI and the gradebook,
-never through printed output: `nbgrader validate` and the CLI exit 0 even on failure."""
+``course.toml`` sits at the course's root and names the course id, its assignments and its folders.
+Everything that needs one of those facts — the grader, ``nbgrader_config.py``, the tools and the
+tests — asks ``Layout`` instead of writing it down, so the kit grades another course or another
+week with no code change."""
 from __future__ import annotations
 
-import re
-import shutil
+import os
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "week07"
-COURSE_ID = "modern-cnns"
-SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+FACTS_FILE = "course.toml"
+ENV_COURSE = "COURSE_GRADE_COURSE"      # where an installed course-grade looks when no --course is given
 
 
-class NbgraderStepFailed(RuntimeError):
-    """An nbgrader step reported failure; carries nbgrader's own log."""
+class CourseNotFound(SystemExit):
+    """No course.toml where one was looked for; says where and what to do (exits the CLI cleanly)."""
 
 
-def course_config(root: Path, timeout: int = 60) -> Config:
+@dataclass(frozen=True)
+class Layout:
+    """One course: its root folder and what course.toml says about it."""
+
+    root: Path
+    course_id: str
+    assignments: tuple[str, ...]
+    source_folder: str = "source"
+    release_folder: str = "release"
+    lessons_folder: str = "notebooks"
+    work_folder: str = "autograder"
+    checks_folder: str = ""
+    demo_folder: str = ""
+
+    @classmethod
+    def load(cls, course: str | Path | None = None) -> Layout:
+        """The course at ``course`` (a folder with course.toml, or the file itself); by default the one
+        named by $COURSE_GRADE_COURSE, else the working folder or the nearest one above it."""
+        path = _facts_file(course)
+        try:
+            with open(path, "rb") as f:
+                facts = tomllib.load(f).get("course", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CourseNotFound(f"course-grade: cannot read {path}: {exc}") from None
+        missing = [k for k in ("id", "assignments") if not facts.get(k)]
+        if missing:
+            raise CourseNotFound(f"course-grade: {path} has no {' or '.join(missing)} under [course]")
+        names = {"source": "source_folder", "release": "release_folder", "lessons": "lessons_folder",
+                 "work": "work_folder", "checks": "checks_folder", "demo": "demo_folder"}
+        return cls(root=path.parent, course_id=str(facts["id"]), assignments=tuple(facts["assignments"]),
+                   **{field: str(facts[key]) for key, field in names.items() if key in facts})
+
+    @property
+    def assignment(self) -> str:
+        """The default assignment: the first one course.toml lists."""
+        return self.assignments[0]
+
+    def source(self, assignment: str | None = None) -> Path:
+        return self.root / self.source_folder / (assignment or self.assignment)
+
+    def release(self, assignment: str | None = None) -> Path:
+        return self.root / self.release_folder / (assignment or self.assignment)
+
+    @property
+    def lessons(self) -> Path:
+        return self.root / self.lessons_folder
+
+    @property
+    def work(self) -> Path:
+        return self.root / self.work_folder
+
+    @property
+    def checks(self) -> Path | None:
+        """The hidden checks' folder; None: the checks shipped with the grader (autograder/checks)."""
+        return self.root / self.checks_folder if self.checks_folder else None
+
+    @property
+    def demo(self) -> Path | None:
+        return self.root / self.demo_folder if self.demo_folder else None
+
+
+def _facts_file(course: str | Path | None) -> Path:
+    if course is None and os.environ.get(ENV_COURSE):
+        course = os.environ[ENV_COURSE]
+    if course is not None:
+        path = Path(course).expanduser().resolve()
+        path = path if path.is_file() else path / FACTS_FILE
+        if not path.is_file():
+            raise CourseNotFound(f"course-grade: no {FACTS_FILE} in {path.parent}: give --course the folder "
+                                 f"that holds the course's {FACTS_FILE} (with source/ and release/ beside it)")
+        return path
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / FACTS_FILE).is_file():
+            return folder / FACTS_FILE
+    raise CourseNotFound(f"course-grade: no {FACTS_FILE} in {here} or any folder above it: run it inside the "
+                         f"course's folder or give --course DIR (or set ${ENV_COURSE})")
+
+
+def course_config(root: Path, timeout: int = 60, course_id: str = "") -> Config:
+    """nbgrader's configuration for a course folder at ``root`` with an SQLite gradebook in it."""
     c = Config()
     c.CourseDirectory.root = str(root)
-    c.CourseDirectory.course_id = COURSE_ID
+    if course_id:
+        c.CourseDirectory.course_id = course_id
     c.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
     c.ExecutePreprocessor.timeout = timeout
     c.ExecutePreprocessor.shutdown_kernel = "immediate"
     return c
-
-
-def _checked(result: dict, step: str) -> dict:
-    if not result.get("success"):
-        raise NbgraderStepFailed(f"nbgrader {step} failed:\n{result.get('error', '')}\n{result.get('log', '')}")
-    return result
-
-
-class Course:
-    """A course folder in nbgrader's standard layout (source/ release/ submitted/ autograded/ feedback/)."""
-
-    def __init__(self, root: Path, source: Path = REPO / "source", timeout: int = 60):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / "source").exists():
-            shutil.copytree(source, self.root / "source",
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        self.config = course_config(self.root, timeout)
-        self._api = None
-
-    @property
-    def api(self):
-        if self._api is None:
-            from nbgrader.apps import NbGraderAPI
-            from nbgrader.coursedir import CourseDirectory
-
-            self._api = NbGraderAPI(coursedir=CourseDirectory(config=self.config), config=self.config)
-        return self._api
-
-    @property
-    def release_dir(self) -> Path:
-        return self.root / "release" / ASSIGNMENT
-
-    def generate(self) -> Path:
-        _checked(self.api.generate_assignment(ASSIGNMENT, force=True, create=True), "generate_assignment")
-        return self.release_dir
-
-    def submit(self, student: str, notebooks: dict) -> Path:
-        """Place ``{release file name: notebook node}`` as the student's submission."""
-        folder = self.root / "submitted" / student / ASSIGNMENT
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        for name, nb in notebooks.items():
-            nbformat.write(nb, str(folder / name))
-        (folder / "timestamp.txt").write_text("2026-11-23 12:00:00.000000 UTC")
-        return folder
-
-    def autograde(self, student: str) -> dict:
-        return _checked(self.api.autograde(ASSIGNMENT, student, force=True, create=True), "autograde")
-
-    def scores(self, student: str) -> dict[str, dict[str, tuple[float, float]]]:
-        """{notebook: {grade_id: (score, max_score)}} for one student's autograded submission."""
-        from nbgrader.api import Gradebook
-
-        out: dict[str, dict[str, tuple[float, float]]] = {}
-        with Gradebook(self.config.CourseDirectory.db_url) as gb:
-            submission = gb.find_submission(ASSIGNMENT, student)
-            for nb in submission.notebooks:
-                out[nb.name] = {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
-        return out
-
-    def feedback(self, student: str) -> dict[str, str]:
-        _checked(self.api.generate_feedback(ASSIGNMENT, student, force=True), "generate_feedback")
-        folder = self.root / "feedback" / student / ASSIGNMENT
-        return {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))}
-
-    def export_csv(self, path: Path | None = None) -> str:
-        from nbgrader.api import Gradebook
-        from nbgrader.plugins.export import CsvExportPlugin
-
-        path = Path(path or self.root / "grades.csv")
-        plugin = CsvExportPlugin(config=self.config)
-        plugin.to = str(path)
-        with Gradebook(self.config.CourseDirectory.db_url) as gb:
-            plugin.export(gb)
-        return path.read_text()
-
-
-def solution_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("solution")}
-
-
-def strip_solution_markers(text: str) -> str:
-    return "\n".join(ln for ln in text.splitlines() if not SOLUTION_MARKER.match(ln))
-
-
-def solved(release_nb, source_nb):
-    """What a student who wrote the reference solutions would submit: the release notebook
-    with every answer cell filled from source/ (markers removed, no hidden tests)."""
-    nb = _copy(release_nb)
-    answers = solution_cells(source_nb)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
-            cell.source = strip_solution_markers(answers[grade_id].source)
-    return nb
-
-
-def with_answer(nb, grade_id: str, new_source: str):
-    """A copy of ``nb`` whose answer cell ``grade_id`` holds ``new_source`` (a student's variant)."""
-    nb = _copy(nb)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = new_source
-            return nb
-    raise KeyError(f"no cell with grade_id {grade_id!r}")
-
-
-def _copy(nb):
-    return nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
-
-
-def read(path: Path):
-    return nbformat.read(str(path), as_version=4)

@@ -60,11 +60,11 @@ def kernel_threads(opts: GradeOptions) -> int:
     return opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
 
 
-def _api(root: Path, timeout: int, notebook_id: str = "*", extra=None):
+def _api(root: Path, timeout: int, course_id: str, notebook_id: str = "*", extra=None):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    c = course_config(root, timeout)
+    c = course_config(root, timeout, course_id)
     c.CourseDirectory.notebook_id = notebook_id
     if extra:
         c.merge(extra)
@@ -80,9 +80,10 @@ class Template:
     instructor_hashes: list[str]
     preimport: dict[str, list[str]]     # per notebook: protected modules its instructor cells import
     cells_digest: str
+    course_id: str = ""                 # nbgrader files every gradebook row under it: one per course
 
 
-def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
+def build_template(source_dir: Path, work: Path, timeout: int = 60, course_id: str = "") -> Template:
     """nbgrader generate_assignment on a copy of source/ → the gradebook every student starts from."""
 
     name = Path(source_dir).name
@@ -96,7 +97,7 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
         for cell in nb.cells:
             cell.source = without_hidden_blocks(cell.source)
         nbformat.write(nb, str(path))
-    result = _api(root, timeout).generate_assignment(name, force=True, create=True)
+    result = _api(root, timeout, course_id).generate_assignment(name, force=True, create=True)
     if not result.get("success"):
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('error')}\n{result.get('log')}")
     gradebook = root / "gradebook.db"
@@ -109,7 +110,7 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60) -> Template:
                     hashes.add(hashlib.sha256(cell.source.encode()).hexdigest())
                     found |= imported_modules(cell.source)
             modules[nb.name] = sorted(found & set(PROTECTED))
-    return Template(root, gradebook, name, sorted(hashes), modules, cells_digest(gradebook))
+    return Template(root, gradebook, name, sorted(hashes), modules, cells_digest(gradebook), course_id)
 
 
 def imported_modules(text: str, dotted: bool = False) -> set[str]:
@@ -214,7 +215,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         cases = probes.choose_cases(checks, opts.probe_seed, student, name)
         extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
-        api = _api(root, opts.timeout, name, extra)
+        api = _api(root, opts.timeout, template.course_id, name, extra)
         res = api.autograde(template.assignment, student, force=True, create=True)
         autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
         status, why = _notebook_outcome(res, autograded)
@@ -268,7 +269,8 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
 
         extra = Config()
         extra.CourseDirectory.db_url = db_url
-    res = _api(root, timeout, extra=extra).generate_feedback(template.assignment, student, force=True)
+    api = _api(root, timeout, template.course_id, extra=extra)
+    res = api.generate_feedback(template.assignment, student, force=True)
     shutil.rmtree(folder)
     shutil.move(str(keep), str(folder))
     out = {"ok": bool(res.get("success")), "withheld": []}

@@ -42,7 +42,7 @@ def course_gradebook(course: Path, template: Template, fresh: bool = False, db_u
 
     from .course import course_config
 
-    config = course_config(template.root)
+    config = course_config(template.root, course_id=template.course_id)
     config.CourseDirectory.db_url = db_url
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

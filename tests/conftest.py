@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tools import CHECKOUT as REPO, LAYOUT  # noqa: F401  (the course's facts: course.toml)
+
 SHARED = REPO.parent / "shared"
 HYMENOPTERA = SHARED / "data" / "hymenoptera_data"
 

@@ -1,5 +1,6 @@
 """Repository-wide checks: notebooks committed clean, lint, release/ == nbgrader(source/)."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,11 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import ASSIGNMENT
-from tests.conftest import REPO
+from tests.conftest import LAYOUT, REPO
 
 # The demo class holds student submissions on purpose: they may carry outputs.
-EXEMPT = ("autograder/demo_class/",)
+EXEMPT = (f"{LAYOUT.demo_folder}/",)
 
 
 def tracked_notebooks() -> list[str]:
@@ -38,20 +38,21 @@ def test_ruff_clean_on_python_and_notebooks():
 
 
 @pytest.mark.slow
-def test_release_is_exactly_what_nbgrader_generates(tmp_path):
+@pytest.mark.parametrize("assignment", LAYOUT.assignments)
+def test_release_is_exactly_what_nbgrader_generates(tmp_path, assignment):
     from tools.make_release import generate_release
 
-    source = REPO / "source" / ASSIGNMENT
-    if not list(source.glob("*.ipynb")):
-        pytest.skip("source/ has no exercise notebooks yet")
-    generated = generate_release(tmp_path)
-    committed = REPO / "release" / ASSIGNMENT
+    if not list(LAYOUT.source(assignment).glob("*.ipynb")):
+        pytest.skip(f"{LAYOUT.source(assignment)} has no exercise notebooks yet")
+    generated = generate_release(tmp_path, LAYOUT, assignment)
+    committed = LAYOUT.release(assignment)
     fresh_files = sorted(p.name for p in generated.iterdir())
     committed_files = sorted(p.name for p in committed.iterdir()) if committed.exists() else []
     assert committed_files == fresh_files, "release/ has different files from nbgrader's output: run `make release`"
     for name in fresh_files:
         assert (committed / name).read_bytes() == (generated / name).read_bytes(), (
-            f"release/{ASSIGNMENT}/{name} differs from what nbgrader generates from source/: run `make release`")
+            f"{committed.relative_to(REPO)}/{name} differs from what nbgrader generates from source/: "
+            "run `make release`")
 
 
 def test_lock_pins_every_dependency_declared_in_pyproject():
@@ -69,3 +70,33 @@ def test_lock_pins_every_dependency_declared_in_pyproject():
     assert not missing, f"declared in pyproject but not pinned in requirements/lock.txt: {missing}"
     assert pinned["torch"] == "2.14.1" and pinned["torchvision"] == "0.29.1", (
         "torch/torchvision must stay a pair that imports on these machines (see COURSE_SPEC)")
+
+
+def course_fact_pattern() -> re.Pattern:
+    """The course id or an assignment name as a whole word (``modern-cnns-course``, the package's
+    distribution name, is another word)."""
+    words = "|".join(re.escape(w) for w in (LAYOUT.course_id, *LAYOUT.assignments))
+    return re.compile(rf"(?<![\w-])({words})(?![\w-])")
+
+
+def test_course_facts_are_written_only_in_course_toml():
+    """No code file names the course or an assignment: the grader, the tools and the tests read
+    course.toml (notebooks, the demo class and the README are content, not code)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py", "*.mjs",
+                          "*.toml", "*.cfg", "Makefile", ".ci/*"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.split()
+    pattern = course_fact_pattern()
+    offenders = [f"{path}:{n}: {line.strip()}" for path in out if path != "course.toml" and (REPO / path).is_file()
+                 and not path.startswith(EXEMPT)
+                 for n, line in enumerate((REPO / path).read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line)]
+    assert not offenders, "course facts outside course.toml:\n" + "\n".join(offenders[:40])
+
+
+def test_the_course_fact_pattern_finds_the_facts_and_nothing_else():
+    pattern = course_fact_pattern()
+    assert pattern.search(f'ASSIGNMENT = "{LAYOUT.assignment}"')
+    assert pattern.search(f"release/{LAYOUT.assignment}/x.ipynb")
+    assert pattern.search(f"c.CourseDirectory.course_id = '{LAYOUT.course_id}'")
+    assert not pattern.search(f'name = "{LAYOUT.course_id}-course"')
+    assert not pattern.search(f"{LAYOUT.assignment}x")

@@ -14,14 +14,15 @@ import time
 import warnings
 from pathlib import Path
 
-from autograder.course import ASSIGNMENT, REPO, Course, read, solved
+from tools import LAYOUT
+from tools.nbgrader_course import Course, read, solved
 from autograder.grading import read_scores
 from tests.harness.notebooks import execute_notebook
 
 
 def bench_lessons(repeat: int) -> list[tuple[str, float]]:
     rows = []
-    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+    for path in sorted(LAYOUT.lessons.glob("*.ipynb")):
         times = [execute_notebook(path, timeout=600)[1] for _ in range(repeat)]
         rows.append((path.name, statistics.median(times)))
         print(f"  lesson {path.name:<40} {rows[-1][1]:6.1f} s", flush=True)
@@ -30,14 +31,15 @@ def bench_lessons(repeat: int) -> list[tuple[str, float]]:
 
 def autograded_points(course: Course, student: str) -> tuple[float, float, float]:
     """(points scored by the tests, points the tests can give, points of written (markdown) answers)."""
-    cells = [c for nb in read_scores(course.root / "gradebook.db", ASSIGNMENT, student).values() for c in nb.values()]
+    scores = read_scores(course.root / "gradebook.db", LAYOUT.assignment, student)
+    cells = [c for nb in scores.values() for c in nb.values()]
     tested = [(score, max_score) for score, max_score, _, cell_type in cells if cell_type != "markdown"]
     return (sum(s for s, _ in tested), sum(m for _, m in tested),
             sum(max_score for _, max_score, _, cell_type in cells if cell_type == "markdown"))
 
 
 def bench_autograde(repeat: int) -> float | None:
-    release = REPO / "release" / ASSIGNMENT
+    release = LAYOUT.release()
     names = sorted(p.name for p in release.glob("*.ipynb"))
     if not names:
         print("  no release notebooks yet")
@@ -48,7 +50,7 @@ def bench_autograde(repeat: int) -> float | None:
             course = Course(Path(tmp))
             course.generate()
             student = f"bench{i}"
-            course.submit(student, {n: solved(read(release / n), read(REPO / "source" / ASSIGNMENT / n))
+            course.submit(student, {n: solved(read(release / n), read(LAYOUT.source() / n))
                                     for n in names})
             start = time.perf_counter()
             course.autograde(student)
@@ -71,7 +73,7 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
 
     from autograder import cli
 
-    release = REPO / "release" / ASSIGNMENT
+    release = LAYOUT.release()
     names = sorted(p.name for p in release.glob("*.ipynb"))
     times, points = [], 0.0
     for i in range(repeat):
@@ -79,7 +81,7 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
             downloads = Path(tmp) / "downloads" / f"bench{i}"
             downloads.mkdir(parents=True)
             for n in names:
-                nbformat.write(solved(read(release / n), read(REPO / "source" / ASSIGNMENT / n)), str(downloads / n))
+                nbformat.write(solved(read(release / n), read(LAYOUT.source() / n)), str(downloads / n))
             with contextlib.redirect_stdout(io.StringIO()):
                 cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1",
                           "--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start])

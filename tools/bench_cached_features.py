@@ -20,8 +20,9 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would flood the report; set before tqdm loads
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "03_transfer_learning.ipynb"
+from tools import CHECKOUT as REPO, LAYOUT
+
+NOTEBOOK = LAYOUT.lessons / "03_transfer_learning.ipynb"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "hymenoptera_data"
 
 

@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DOWNLOADS = REPO / "autograder" / "demo_class" / "downloads"
+from tools import CHECKOUT as REPO, LAYOUT
+
+DOWNLOADS = LAYOUT.demo / "downloads"
 
 
 def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> tuple[float, dict]:

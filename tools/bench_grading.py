@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tools import CHECKOUT as REPO, LAYOUT
 
 
 def run(cmd, cwd, env, may_fail=False) -> float:
@@ -39,7 +39,7 @@ def stock_scores(gradebook: Path, students: list[str]) -> dict:
     from autograder.gradebook import read_scores
 
     return {s: {nb: {cell: v[0] for cell, v in cells.items()} for nb, cells in scores.items()}
-            for s in students if (scores := read_scores(gradebook, "week07", s))}
+            for s in students if (scores := read_scores(gradebook, LAYOUT.assignment, s))}
 
 
 def main(argv=None) -> int:
@@ -55,26 +55,27 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         mine, stock = tmp / "mine", tmp / "stock"
         cli = [sys.executable, "-m", "autograder.cli"]
-        run(cli + ["collect", str(REPO / "autograder" / "demo_class" / "downloads"), "--course-dir", str(mine)],
+        run(cli + ["collect", str(LAYOUT.demo / "downloads"), "--course-dir", str(mine)],
             REPO, env)
         run(cli + ["preflight", "--course-dir", str(mine)], REPO, env)
         for s in skip:
             shutil.rmtree(mine / "submitted" / s, ignore_errors=True)
         students = sorted(p.name for p in (mine / "submitted").iterdir())
         # stock nbgrader: a standard course with the same submissions, generated before timing
-        shutil.copytree(REPO / "source", stock / "source")
+        shutil.copytree(LAYOUT.root / LAYOUT.source_folder, stock / "source")
         shutil.copytree(mine / "submitted", stock / "submitted")
         (stock / "nbgrader_config.py").write_text(
             "c = get_config()\nc.CourseDirectory.course_id = 'bench'\n"
             f"c.ExecutePreprocessor.timeout = {args.timeout}\nc.Execute.timeout = {args.timeout}\n"
             # the same kernel shutdown as course-grade, so the comparison measures the parallelism
             "c.ExecutePreprocessor.shutdown_kernel = 'immediate'\n")
-        run([sys.executable, "-m", "nbgrader", "generate_assignment", "week07", "--force"], stock, env)
+        run([sys.executable, "-m", "nbgrader", "generate_assignment", LAYOUT.assignment, "--force"], stock, env)
         print(f"demo class: {len(students)} students ({', '.join(sorted(skip)) or 'none'} left out), "
               f"cell timeout {args.timeout} s, {os.cpu_count()} CPU cores")
-        print("stock: nbgrader autograde week07 (sequential) ...", flush=True)
+        print(f"stock: nbgrader autograde {LAYOUT.assignment} (sequential) ...", flush=True)
         # exits 1 when any student failed (a dead kernel): expected with the demo class
-        t_stock = run([sys.executable, "-m", "nbgrader", "autograde", "week07", "--force"], stock, env, may_fail=True)
+        t_stock = run([sys.executable, "-m", "nbgrader", "autograde", LAYOUT.assignment, "--force"], stock, env,
+                      may_fail=True)
         print(f"  {t_stock:.1f} s")
         shutil.copytree(mine, tmp / "mine-fresh")
         times = {}

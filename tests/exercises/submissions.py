@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from autograder.course import solution_cells, strip_solution_markers, with_answer
+from tools.nbgrader_course import solution_cells, strip_solution_markers, with_answer
 from tests.harness.grading import reference_submission, source_nb
 
 MARKER = re.compile(r"\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")

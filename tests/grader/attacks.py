@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from autograder.course import with_answer
+from tools.nbgrader_course import with_answer
 
 NB = "ex12_skip_connections"
 FILE = f"{NB}.ipynb"

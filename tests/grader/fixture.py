@@ -10,9 +10,10 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.course import Course
+from tools import LAYOUT
+from tools.nbgrader_course import Course
 
-ASSIGNMENT = "week07"
+ASSIGNMENT = LAYOUT.assignment        # the tiny course's assignment has the real one's name
 # Distinctive strings that live only in hidden tests: feedback must never show them.
 HIDDEN_MARKERS = ("hidden_probe_triple_7331", "hidden_probe_scale_4242", "hidden_probe_count_9090")
 

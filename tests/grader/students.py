@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import read, solved, with_answer
+from tools.nbgrader_course import read, solved, with_answer
 
 FULL = {"ex1": 2, "ex2": 3, "ex3": 2, "ex4": 3}
 

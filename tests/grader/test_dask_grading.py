@@ -88,7 +88,7 @@ def downloads(tmp_path_factory):
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(path, target)
-    from autograder.course import read, solved, with_answer
+    from tools.nbgrader_course import read, solved, with_answer
 
     slow = chosen / "slow"
     slow.mkdir()

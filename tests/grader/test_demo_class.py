@@ -8,8 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cli, demo_builder, feedback
+from autograder import cli, feedback
 from autograder.assignment import Assignment
+from tests.conftest import LAYOUT
+from tools import demo_builder
 
 DEMO = demo_builder.TARGET
 
@@ -17,13 +19,13 @@ DEMO = demo_builder.TARGET
 def test_committed_demo_class_matches_a_fresh_build():
     """Regenerating from release/ and source/ must give the committed files: the demo never drifts."""
     diff = demo_builder.differences()
-    assert not diff, "demo class out of date; run `python -m autograder.demo_builder`:\n" + "\n".join(diff[:20])
+    assert not diff, "demo class out of date; run `python -m tools.demo_builder`:\n" + "\n".join(diff[:20])
 
 
 def test_demo_class_is_big_enough_and_uses_every_notebook():
     expected = json.loads((DEMO / "expected.json").read_text())
     assert len(expected) >= 24
-    names = {p.stem for p in (demo_builder.REPO / "release" / "week07").glob("*.ipynb")}
+    names = {p.stem for p in LAYOUT.release().glob("*.ipynb")}
     text = " ".join(p.name for p in (DEMO / "downloads").rglob("*.ipynb"))
     assert all(name in text for name in names)
 
@@ -85,14 +87,13 @@ def test_demo_class_grades_as_expected(graded_demo):
         assert (row["needs_review"] == "yes") == exp["review"], (student, why)
         for word in exp["why"]:
             assert word.lower() in why.lower(), (student, word, why)
-    hidden = Assignment.load(demo_builder.REPO / "release" / "week07",
-                             demo_builder.REPO / "source" / "week07").secret_lines()
+    hidden = Assignment.load(LAYOUT.release(), LAYOUT.source()).secret_lines()
     assert hidden
     for page in (course / "feedback").rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         student = page.parent.parent.name
         theirs = [nbformat.read(str(p), as_version=4)
-                  for p in (course / "submitted" / student / "week07").glob("*.ipynb")]
+                  for p in (course / "submitted" / student / LAYOUT.assignment).glob("*.ipynb")]
         assert "### BEGIN HIDDEN TESTS" not in text, page
         assert not feedback.leaks(text, feedback.not_theirs(hidden, theirs)), page
     assert Path(course / "exports" / "summary.png").stat().st_size > 10_000

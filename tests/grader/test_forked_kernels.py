@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox, zygote
+from tests.conftest import LAYOUT
 
-SOURCE = Path(__file__).parents[2] / "source"
+SOURCE = LAYOUT.root / LAYOUT.source_folder
 pytestmark = pytest.mark.skipif(not sandbox.status().available, reason="forked kernels need bubblewrap")
 
 

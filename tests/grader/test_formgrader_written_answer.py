@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 from autograder import cli
-from autograder.course import read, solved, with_answer
+from tools.nbgrader_course import read, solved, with_answer
 from tests.grader import fixture
 from tests.harness.lab_server import free_port
 

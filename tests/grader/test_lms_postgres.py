@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import cli, gradebook
-from autograder.course import read, solved
+from tools.nbgrader_course import read, solved
 from tests.grader import fixture
 from tests.grader.test_postgres_gradebook import postgres  # noqa: F401  (the throwaway cluster fixture)
 

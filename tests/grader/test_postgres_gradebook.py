@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli, gradebook
-from autograder.course import read, solved, with_answer
+from tools.nbgrader_course import read, solved, with_answer
 from tests.grader import fixture
 
 pytestmark = pytest.mark.slow

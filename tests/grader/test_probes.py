@@ -13,9 +13,9 @@ import pytest
 from autograder import probes
 from autograder.assignment import Assignment
 from autograder.probe_runtime import RECORD_MARK
-from tests.conftest import REPO
+from tests.conftest import LAYOUT
 
-NOTEBOOKS = sorted(p.stem for p in (REPO / "release" / "week07").glob("*.ipynb"))
+NOTEBOOKS = sorted(p.stem for p in LAYOUT.release().glob("*.ipynb"))
 
 
 def probe_cells(notebook: str, seed: str = "test") -> dict[str, str]:
@@ -40,7 +40,7 @@ def stdout(text: str):
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_probe_cells_carry_no_reference_code_or_verdict(notebook):
-    rel = Assignment.load(REPO / "release" / "week07", REPO / "source" / "week07")
+    rel = Assignment.load(LAYOUT.release(), LAYOUT.source())
     secret = rel.secret_lines()
     assert len(secret) > 50, "too few secret lines: the check would be vacuous"
     generic = {ln.strip() for ln in probes._runtime_source().splitlines()}   # the same in every probe

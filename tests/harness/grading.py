@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.course import REPO, read, solved
+from tools import LAYOUT
+from tools.nbgrader_course import read, solved
 
-SOURCE = REPO / "source" / "week07"
-RELEASE = REPO / "release" / "week07"
+SOURCE = LAYOUT.source()
+RELEASE = LAYOUT.release()
 
 
 def source_nb(name: str):

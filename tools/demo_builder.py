@@ -1,8 +1,8 @@
-"""Build the demo class (autograder/demo_class/): downloads as a grader receives them, made from the
-real reference solutions (``course.solved``) plus deliberate mistakes, some repairable, some not.
+"""Build the demo class (course.toml's demo, tools/demo_class/): downloads as a grader receives them,
+made from the real reference solutions (``nbgrader_course.solved``) plus deliberate mistakes, some repairable, some not.
 
-    python -m autograder.demo_builder          # rewrite autograder/demo_class/ from release/ and source/
-    python -m autograder.demo_builder --check  # exit 1 if the committed demo class is out of date
+    python -m tools.demo_builder          # rewrite tools/demo_class/ from release/ and source/
+    python -m tools.demo_builder --check  # exit 1 if the committed demo class is out of date
 
 Everything is derived from release/ and source/ at run time (notebooks, exercises, grade_ids), so
 the class follows the exercises; expected.json says what the grader must conclude for each
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from .assignment import Assignment, ReleaseNotebook, nbgrader_meta
-from .course import read, solved
+from autograder.assignment import Assignment, ReleaseNotebook, nbgrader_meta
+from tools import LAYOUT
+from tools.nbgrader_course import read, solved
 
-REPO = Path(__file__).resolve().parents[1]
-TARGET = Path(__file__).resolve().parent / "demo_class"
+TARGET = LAYOUT.demo
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 SNOOP = '''
@@ -251,7 +251,7 @@ class Builder:
             else:
                 path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
         (target / "expected.json").write_text(json.dumps(self.expected, indent=1, sort_keys=True) + "\n")
-        lines = ["# Demo class (generated: `python -m autograder.demo_builder`; do not edit by hand)", "",
+        lines = ["# Demo class (generated: `python -m tools.demo_builder`; do not edit by hand)", "",
                  "Downloads as a grader receives them, built from the reference solutions in source/ plus",
                  "deliberate mistakes. Grade them with `make grade-demo` (= `course-grade demo`).", "",
                  "| student | what was done | grader must conclude |", "|---|---|---|"]
@@ -265,9 +265,8 @@ class Builder:
         (target / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def build(target: Path = TARGET, release: Path = REPO / "release" / "week07",
-          source: Path = REPO / "source" / "week07") -> Path:
-    b = Builder(release, source)
+def build(target: Path = TARGET, release: Path | None = None, source: Path | None = None) -> Path:
+    b = Builder(release or LAYOUT.release(), source or LAYOUT.source())
     b.build()
     target.mkdir(parents=True, exist_ok=True)
     b.write(target)
@@ -291,7 +290,7 @@ def differences(committed: Path = TARGET) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m autograder.demo_builder", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m tools.demo_builder", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="only compare with the committed class")
     args = ap.parse_args(argv)
@@ -300,7 +299,7 @@ def main(argv=None) -> int:
         for line in diff:
             print(line)
         print("demo class is up to date" if not diff else "demo class is OUT OF DATE: "
-              "run `python -m autograder.demo_builder`")
+              "run `python -m tools.demo_builder`")
         return 1 if diff else 0
     target = build()
     students = json.loads((target / "expected.json").read_text())
