@@ -35,9 +35,8 @@ from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
 from .sandbox import guard_reports, kernel_start
+from .tamper import PROTECTED
 
-PROTECTED = ["torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
-             "IPython", "ipykernel", "warnings", "unittest", "collections"]
 
 
 @dataclass
@@ -209,7 +208,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         extra.SandboxedKernelManager.kernel_root = kernel_root
         extra.SandboxedKernelManager.zygote = opts.zygote
         extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
-                                              "protected": PROTECTED,
+                                              "protected": list(PROTECTED),
                                               "preimport": template.preimport.get(name, [])}
         checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         cases = probes.choose_cases(checks, opts.probe_seed, student, name)

@@ -166,6 +166,7 @@ def test_edited_public_test_is_noted(assignment):
     ("import sys\nsys.settrace(lambda *a: None)", "tamper"),
     ("import sys\nsys.modules['math'] = object()", "tamper"),
     ("setattr(torch, 'equal', lambda *a: True)", "tamper"),
+    ("import collections\ncollections.Counter = dict", "tamper"),   # once only the guard's list had it
     ("x = eval('1 + 1')", "review"),
 ])
 def test_tamper_scan_flags_attempts(code, severity):
