@@ -32,6 +32,7 @@ import nbformat
 
 from . import probes
 from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
+from .cells import python_source
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
 from .sandbox import guard_reports, kernel_start
@@ -118,7 +119,7 @@ def imported_modules(text: str, dotted: bool = False) -> set[str]:
     import ast
 
     try:
-        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.splitlines()))
+        tree = ast.parse(python_source(text))
     except SyntaxError:
         return set()
     names = set()

@@ -10,9 +10,9 @@ the attempt itself, including ways to switch the guard off, so a human looks at 
 from __future__ import annotations
 
 import ast
-import re
 
-MAGIC = re.compile(r"^\s*[%!]")
+from .cells import python_source
+
 # The packages whose objects the tests rely on: the one list for both defences. The static scan
 # flags a write into any of them; the in-kernel guard (kernel_guard.py, handed this list by
 # grading.py) snapshots their public modules and puts back what changed before every test cell
@@ -182,9 +182,8 @@ class _Scan(ast.NodeVisitor):
 
 def scan(source: str) -> list[tuple[str, str]]:
     """[(severity, message)] for one cell's code; unparsable code yields nothing (it cannot run)."""
-    text = "\n".join("" if MAGIC.match(ln) else ln for ln in source.splitlines())
     try:
-        tree = ast.parse(text)
+        tree = ast.parse(python_source(source))
     except SyntaxError:
         return []
     v = _Scan()

@@ -148,6 +148,14 @@ def test_empty_notebook_is_rebuilt_from_the_release_and_flagged(assignment):
     assert any("empty notebook" in f.message for f in report.findings)
 
 
+@pytest.mark.parametrize("meta", [[], "ex1_triple", {"grade_id": ["ex1_triple"]}, {"grade_id": {"x": 1}}])
+def test_hostile_nbgrader_metadata_is_removed_not_a_crash(assignment, meta):
+    nb = student_copy(assignment)
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": meta}))
+    fixed, _ = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    assert fixed.cells[-1].metadata == {} and fixed.cells[-1].source == "x = 1"
+
+
 def test_edited_public_test_is_noted(assignment):
     nb = student_copy(assignment)
     next(c for c in nb.cells if c.get("id") == "ex1_test_triple").source = "pass"
