@@ -10,31 +10,14 @@ from pathlib import Path
 
 import nbformat
 
+# the cell vocabulary lives in cells.py; these names stay importable from here (course.py, cli.py,
+# demo_builder.py and grading.py read them from this module)
+from .cells import cell_kind as cell_kind
+from .cells import grade_id_of, hidden_blocks, is_solution, points
+from .cells import nbgrader_meta as nbgrader_meta
+from .cells import without_hidden_blocks as without_hidden_blocks
+
 EXERCISE_PREFIX = re.compile(r"^ex(\d+)_")
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
-
-
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
-def cell_kind(cell) -> str:
-    """nbgrader's cell types: answer (autograded answer), manual (manually graded answer),
-    test (autograder tests), task, readonly, or plain."""
-    meta = nbgrader_meta(cell)
-    if meta.get("solution") and meta.get("grade"):
-        return "manual"
-    if meta.get("solution"):
-        return "answer"
-    if meta.get("grade"):
-        return "test"
-    if meta.get("task"):
-        return "task"
-    if meta.get("locked"):
-        return "readonly"
-    return "plain"
 
 
 def exercise_of(grade_id: str) -> str:
@@ -101,11 +84,10 @@ class Assignment:
             nb = nbformat.read(str(path), as_version=4)
             rnb = ReleaseNotebook(path.stem, path, nb)
             for i, cell in enumerate(nb.cells):
-                meta = nbgrader_meta(cell)
-                if not meta.get("grade_id"):
+                if not grade_id_of(cell):
                     continue
-                rnb.cells.append(ReleaseCell(meta["grade_id"], cell_kind(cell), cell.cell_type, cell.source,
-                                             float(meta.get("points", 0) or 0), i, cell))
+                rnb.cells.append(ReleaseCell(grade_id_of(cell), cell_kind(cell), cell.cell_type, cell.source,
+                                             points(cell), i, cell))
             notebooks[rnb.name] = rnb
         if not notebooks:
             raise FileNotFoundError(f"no release notebooks in {release_dir}: run `make release` first")
@@ -147,7 +129,7 @@ class Assignment:
         for path in sorted(self.source_dir.glob("*.ipynb")):
             for cell in nbformat.read(str(path), as_version=4).cells:
                 blocks = hidden_blocks(cell.source)
-                if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
+                if is_solution(cell) and cell.cell_type == "code":
                     blocks.append(cell.source)
                 for block in blocks:
                     for ln in block.splitlines():
@@ -158,29 +140,3 @@ class Assignment:
                                 and s not in release_text:
                             lines.add(s)
         return lines
-
-
-def without_hidden_blocks(text: str) -> str:
-    """``text`` with every hidden-test block (markers included) removed: nothing hidden runs in a kernel."""
-    out, inside = [], False
-    for ln in text.splitlines():
-        if ln.strip() == HIDDEN_BEGIN:
-            inside = True
-        elif ln.strip() == HIDDEN_END and inside:
-            inside = False
-        elif not inside:
-            out.append(ln)
-    return "\n".join(out).rstrip() + ("\n" if text.endswith("\n") else "")
-
-
-def hidden_blocks(text: str) -> list[str]:
-    blocks, current = [], None
-    for ln in text.splitlines():
-        if ln.strip() == HIDDEN_BEGIN:
-            current = []
-        elif ln.strip() == HIDDEN_END and current is not None:
-            blocks.append("\n".join(current))
-            current = None
-        elif current is not None:
-            current.append(ln)
-    return blocks

@@ -31,7 +31,8 @@ from pathlib import Path
 import nbformat
 
 from . import lms as lmsmod
-from .assignment import Assignment, nbgrader_meta
+from .assignment import Assignment
+from .cells import grade_id_of
 from .late import UTC, parse_time
 
 LMS = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?(?P<rest>.*)$")
@@ -126,7 +127,7 @@ def _lines(text: str) -> set[str]:
 
 def notebook_from_content(nb, assignment: Assignment, ids_only: bool = False) -> tuple[str | None, float]:
     """Which release notebook this is, by grade_ids (intact metadata) or by shared lines (stripped)."""
-    ids = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
+    ids = {grade_id_of(c) for c in nb.cells} - {None}
     scores = {}
     for name, rnb in assignment.notebooks.items():
         release_ids = set(rnb.graded)

@@ -28,7 +28,8 @@ import nbformat
 import nh3
 from nbformat.v4 import new_output
 
-from .assignment import ReleaseNotebook, nbgrader_meta
+from .assignment import ReleaseNotebook
+from .cells import grade_id_of
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
@@ -155,7 +156,7 @@ def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, dict] | None = None):
     release = rnb.graded
     disarm(nb)
     for cell in nb.cells:
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         rc = release.get(gid)
         if rc is not None and rc.kind in ("test", "readonly"):
             cell.source = rc.source

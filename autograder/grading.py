@@ -31,13 +31,13 @@ from pathlib import Path
 import nbformat
 
 from . import probes
-from .assignment import Assignment, nbgrader_meta, without_hidden_blocks
+from .assignment import Assignment
+from .cells import grade_id_of, python_source, without_hidden_blocks
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
 from .sandbox import guard_reports, kernel_start
+from .tamper import PROTECTED
 
-PROTECTED = ["torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
-             "IPython", "ipykernel", "warnings", "unittest", "collections"]
 
 
 @dataclass
@@ -120,7 +120,7 @@ def imported_modules(text: str, dotted: bool = False) -> set[str]:
     import ast
 
     try:
-        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.splitlines()))
+        tree = ast.parse(python_source(text))
     except SyntaxError:
         return set()
     names = set()
@@ -165,7 +165,7 @@ def _notebook_outcome(result: dict, autograded: Path) -> tuple[str, str]:
 def _cell_notes(nb, timeout: int) -> list[str]:
     notes = []
     for cell in nb.cells:
-        gid = nbgrader_meta(cell).get("grade_id") or cell.get("id", "?")
+        gid = grade_id_of(cell) or cell.get("id", "?")
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 if out.get("ename") == "CellTimeoutError":
@@ -210,7 +210,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         extra.SandboxedKernelManager.kernel_root = kernel_root
         extra.SandboxedKernelManager.zygote = opts.zygote
         extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
-                                              "protected": PROTECTED,
+                                              "protected": list(PROTECTED),
                                               "preimport": template.preimport.get(name, [])}
         checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         cases = probes.choose_cases(checks, opts.probe_seed, student, name)

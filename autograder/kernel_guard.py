@@ -88,10 +88,13 @@ class Guard:
 
     def _protected(self, name, mod):
         """The public modules of the protected packages (private internals are not what tests call;
-        classes reached through them are still covered, a class is the same object everywhere)."""
+        classes reached through them are still covered, a class is the same object everywhere).
+        ``builtins`` and ``sys`` are left to ``_restore``, which checks them name by name: IPython
+        itself swaps ``sys.displayhook`` and ``sys.excepthook`` around every execution, so a
+        snapshot of ``sys`` would "undo" IPython in every honest notebook."""
         parts = name.split(".")
-        return isinstance(mod, types.ModuleType) and name != "builtins" and parts[0] in self.packages and not any(
-            p.startswith("_") for p in parts[1:])
+        return isinstance(mod, types.ModuleType) and name not in ("builtins", "sys") and parts[0] in self.packages \
+            and not any(p.startswith("_") for p in parts[1:])
 
     def _snapshot_module(self, name, mod):
         entries = {k: v for k, v in vars(mod).items() if not isinstance(v, DATA)}

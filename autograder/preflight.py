@@ -20,9 +20,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from . import tamper
-from .assignment import ReleaseCell, ReleaseNotebook, nbgrader_meta
-
-MAGIC = re.compile(r"^\s*[%!]")
+from .assignment import ReleaseCell, ReleaseNotebook
+from .cells import CODE_STUB, TEXT_STUB, grade_id_of, nbgrader_meta, python_source
 
 
 @dataclass
@@ -58,10 +57,6 @@ class Report:
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def python_source(text: str) -> str:
-    return "\n".join("" if MAGIC.match(ln) else ln for ln in text.splitlines())
-
-
 def defined_names(text: str) -> set[str]:
     """Top-level names a cell defines (functions, classes, assignments)."""
     try:
@@ -93,7 +88,7 @@ def similarity(a: str, b: str, floor: float = 0.0) -> float:
     return m.ratio()
 
 
-STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
+STUB_LINES = {*CODE_STUB.splitlines(), TEXT_STUB}
 
 
 def kept_lines(text: str, stub: str) -> float:
@@ -145,7 +140,7 @@ def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, 
     # 1. nbgrader metadata, 2. cell id (the course gives graded cells id == grade_id)
     release_ids = {rc.cell.get("id"): gid for gid, rc in release.items() if rc.cell.get("id")}
     for i, cell in enumerate(cells):
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         if gid in release:
             owner[i] = gid
         elif cell.get("id") in release_ids:
@@ -248,7 +243,7 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
             continue
         gid = owner.get(i)
         if gid is None:
-            if nbgrader_meta(cell) and (i in demoted or nbgrader_meta(cell).get("grade_id") not in release):
+            if nbgrader_meta(cell) and (i in demoted or grade_id_of(cell) not in release):
                 if i not in demoted:
                     report.add("repaired", None, f"cell #{i}: nbgrader metadata of an unknown cell removed")
             # a cell of the student's own carries no instructions for the run (tags such as
@@ -290,7 +285,7 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
         prev = [r.grade_id for r in rnb.cells[:k] if r.grade_id in present]
         pos = 0
         if prev:
-            pos = next(j for j, c in enumerate(out) if nbgrader_meta(c).get("grade_id") == prev[-1]) + 1
+            pos = next(j for j, c in enumerate(out) if grade_id_of(c) == prev[-1]) + 1
         out.insert(pos, _release_cell_node(rc))
         present[rc.grade_id] = True
         if rc.kind in ("test", "readonly"):
@@ -306,7 +301,7 @@ def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
     for cell in out:
         if cell.cell_type != "code":
             continue
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         if gid in graded_locked:
             continue
         try:
@@ -376,7 +371,7 @@ def _fix_ids(nb) -> None:
     for i, cell in enumerate(nb.cells):
         cid = cell.get("id")
         if not cid or cid in seen or not re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", cid):
-            base = (nbgrader_meta(cell).get("grade_id") or f"cell-{i}")[:50]
+            base = (grade_id_of(cell) or f"cell-{i}")[:50]
             cid, n = base, 1
             while cid in seen:
                 cid, n = f"{base}-{n}", n + 1

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe_runtime
-from .assignment import nbgrader_meta
+from .cells import grade_id_of
 
 # A probe cell is known by its cell id (nbgrader's autograde clears cell metadata other than its own);
 # a student cell that claims the prefix is renamed when the probes go in.
@@ -206,7 +206,7 @@ def insert_probes(nb, probes: dict[str, str]) -> int:
             cell["id"] = new
             used.add(new)
         cells.append(cell)
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         if gid in probes and gid not in done and cell.cell_type == "code":
             cells.append(probe(gid))
             done.add(gid)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from .assignment import Assignment, nbgrader_meta
+from .assignment import Assignment
+from .cells import grade_id_of, is_solution
 
 NOISE_TOKENS = 25        # copydetect's default noise threshold (k): shorter matches are ignored
 GUARANTEE_TOKENS = 30    # copydetect's default guarantee threshold: longer matches are always found
@@ -54,9 +55,9 @@ class Pair:
 def answer_code(nb, answer_ids: set[str]) -> str:
     """The student's solution code cells of one notebook, joined (by grade_id; else every code cell
     nbgrader marks as a solution)."""
-    cells = [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") in answer_ids]
+    cells = [c for c in nb.cells if c.cell_type == "code" and grade_id_of(c) in answer_ids]
     if not cells:
-        cells = [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
+        cells = [c for c in nb.cells if c.cell_type == "code" and is_solution(c)]
     return "\n\n".join(c.source for c in cells)
 
 

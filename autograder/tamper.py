@@ -10,12 +10,23 @@ the attempt itself, including ways to switch the guard off, so a human looks at 
 from __future__ import annotations
 
 import ast
-import re
 
-MAGIC = re.compile(r"^\s*[%!]")
-# Modules whose objects tests rely on; attribute writes into them are tampering.
+from .cells import python_source
+
+# The packages whose objects the tests rely on: the one list for both defences. The static scan
+# flags a write into any of them; the in-kernel guard (kernel_guard.py, handed this list by
+# grading.py) snapshots their public modules and puts back what changed before every test cell
+# (builtins and sys it checks name by name: IPython swaps sys.displayhook per execution);
+# grading.build_template pre-imports those of them an instructor cell imports, so the snapshot
+# holds them before the student's first cell. It is the union of the two lists each side kept:
+# what the tests call (torch, numpy, math, the stdlib helpers: functools, operator, collections,
+# random, inspect, types), what reports a result (unittest, pytest, warnings, sys) and the
+# kernel's own machinery (IPython, ipykernel, nbgrader). A package missing on one side was a hole
+# there (e.g. `collections.OrderedDict = ...` passed the scan; `inspect.signature = ...` was
+# never undone), not a deliberate difference.
 PROTECTED = ("torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
-             "IPython", "ipykernel", "sys", "nbgrader", "unittest", "pytest", "warnings", "inspect", "types")
+             "collections", "IPython", "ipykernel", "sys", "nbgrader", "unittest", "pytest", "warnings",
+             "inspect", "types")
 # Legitimate configuration writes into a protected module.
 ALLOWED_WRITES = ("torch.backends.",)
 # Builtins tests call; a callable with one of these names in the notebook's globals shadows the real one.
@@ -171,9 +182,8 @@ class _Scan(ast.NodeVisitor):
 
 def scan(source: str) -> list[tuple[str, str]]:
     """[(severity, message)] for one cell's code; unparsable code yields nothing (it cannot run)."""
-    text = "\n".join("" if MAGIC.match(ln) else ln for ln in source.splitlines())
     try:
-        tree = ast.parse(text)
+        tree = ast.parse(python_source(source))
     except SyntaxError:
         return []
     v = _Scan()

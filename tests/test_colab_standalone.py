@@ -31,6 +31,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from autograder.cells import cell_kind, is_solution
 from tests.conftest import REPO, SHARED
 from tests.harness.colab import WIDGET_MOVES, run_like_colab, widget_problems
 
@@ -88,12 +89,7 @@ def defined_names(source: str) -> set[str]:
 def defined_by_answers(source_nb) -> set[str]:
     """Names that the answer cells of an nbgrader source notebook define."""
     return set().union(*(defined_names(c.source) for c in source_nb.cells
-                         if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")))
-
-
-def is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
+                         if c.cell_type == "code" and is_solution(c)))
 
 
 def is_expected(cell, out, missing: set[str]) -> bool:
@@ -103,7 +99,7 @@ def is_expected(cell, out, missing: set[str]) -> bool:
     if out["ename"] == "NameError":
         match = re.search(r"name '([^']+)' is not defined", out["evalue"])
         return bool(match) and match.group(1) in missing
-    return out["ename"] == "AssertionError" and is_test_cell(cell)
+    return out["ename"] == "AssertionError" and cell_kind(cell) == "test"
 
 
 def unexpected_errors(nb, answer_names: set[str]) -> list[str]:

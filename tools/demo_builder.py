@@ -20,12 +20,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import Assignment, ReleaseNotebook, nbgrader_meta
+from autograder.assignment import Assignment, ReleaseNotebook
+from autograder.cells import grade_id_of
 from tools import LAYOUT
 from tools.nbgrader_course import read, solved
 
 TARGET = LAYOUT.demo
-STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 SNOOP = '''
 # --- the student goes looking for the hidden tests and the gradebook ---
@@ -87,7 +87,7 @@ class Builder:
 
     @staticmethod
     def cell(nb, grade_id):
-        return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+        return next(c for c in nb.cells if grade_id_of(c) == grade_id)
 
     def stub_out(self, nb, exercise: int):
         """The student did not do this exercise: its answer cells are back to the release stub."""

@@ -6,17 +6,15 @@ tests. Everything goes through NbGraderAPI and the gradebook, never through prin
 `nbgrader validate` and the CLI exit 0 even on failure."""
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import nbgrader_meta
+from autograder.cells import grade_id_of, is_solution, strip_solution_markers
 from autograder.course import Layout, course_config
 from tools import CHECKOUT
 
-SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 SUBMITTED_AT = "2026-11-23 12:00:00.000000 UTC"     # every test submission's timestamp.txt: on time, fixed
 
 
@@ -106,12 +104,7 @@ class Course:
 
 
 def solution_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
-            if nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade_id")}
-
-
-def strip_solution_markers(text: str) -> str:
-    return "\n".join(ln for ln in text.splitlines() if not SOLUTION_MARKER.match(ln))
+    return {grade_id_of(c): c for c in nb.cells if is_solution(c) and grade_id_of(c)}
 
 
 def solved(release_nb, source_nb):
@@ -120,8 +113,8 @@ def solved(release_nb, source_nb):
     nb = _copy(release_nb)
     answers = solution_cells(source_nb)
     for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if nbgrader_meta(cell).get("solution") and grade_id in answers:
+        grade_id = grade_id_of(cell)
+        if is_solution(cell) and grade_id in answers:
             cell.source = strip_solution_markers(answers[grade_id].source)
     return nb
 
@@ -130,7 +123,7 @@ def with_answer(nb, grade_id: str, new_source: str):
     """A copy of ``nb`` whose answer cell ``grade_id`` holds ``new_source`` (a student's variant)."""
     nb = _copy(nb)
     for cell in nb.cells:
-        if nbgrader_meta(cell).get("grade_id") == grade_id:
+        if grade_id_of(cell) == grade_id:
             cell.source = new_source
             return nb
     raise KeyError(f"no cell with grade_id {grade_id!r}")

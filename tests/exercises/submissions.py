@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
-from tools.nbgrader_course import solution_cells, strip_solution_markers, with_answer
+from autograder.assignment import exercise_of
+from autograder.cells import (CODE_STUB, TEXT_STUB, block_marker, cell_kind, grade_id_of, is_grade, is_solution,
+                             nbgrader_meta, points, strip_solution_markers)
+from tools.nbgrader_course import solution_cells, with_answer
 from tests.harness.grading import reference_submission, source_nb
-
-MARKER = re.compile(r"\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 
 
 def reference_answer(name: str, grade_id: str) -> str:
@@ -39,28 +40,26 @@ def submission(name: str, answers: dict[str, str]):
 
 def points_per_exercise(nb) -> dict[str, float]:
     """{"ex1": points, ...} summed over every graded cell (autograded tests and written answers)."""
-    points: dict[str, float] = {}
+    total: dict[str, float] = {}
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            exercise = meta["grade_id"].split("_")[0]
-            points[exercise] = points.get(exercise, 0) + meta["points"]
-    return points
+        if is_grade(cell):
+            exercise = exercise_of(grade_id_of(cell))
+            total[exercise] = total.get(exercise, 0) + points(cell)
+    return total
 
 
 def naming_problems(nb, exercises: str) -> list[str]:
     """Graded cells whose id or grade_id breaks the shared convention (empty when all is well)."""
     problems = []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader")
-        if not meta:
+        if not nbgrader_meta(cell):
             continue
-        grade_id = meta["grade_id"]
+        grade_id = grade_id_of(cell) or ""
         if cell.id != grade_id:
             problems.append(f"cell id {cell.id!r} differs from grade_id {grade_id!r}")
-        if meta.get("grade") and not meta.get("solution") and not re.fullmatch(rf"ex[{exercises}]_test_\w+", grade_id):
+        if cell_kind(cell) == "test" and not re.fullmatch(rf"ex[{exercises}]_test_\w+", grade_id):
             problems.append(f"test cell {grade_id!r} is not named ex<N>_test_<name>")
-        if meta.get("grade") and meta.get("solution") and not (
+        if cell_kind(cell) == "manual" and not (
                 re.fullmatch(rf"ex[{exercises}]_written_\w+", grade_id) and cell.cell_type == "markdown"):
             problems.append(f"manually graded cell {grade_id!r} is not a markdown ex<N>_written_<part>")
     return problems
@@ -71,15 +70,14 @@ def secret_lines(nb) -> set[str]:
     nowhere in its public text (statements, stubs, public tests)."""
     secret, public = set(), []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "markdown" and meta.get("solution"):
+        if cell.cell_type == "markdown" and is_solution(cell):
             secret.update(ln.strip() for ln in cell.source.splitlines())
             continue
         inside = False
         for line in cell.source.splitlines():
-            match = MARKER.match(line)
-            if match:
-                inside = match.group(1) == "BEGIN"
+            marker = block_marker(line)
+            if marker:
+                inside = marker == "BEGIN"
             elif inside:
                 secret.add(line.strip())
             else:
@@ -99,10 +97,10 @@ def stub_problems(release) -> list[str]:
     """Answer cells of a release notebook that are not nbgrader's blank stubs."""
     problems = []
     for cell in release.cells:
-        if not cell.metadata.get("nbgrader", {}).get("solution"):
+        if not is_solution(cell):
             continue
-        blank = ("raise NotImplementedError()" in cell.source if cell.cell_type == "code"
-                 else cell.source.strip() == "YOUR ANSWER HERE")
+        blank = (CODE_STUB.splitlines()[-1] in cell.source if cell.cell_type == "code"
+                 else cell.source.strip() == TEXT_STUB)
         if not blank:
             problems.append(cell.id)
     return problems

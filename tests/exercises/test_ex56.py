@@ -14,6 +14,7 @@ from itertools import zip_longest
 
 import pytest
 
+from autograder.cells import grade_id_of
 from tests.exercises import submissions
 from tests.harness.grading import (
     SOURCE, GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total,
@@ -329,7 +330,7 @@ def grading(grading_run, monkeypatch) -> GradingRun:
 
 
 def cell(grade_id: str):
-    return next(c for c in source_nb(NAME).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(c for c in source_nb(NAME).cells if grade_id_of(c) == grade_id)
 
 
 # ----------------------------------------------------------------------------- static checks (fast)

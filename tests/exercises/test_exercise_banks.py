@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from autograder import probes
+from autograder.cells import grade_id_of, points
 from tests.exercises import test_ex12, test_ex34, test_ex56, test_ex78
 from tests.harness.grading import autograded_ids, source_nb
 
@@ -18,8 +19,7 @@ BANKS = {  # notebook → {exercise: its bank of (answers, the cells that must l
 
 
 def cell_points(name: str) -> dict[str, float]:
-    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-            for c in source_nb(name).cells if c.metadata.get("nbgrader", {}).get("grade_id") in autograded_ids(name)}
+    return {grade_id_of(c): points(c) for c in source_nb(name).cells if grade_id_of(c) in autograded_ids(name)}
 
 
 @pytest.mark.parametrize("name", sorted(BANKS))

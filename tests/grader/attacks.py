@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+from autograder.cells import cell_kind, grade_id_of
 from tools.nbgrader_course import with_answer
 
 NB = "ex12_skip_connections"
@@ -149,10 +150,9 @@ def _is_probe_caller() -> str:
 # -- notebook / tag attacks -------------------------------------------------------------------------
 def _skip_tags(kit: Kit, nb):
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
+        if cell_kind(cell) == "test":
             cell.metadata["tags"] = ["skip-execution", "raises-exception"]
-            meta["points"] = 100                       # and claim more points
+            cell.metadata["nbgrader"]["points"] = 100  # and claim more points
         else:
             cell.metadata["tags"] = ["raises-exception"]
     nb.metadata["nbgrader"] = {"skip": True}
@@ -517,7 +517,7 @@ def _html_markdown(kit, nb):
         f"\\(\\href{{  JavaScript:alert('{x}49')}}{{c}}\\)",
     ])
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in ("ex1_written_b", "ex1_written_c"):
+        if grade_id_of(cell) in ("ex1_written_b", "ex1_written_c"):
             cell.source = vectors
             cell["attachments"] = {"evil.svg": {"image/svg+xml": f"<svg onload=\"alert('{x}22')\"/>"}}
     own = new_markdown_cell(vectors + "\n\n![att](attachment:evil.svg)")

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from autograder import cli
+from autograder.cells import grade_id_of
 from autograder.sandbox import status
 from tests.grader import fixture
 from tests.grader.students import EXPECTED, Class
@@ -101,8 +102,7 @@ def test_feedback_shows_results_but_never_hidden_tests(graded):
 
 def test_stderr_warnings_in_student_code_do_not_cost_points(graded):
     nb = nbformat.read(str(graded["course"] / "autograded" / "noisy" / "week07" / "ex12_tiny.ipynb"), 4)
-    test = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                == "ex2_test_count_even")
+    test = next(c for c in nb.cells if grade_id_of(c) == "ex2_test_count_even")
     shown = "".join(o.get("text", "") for o in test.outputs)
     assert "values should be a list" in shown          # the warning is shown, on stdout
 

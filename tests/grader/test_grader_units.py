@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from autograder import cli, collect, export, feedback, tamper
-from autograder.assignment import Assignment, nbgrader_meta
+from autograder.assignment import Assignment
+from autograder.cells import grade_id_of, is_solution
 from autograder.preflight import preflight
 from tests.grader import fixture
 
@@ -33,7 +34,7 @@ def student_copy(assignment, name="ex12_tiny"):
 
 
 def ids(nb):
-    return [nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade_id")]
+    return [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
 
 
 # -- collect -------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def test_duplicates_retyped_and_stripped_cells_are_repaired(assignment):
     fixed, report = preflight(nb, rnb, "s")
     assert ids(fixed) == [c.grade_id for c in rnb.cells]
     assert report.status == "repaired", report.findings
-    answer = next(c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex2_count_even")
+    answer = next(c for c in fixed.cells if grade_id_of(c) == "ex2_count_even")
     assert answer.cell_type == "code" and "def count_even" in answer.source
     nbformat.validate(fixed)
 
@@ -136,7 +137,7 @@ def test_two_different_versions_of_an_answer_keep_the_last_and_ask_a_human(assig
     second.id = "mine"
     nb.cells.insert(i + 1, second)
     fixed, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
-    graded = [c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex1_triple"]
+    graded = [c for c in fixed.cells if grade_id_of(c) == "ex1_triple"]
     assert len(graded) == 1 and "x + x + x" in graded[0].source
     assert report.status == "needs_review"
 
@@ -146,6 +147,14 @@ def test_empty_notebook_is_rebuilt_from_the_release_and_flagged(assignment):
     fixed, report = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
     assert ids(fixed) == [c.grade_id for c in assignment.notebooks["ex12_tiny"].cells]
     assert any("empty notebook" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize("meta", [[], "ex1_triple", {"grade_id": ["ex1_triple"]}, {"grade_id": {"x": 1}}])
+def test_hostile_nbgrader_metadata_is_removed_not_a_crash(assignment, meta):
+    nb = student_copy(assignment)
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": meta}))
+    fixed, _ = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
+    assert fixed.cells[-1].metadata == {} and fixed.cells[-1].source == "x = 1"
 
 
 def test_edited_public_test_is_noted(assignment):
@@ -166,6 +175,7 @@ def test_edited_public_test_is_noted(assignment):
     ("import sys\nsys.settrace(lambda *a: None)", "tamper"),
     ("import sys\nsys.modules['math'] = object()", "tamper"),
     ("setattr(torch, 'equal', lambda *a: True)", "tamper"),
+    ("import collections\ncollections.Counter = dict", "tamper"),   # once only the guard's list had it
     ("x = eval('1 + 1')", "review"),
 ])
 def test_tamper_scan_flags_attempts(code, severity):
@@ -253,7 +263,7 @@ def test_rewritten_written_answer_without_metadata_is_found_by_its_place(assignm
         c.metadata = {}
         c.pop("id", None)
     fixed, report = preflight(nb, rnb, "s")
-    written = next(c for c in fixed.cells if nbgrader_meta(c).get("grade_id") == "ex1_written_why")
+    written = next(c for c in fixed.cells if grade_id_of(c) == "ex1_written_why")
     assert written.source == "Because tripling is linear." and report.status == "repaired"
 
 
@@ -317,20 +327,20 @@ def test_preflight_rebuilds_instructor_cells_whole_and_drops_student_tags(assign
     nb = student_copy(assignment)
     for cell in nb.cells:
         cell.metadata.setdefault("tags", []).append("skip-execution")
-        if nbgrader_meta(cell).get("grade_id") == "ex1_test_triple":
+        if grade_id_of(cell) == "ex1_test_triple":
             cell.metadata["jupyter"] = {"source_hidden": True}
     fixed, _ = preflight(nb, assignment.notebooks["ex12_tiny"], "s")
-    release = {nbgrader_meta(c).get("grade_id"): c for c in assignment.notebooks["ex12_tiny"].nb.cells}
+    release = {grade_id_of(c): c for c in assignment.notebooks["ex12_tiny"].nb.cells}
     for cell in fixed.cells:
         assert "skip-execution" not in cell.metadata.get("tags", []), cell.get("id")
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         if gid in release:
             assert dict(cell.metadata) == dict(release[gid].metadata), gid
 
 
 def test_feedback_sanitizes_student_html_and_markdown(assignment):
     nb = student_copy(assignment)
-    answer = next(c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code")
+    answer = next(c for c in nb.cells if is_solution(c) and c.cell_type == "code")
     answer.outputs = [nbformat.v4.new_output("display_data", data={
         "text/html": '<b>ok</b><img src=x onerror="alert(1)"><script>steal()</script>',
         "application/javascript": "steal()", "text/plain": "plain"})]

@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 from autograder import cli, collect, export, late, lms, similarity
-from autograder.assignment import Assignment, nbgrader_meta
+from autograder.assignment import Assignment
+from autograder.cells import grade_id_of
 from tests.grader import fixture
 
 BERLIN = "Europe/Berlin"
@@ -33,7 +34,7 @@ def release(tmp_path_factory) -> Assignment:
 def answered(rel: Assignment, name: str, answers: dict[str, str] | None = None):
     nb = copy.deepcopy(rel.notebooks[name].nb)
     for cell in nb.cells:
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id_of(cell)
         if answers and gid in answers:
             cell.source = answers[gid]
     return nb

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autograder.cells import cell_kind, grade_id_of, points
 from tools import LAYOUT
 from tools.nbgrader_course import read, solved
 
@@ -34,12 +35,10 @@ class GradingRun:
     def grade(self, student: str, name: str, nb) -> dict[str, tuple[float, float]]:
         from tests.harness.probing import probe_verdicts
 
-        points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
-                  for c in source_nb(name).cells
-                  if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+        worth = {grade_id_of(c): points(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
         verdicts = probe_verdicts(nb, name, student=student)
         self.verdicts = verdicts          # the last run's messages, for assertion texts
-        return {gid: (points[gid] if v.passed else 0.0, points[gid]) for gid, v in verdicts.items()}
+        return {gid: (worth[gid] if v.passed else 0.0, worth[gid]) for gid, v in verdicts.items()}
 
 
 def total(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
@@ -48,8 +47,7 @@ def total(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
 
 def autograded_ids(name: str) -> set[str]:
     """grade_ids of the autograded test cells of a source notebook."""
-    return {c.metadata["nbgrader"]["grade_id"] for c in source_nb(name).cells
-            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+    return {grade_id_of(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
 
 
 def lost(scores: dict[str, tuple[float, float]]) -> set[str]:
