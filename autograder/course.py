@@ -12,6 +12,8 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
+from .results import Scores
+
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "week07"
 COURSE_ID = "modern-cnns"
@@ -81,16 +83,11 @@ class Course:
     def autograde(self, student: str) -> dict:
         return _checked(self.api.autograde(ASSIGNMENT, student, force=True, create=True), "autograde")
 
-    def scores(self, student: str) -> dict[str, dict[str, tuple[float, float]]]:
-        """{notebook: {grade_id: (score, max_score)}} for one student's autograded submission."""
-        from nbgrader.api import Gradebook
+    def scores(self, student: str) -> Scores:
+        """{notebook: {grade_id: CellScore}} for one student's autograded submission (the grader's reader)."""
+        from .gradebook import read_scores
 
-        out: dict[str, dict[str, tuple[float, float]]] = {}
-        with Gradebook(self.config.CourseDirectory.db_url) as gb:
-            submission = gb.find_submission(ASSIGNMENT, student)
-            for nb in submission.notebooks:
-                out[nb.name] = {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
-        return out
+        return read_scores(self.config.CourseDirectory.db_url, ASSIGNMENT, student)
 
     def feedback(self, student: str) -> dict[str, str]:
         _checked(self.api.generate_feedback(ASSIGNMENT, student, force=True), "generate_feedback")

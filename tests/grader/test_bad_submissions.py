@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from autograder import cli
+from autograder.results import results_from_dict
 from autograder.sandbox import status
 from tests.grader import fixture
 from tests.grader.students import EXPECTED, Class
@@ -39,7 +40,7 @@ def graded(tmp_path_factory):
     with open(exports / "needs_review.csv") as f:
         review = list(csv.DictReader(f))
     return {"course": course, "exports": exports, "grades": grades, "review": review, "secrets": secrets,
-            "results": json.loads((exports / "results.json").read_text()), "release": release}
+            "results": results_from_dict(json.loads((exports / "results.json").read_text())), "release": release}
 
 
 def reasons(graded, student):
@@ -60,20 +61,20 @@ def test_each_submission_gets_its_expected_outcome(graded, student):
 
 def test_tampering_gains_nothing(graded):
     """The verdicts (decided outside the kernel) of the tampering students' wrong answers: 0."""
-    raw = {s: graded["results"][s]["scores"] for s in ("tamper", "sneaky", "builtins", "custom_exc")}
-    assert raw["tamper"]["ex34_tiny"]["ex3_test_scale"][0] == 0
-    assert raw["sneaky"]["ex34_tiny"]["ex3_test_scale"][0] == 0
-    assert raw["builtins"]["ex12_tiny"]["ex2_test_count_even"][0] == 0
-    assert raw["custom_exc"]["ex12_tiny"]["ex1_test_triple"][0] == 0
-    undone = graded["results"]["sneaky"]["notebooks"]["ex34_tiny"]["guard"]
-    assert any("torch.allclose" in e["undone"] for e in undone)
+    raw = {s: graded["results"][s].scores for s in ("tamper", "sneaky", "builtins", "custom_exc")}
+    assert raw["tamper"]["ex34_tiny"]["ex3_test_scale"].score == 0
+    assert raw["sneaky"]["ex34_tiny"]["ex3_test_scale"].score == 0
+    assert raw["builtins"]["ex12_tiny"]["ex2_test_count_even"].score == 0
+    assert raw["custom_exc"]["ex12_tiny"]["ex1_test_triple"].score == 0
+    undone = graded["results"]["sneaky"].notebooks["ex34_tiny"].undone
+    assert any("torch.allclose" in u for u in undone)
 
 
 def test_one_dead_kernel_or_stuck_loop_costs_only_that_notebook(graded):
-    crash = graded["results"]["crash"]["notebooks"]
-    assert crash["ex34_tiny"]["status"] == "failed" and crash["ex12_tiny"]["status"] == "graded"
-    stubborn = graded["results"]["stubborn"]["notebooks"]
-    assert stubborn["ex12_tiny"]["status"] == "failed" and stubborn["ex34_tiny"]["status"] == "graded"
+    crash = graded["results"]["crash"].notebooks
+    assert crash["ex34_tiny"].status == "failed" and crash["ex12_tiny"].status == "graded"
+    stubborn = graded["results"]["stubborn"].notebooks
+    assert stubborn["ex12_tiny"].status == "failed" and stubborn["ex34_tiny"].status == "graded"
     assert len(graded["grades"]) == len(EXPECTED)      # and every other student was graded
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from autograder import cli, collect, export, late, lms, similarity
 from autograder.assignment import Assignment, nbgrader_meta
+from autograder.results import CellScore, NotebookResult, StudentResult, results_to_dict
 from tests.grader import fixture
 
 BERLIN = "Europe/Berlin"
@@ -181,10 +182,10 @@ def test_timestamps_csv_beats_the_file_time(release, tmp_path):
 
 
 # -- import files, round trip from downloads ------------------------------------------------------
-def fake_results(rel: Assignment, score: float) -> dict:
-    scores = {name: {c.grade_id: [score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type]
+def fake_results(rel: Assignment, score: float, student: str = "student") -> StudentResult:
+    scores = {name: {c.grade_id: CellScore(score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type)
                      for c in rnb.cells if c.kind in ("test", "manual")} for name, rnb in rel.notebooks.items()}
-    return {"scores": scores, "notebooks": {n: {"status": "graded"} for n in rel.notebooks}}
+    return StudentResult(student, scores=scores, notebooks={n: NotebookResult("graded") for n in rel.notebooks})
 
 
 def read_canvas_import(path: Path) -> tuple[list[str], float, dict[str, str]]:
@@ -215,8 +216,8 @@ def course_from_downloads(release, tmp_path, downloads, *extra) -> Path:
     cli.main(["collect", str(downloads), "--course-dir", str(course), "--release", str(release.release_dir),
               "--lms", "auto", "--due", DUE, *extra])
     people = json.loads((course / "exports" / "students.json").read_text())
-    results = {sid: fake_results(release, 2.0) for sid, p in people.items() if p["submitted"]}
-    (course / "exports" / "results.json").write_text(json.dumps(results))
+    results = {sid: fake_results(release, 2.0, sid) for sid, p in people.items() if p["submitted"]}
+    (course / "exports" / "results.json").write_text(json.dumps(results_to_dict(results)))
     return course
 
 
@@ -372,7 +373,7 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
 def test_names_that_look_like_formulas_are_quoted_in_every_spreadsheet(release, tmp_path):
     """A student's profile name is theirs to choose: '=HYPERLINK(…)' must not become a live formula."""
     person = lms.Student("moodle_7", "=HYPERLINK(\"http://x\")", "moodle", "7")
-    g = export.student_grade("moodle_7", fake_results(release, 2.0), release, {})
+    g = export.student_grade("moodle_7", fake_results(release, 2.0, "moodle_7"), release, {})
     g.person = person
     export.write_moodle([g], release, tmp_path / "m.csv")
     export.write_grades([g], release, tmp_path / "g.csv")

@@ -18,6 +18,7 @@ import pytest
 
 from autograder import cli, gradebook
 from autograder.course import read, solved, with_answer
+from autograder.results import results_from_dict
 from tests.grader import fixture
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,7 @@ def run(course, course_dir: Path, *extra: str) -> dict:
     args = ["--course-dir", str(course_dir), "--release", str(course["release"]), "--source", str(course["source"]),
             "--checks", str(CHECKS), "--probe-seed", "pg-test", "--timeout", "10", "--jobs", "2", *extra]
     assert cli.main(["run", str(course["downloads"]), *args]) == 0
-    return json.loads((course_dir / "exports" / "results.json").read_text())
+    return results_from_dict(json.loads((course_dir / "exports" / "results.json").read_text()))
 
 
 def grade_rows(url: str) -> list[tuple]:
@@ -107,11 +108,11 @@ def test_grading_into_postgres_gives_the_sqlite_scores(course, postgres, tmp_pat
     lite = run(course, tmp_path / "sqlite")
     pg = run(course, tmp_path / "pg", "--db-url", postgres)
     for student in STUDENTS:
-        assert pg[student]["scores"] == lite[student]["scores"]
+        assert pg[student].scores == lite[student].scores
         assert gradebook.read_scores(postgres, "week07", student) == \
             gradebook.read_scores(tmp_path / "sqlite" / "gradebook.db", "week07", student)
-    assert lite["ann"]["scores"]["ex12_tiny"]["ex1_test_triple"][0] == 2      # not vacuous
-    assert lite["ben"]["scores"]["ex12_tiny"]["ex1_test_triple"][0] == 0
+    assert lite["ann"].scores["ex12_tiny"]["ex1_test_triple"].score == 2      # not vacuous
+    assert lite["ben"].scores["ex12_tiny"]["ex1_test_triple"].score == 0
     assert not (tmp_path / "pg" / "gradebook.db").exists()                  # nothing went to SQLite
 
 
