@@ -211,6 +211,7 @@ def step_grade(ctx: Context) -> dict:
     tqdm.monitor_interval = 0     # no monitor thread: a single-threaded grader forks its workers (warm imports)
 
     from . import grading, merge
+    from .results import results_from_dict, results_to_dict
 
     a = ctx.args
     if not ctx.source:
@@ -254,20 +255,17 @@ def step_grade(ctx: Context) -> dict:
                     for s, per in preflight.items()}
         gradebook = merge.course_gradebook(ctx.course, template, fresh=a.fresh_gradebook, db_url=a.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
-        results = ctx.load_json("results.json", {})
+        results = results_from_dict(ctx.load_json("results.json", {}))
         t0 = time.perf_counter()
 
         def done(student, result):
             merge.merge_student(ctx.course, gradebook, template, result, work)
             results[student] = result
-            bar.set_postfix_str(f"{student} {result.get('seconds', 0):.0f}s")
+            bar.set_postfix_str(f"{student} {result.seconds:.0f}s")
             bar.update(1)
             if bar.disable:   # no terminal (CI, a log file): one line per student instead of a bar
-                total = sum(float(v[0] or 0) for nb in (result.get("scores") or {}).values() for v in nb.values())
-                _say(f"    graded {student} in {result.get('seconds', 0):.1f} s ({total:g} points before review)")
-            problems = [f"{nb}: {e['reason']}" for nb, e in result.get("notebooks", {}).items()
-                        if e.get("status") == "failed"] + ([result["error"]] if result.get("error") else [])
-            for p in problems:
+                _say(f"    graded {student} in {result.seconds:.1f} s ({result.points:g} points before review)")
+            for p in result.problems():
                 bar.write(f"    {student}: {p}")
 
         secret = ctx.rel.secret_lines(a.checks or None)
@@ -280,8 +278,8 @@ def step_grade(ctx: Context) -> dict:
                               zygote=zygote)
         bar.close()
         wall = time.perf_counter() - t0
-        ctx.save_json("results.json", results)
-        per_student = [r.get("seconds", 0) for s, r in results.items() if s in folders]
+        ctx.save_json("results.json", results_to_dict(results))
+        per_student = [r.seconds for s, r in results.items() if s in folders]
         _say(f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
              f"({wall / len(folders):.1f} s per student; one student alone took "
              f"{min(per_student):.1f}–{max(per_student):.1f} s)")
@@ -301,8 +299,9 @@ def step_grade(ctx: Context) -> dict:
 def step_feedback(ctx: Context) -> None:
     """Re-render feedback from the course folder's autograded notebooks (grading already does it)."""
     from . import grading
+    from .results import results_from_dict, results_to_dict
 
-    results = ctx.load_json("results.json", {})
+    results = results_from_dict(ctx.load_json("results.json", {}))
     hidden = ctx.rel.secret_lines(ctx.args.checks or None)
     _say(f"==> feedback: {len(results)} student(s)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-fb-"))
@@ -318,16 +317,16 @@ def step_feedback(ctx: Context) -> None:
             if not ctx.args.db_url:
                 shutil.copy(ctx.course / "gradebook.db", root / "gradebook.db")
             template = grading.Template(root, root / "gradebook.db", ctx.name, [], [], "")
-            verdicts = {nb: e.get("verdicts", {}) for nb, e in results[student].get("notebooks", {}).items()}
+            verdicts = {nb: e.verdicts for nb, e in results[student].notebooks.items()}
             out = grading.render_feedback(root, student, template, ctx.rel, hidden, ctx.args.timeout, verdicts,
                                           db_url=ctx.args.db_url)
             dest = ctx.course / "feedback" / student / ctx.name
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(root / "feedback" / student / ctx.name, dest)
-            results[student]["feedback"] = out
-            for w in out.get("withheld", []):
+            results[student].feedback = out
+            for w in out.withheld:
                 _say(f"    WITHHELD {student}: {w}")
-        ctx.save_json("results.json", results)
+        ctx.save_json("results.json", results_to_dict(results))
         _say(f"    feedback pages: {ctx.course / 'feedback'}/<student>/{ctx.name}/*.html")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -335,18 +334,19 @@ def step_feedback(ctx: Context) -> None:
 
 def step_export(ctx: Context) -> list:
     from . import export, late, lms, similarity
+    from .results import StudentResult, results_from_dict
 
     a = ctx.args
-    results = ctx.load_json("results.json", {})
+    results = results_from_dict(ctx.load_json("results.json", {}))
     preflight = ctx.load_json("preflight.json", {})
     people = {sid: lms.Student.from_dict(d) for sid, d in ctx.load_json("students.json", {}).items()}
     due, policy, _, _ = _due_and_policy(ctx, ctx.load_json("collect.json", {}))
     folders = ctx.student_folders()
     absent = sorted(sid for sid, p in people.items() if not p.submitted and sid not in folders)
     students = sorted(set(folders) | set(results) | set(absent))
-    nothing = {"notebooks": {}, "scores": {}}     # a roster student who sent nothing: 0, no grading error
-    grades = [export.student_grade(s, nothing if s in absent else results.get(s), ctx.rel, preflight.get(s, {}))
-              for s in students]
+    # a roster student who sent nothing: 0, no grading error
+    grades = [export.student_grade(s, StudentResult(s) if s in absent else results.get(s), ctx.rel,
+                                   preflight.get(s, {})) for s in students]
     for g in grades:
         g.person = people.get(g.student)
         if g.student in absent:

@@ -11,7 +11,7 @@ shared between the client and the workers:
   them in a temporary folder and grades the student exactly as locally (``grading.grade_all`` with
   one job: same sandbox, same per-student budget, which kills a hung student inside the task since
   Dask has no task timeout of its own), then returns the result and the autograded and feedback
-  files as bytes (``grade_task``);
+  files as bytes (``grade_task``), the result as ``StudentResult.to_dict`` data;
 - the client alone writes the course gradebook, merging results as they complete, each student once
   (a task whose worker died is rerun by the scheduler; its result still arrives once).
 Workers should run one task at a time (``dask worker --nthreads 1``): a student's kernels use the
@@ -27,6 +27,7 @@ from pathlib import Path
 from .assignment import Assignment
 from .grading import GradeOptions, Template, grade_all, student_root
 from .probes import CHECKS_DIR
+from .results import StudentResult, results_from_dict, results_to_dict
 
 
 class SchedulerUnreachable(RuntimeError):
@@ -95,10 +96,10 @@ def grade_task(payload: dict) -> dict:
         subprocess.run([sys.executable, "-m", "autograder.dask_grading", str(tmp)], check=False,
                        timeout=opts.student_timeout + 300)
         results_file = tmp / "results.json"
-        result = json.loads(results_file.read_text())[student] if results_file.exists() else {
-            "student": student, "notebooks": {}, "scores": {}, "error": "the grading process on the worker died"}
+        result = results_from_dict(json.loads(results_file.read_text()))[student] if results_file.exists() else \
+            StudentResult(student, error="the grading process on the worker died")
         root = student_root(tmp / "work", student)
-        return {"result": result,
+        return {"result": result.to_dict(),
                 "autograded": _files(root / "autograded" / student / t["assignment"]),
                 "feedback": _files(root / "feedback" / student / t["assignment"])}
 
@@ -115,7 +116,7 @@ def _run_job(folder: Path) -> None:
     rel = Assignment.load(folder / "release" / t["assignment"])
     results = grade_all({student: folder / "submission"}, template, rel, GradeOptions(**job["options"]),
                         folder / "work", set(job["hidden_lines"]), {student: job["tampered"]})
-    (folder / "results.json").write_text(json.dumps(results))
+    (folder / "results.json").write_text(json.dumps(results_to_dict(results)))
 
 
 def connect(address: str, timeout: float = 10.0):
@@ -133,7 +134,7 @@ def connect(address: str, timeout: float = 10.0):
 
 def grade_all_dask(client, students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions,
                    work: Path, hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]],
-                   progress: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+                   progress: Callable[[str, StudentResult], None] | None = None) -> dict[str, StudentResult]:
     """``grading.grade_all`` on a Dask cluster: same arguments and results, files land under ``work``."""
     from distributed import as_completed
 
@@ -143,7 +144,7 @@ def grade_all_dask(client, students: dict[str, Path], template: Template, rel: A
         future = client.submit(grade_task, payload, key=f"course-grade-{opts.probe_seed}-{student}", retries=1,
                                pure=False)
         futures[future] = student
-    results: dict[str, dict] = {}
+    results: dict[str, StudentResult] = {}
     for future in as_completed(futures):
         student = futures[future]
         if student in results:          # never merged twice
@@ -151,14 +152,13 @@ def grade_all_dask(client, students: dict[str, Path], template: Template, rel: A
         try:
             out = future.result()
         except Exception as exc:  # noqa: BLE001 - one student's failure is that student's result
-            results[student] = {"student": student, "notebooks": {}, "scores": {},
-                                "error": f"the Dask task failed: {type(exc).__name__}: {exc}"}
+            results[student] = StudentResult(student, error=f"the Dask task failed: {type(exc).__name__}: {exc}")
         else:
             root = student_root(work, student)
             shutil.rmtree(root, ignore_errors=True)
             _write(root / "autograded" / student / template.assignment, out["autograded"])
             _write(root / "feedback" / student / template.assignment, out["feedback"])
-            results[student] = out["result"]
+            results[student] = StudentResult.from_dict(out["result"])
         if progress:
             progress(student, results[student])
     return results

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .lms import Student
+from .results import StudentResult
 
 
 def text_cell(value: str) -> str:
@@ -50,49 +51,49 @@ class StudentGrade:
         return self.person.display_name if self.person else self.student
 
 
-def student_grade(student: str, result: dict | None, rel: Assignment, preflight: dict[str, dict]) -> StudentGrade:
-    result = result or {"notebooks": {}, "scores": {}, "error": "not graded"}
-    scores = result.get("scores") or {}
+def student_grade(student: str, result: StudentResult | None, rel: Assignment,
+                  preflight: dict[str, dict]) -> StudentGrade:
+    """One student's row: ``result`` is their grading (None: never graded, which is for review)."""
+    result = result or StudentResult(student, error="not graded")
     exercises = {e: 0.0 for e in rel.exercises()}
     manual = 0.0
     g = StudentGrade(student, exercises, 0.0, 0.0)
-    if result.get("error"):
-        g.review.append(("", result["error"]))
-    if result.get("gradebook_intact") is False:
+    if result.error:
+        g.review.append(("", result.error))
+    if result.zeroed:
         g.review.append(("", "the gradebook's tests changed during grading: every score set to 0"))
     for name, rnb in rel.notebooks.items():
-        entry = result.get("notebooks", {}).get(name)
-        nb_scores = scores.get(name, {})
+        entry = result.notebooks.get(name)
+        nb_scores = result.scores.get(name, {})
         report = preflight.get(name)
         if report:
             for f in report["findings"]:
                 if f["severity"] in ("review", "tamper"):
                     g.review.append((name, f["message"]))
-        zero = result.get("gradebook_intact") is False
-        if entry and entry.get("status") == "failed":
-            g.review.append((name, f"not graded: {entry.get('reason')}; scored 0"))
+        zero = result.zeroed
+        if entry and entry.failed:
+            g.review.append((name, f"not graded: {entry.reason}; scored 0"))
             zero = True
         if entry:
-            g.notes += [f"{name}: {n}" for n in entry.get("notes", [])]
-            undone = sorted({e["undone"] for e in entry.get("guard", [])})
+            g.notes += [f"{name}: {n}" for n in entry.notes]
+            undone = entry.undone
             if undone:
                 g.review.append((name, "tampering undone before the tests ran (no points gained): "
                                  + "; ".join(undone[:6])))
         would_have = 0.0
         for rc in rnb.cells:
             got = nb_scores.get(rc.grade_id)
-            score = float(got[0]) if got and got[0] is not None else 0.0
+            score = got.earned if got else 0.0
             if rc.kind == "test":
                 would_have += score
                 if not zero:
                     exercises[rc.exercise] = exercises.get(rc.exercise, 0.0) + score
-            elif rc.kind in ("manual", "task") and (got is None or got[2] or got[0] is None):
+            elif rc.kind in ("manual", "task") and (got is None or got.needs_manual or got.score is None):
                 manual += rc.points
-        if entry and entry.get("tamper_flags"):
+        if entry and entry.tamper_flags:
             g.review.append((name, f"possible tampering in the student's code (score {would_have:g} kept: "
-                             "tampering cannot raise a verdict): " + "; ".join(entry["tamper_flags"][:4])))
-        if result.get("feedback", {}).get("withheld"):
-            g.review += [(name, w) for w in result["feedback"]["withheld"] if w.startswith(name)]
+                             "tampering cannot raise a verdict): " + "; ".join(entry.tamper_flags[:4])))
+        g.review += [(name, w) for w in result.withheld if w.startswith(name)]
     g.total = sum(exercises.values())
     g.manual_pending = manual
     return g

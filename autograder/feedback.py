@@ -30,6 +30,7 @@ from nbformat.v4 import new_output
 
 from .assignment import ReleaseNotebook
 from .cells import grade_id_of
+from .probes import Verdict
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
@@ -81,12 +82,12 @@ class HiddenTestLeak(RuntimeError):
     pass
 
 
-def verdict_text(verdict: dict | None, points: float) -> str:
+def verdict_text(verdict: Verdict | None, points: float) -> str:
     if verdict is None:
         return "not checked (no check ran for this cell)"
-    if verdict.get("passed"):
+    if verdict.passed:
         return f"✔ passed: {points:g} / {points:g} points"
-    return f"✘ 0 / {points:g} points: {verdict.get('message', '')}"
+    return f"✘ 0 / {points:g} points: {verdict.message}"
 
 
 def clean_output(out):
@@ -152,7 +153,7 @@ def disarm(nb):
     return nb
 
 
-def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, dict] | None = None):
+def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, Verdict] | None = None):
     release = rnb.graded
     disarm(nb)
     for cell in nb.cells:
@@ -165,7 +166,7 @@ def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, dict] | None = None):
     return nb
 
 
-def sanitize_file(path: Path, rnb: ReleaseNotebook, verdicts: dict[str, dict] | None = None) -> None:
+def sanitize_file(path: Path, rnb: ReleaseNotebook, verdicts: dict[str, Verdict] | None = None) -> None:
     nb = nbformat.read(str(path), as_version=4)
     nbformat.write(sanitize(nb, rnb, verdicts), str(path))
 

@@ -10,6 +10,8 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from .probes import Verdict
+from .results import CellScore, Scores
 
 def url_of(location: str | Path) -> str:
     """A gradebook URL from a URL or a path to an SQLite file."""
@@ -76,27 +78,28 @@ def reset(location: str | Path) -> None:
         engine.dispose()
 
 
-def read_scores(location: str | Path, assignment: str, student: str) -> dict:
-    """{notebook: {grade_id: [score, max, needs_manual_grade, cell_type]}} of one submission."""
+def read_scores(location: str | Path, assignment: str, student: str) -> Scores:
+    """{notebook: {grade_id: CellScore}} of one submission ({} when the gradebook has none)."""
     from nbgrader.api import MissingEntry
 
-    out = {}
+    out: Scores = {}
     with opened(location) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
             return out
         for nb in sub.notebooks:
-            out[nb.name] = {g.name: [None if g.score is None else float(g.score), float(g.max_score),
-                                     bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None]
+            out[nb.name] = {g.name: CellScore(None if g.score is None else float(g.score), float(g.max_score),
+                                              bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None)
                             for g in nb.grades}
     return out
 
 
-def record_verdicts(location: str | Path, assignment: str, student: str, verdicts: dict[str, dict]) -> None:
+def record_verdicts(location: str | Path, assignment: str, student: str,
+                    verdicts: dict[str, dict[str, Verdict]]) -> None:
     """The autograded score of each checked cell is its verdict: all its points, or none.
 
-    ``verdicts`` is {notebook: {grade_id: Verdict or its dict}}; one session for all of them (opening
+    ``verdicts`` is {notebook: {grade_id: Verdict}}; one session for all of them (opening
     nbgrader's Gradebook costs ~0.3 s)."""
     from nbgrader.api import MissingEntry
 
@@ -109,7 +112,6 @@ def record_verdicts(location: str | Path, assignment: str, student: str, verdict
             for grade in nb.grades:
                 v = by_cell.get(grade.name)
                 if v is not None:
-                    passed = v.passed if hasattr(v, "passed") else bool(v.get("passed"))
-                    grade.auto_score = float(grade.max_score) if passed else 0.0
+                    grade.auto_score = float(grade.max_score) if v.passed else 0.0
                     grade.needs_manual_grade = False
         gb.db.commit()

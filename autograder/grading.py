@@ -10,7 +10,8 @@ concurrent writers, and one dead kernel fails the student's whole submission. He
   grader's probes (``probes``) run after them and emit plain data, and the autograded scores are the
   verdicts computed here from that data (the public tests' own pass/fail counts for nothing);
 - a worker past its wall-clock budget is killed with its kernels; finished notebooks are kept;
-- results come back as JSON files; the parent alone writes the course gradebook (merge)."""
+- results come back as JSON files (``results.StudentResult.to_dict``); the parent alone writes the
+  course gradebook (merge)."""
 from __future__ import annotations
 
 import dataclasses
@@ -35,6 +36,7 @@ from .assignment import Assignment
 from .cells import grade_id_of, python_source, without_hidden_blocks
 from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
+from .results import FeedbackResult, GuardEvent, NotebookResult, StudentResult
 from .sandbox import guard_reports, kernel_start
 from .tamper import PROTECTED
 
@@ -182,8 +184,9 @@ def student_root(work: Path, student: str) -> Path:
 
 
 def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
-                  work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
-    """Grade one student in ``work``/<student>; returns (and writes) the result dictionary."""
+                  work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> StudentResult:
+    """Grade one student in ``work``/<student>; returns the result, also written to its ``result.json``
+    after each notebook (what a worker stopped mid-student leaves behind)."""
     from traitlets.config import Config
 
     from . import feedback as fb
@@ -194,7 +197,7 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
     (root / "submitted").mkdir(parents=True)
     shutil.copytree(submission, root / "submitted" / student / template.assignment)
     shutil.copy(template.gradebook, root / "gradebook.db")
-    result = {"student": student, "notebooks": {}, "started": time.time()}
+    result = StudentResult(student, started=time.time())
     result_path = root / "result.json"
     notebooks = sorted(p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb")
                        if p.stem in rel.notebooks)
@@ -219,45 +222,44 @@ def grade_student(student: str, submission: Path, template: Template, rel, opts:
         res = api.autograde(template.assignment, student, force=True, create=True)
         autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
         status, why = _notebook_outcome(res, autograded)
-        entry = {"status": status, "reason": why, "seconds": round(time.perf_counter() - t0, 2),
-                 "notes": [], "guard": guard_reports(Path(kernel_root)),
-                 "kernel": kernel_start(Path(kernel_root))}
+        entry = NotebookResult(status, why, round(time.perf_counter() - t0, 2), kernel_start(Path(kernel_root)),
+                               [GuardEvent.from_dict(e) for e in guard_reports(Path(kernel_root))])
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
             t1 = time.perf_counter()
             verdicts = probes.decide(checks, cases, probes.read_records(nb))
-            entry["verdict_seconds"] = round(time.perf_counter() - t1, 2)
+            entry.verdict_seconds = round(time.perf_counter() - t1, 2)
             # graders read this copy in formgrader, in their browser: no student script may run there
             nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
-            entry["verdicts"] = {gid: v.to_dict() for gid, v in verdicts.items()}
-            entry["notes"] = _cell_notes(nb, opts.timeout)
-        result["notebooks"][name] = entry
-        result_path.write_text(json.dumps(result, indent=1))
+            entry.verdicts = verdicts
+            entry.notes = _cell_notes(nb, opts.timeout)
+        result.notebooks[name] = entry
+        result_path.write_text(json.dumps(result.to_dict(), indent=1))
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
     record_verdicts(root / "gradebook.db", template.assignment, student,
-                    {nb: e["verdicts"] for nb, e in result["notebooks"].items() if "verdicts" in e})
-    result["scores"] = read_scores(root / "gradebook.db", template.assignment, student)
-    result["gradebook_intact"] = cells_digest(root / "gradebook.db") == template.cells_digest
-    for name, entry in result["notebooks"].items():
+                    {nb: e.verdicts for nb, e in result.notebooks.items()})
+    result.scores = read_scores(root / "gradebook.db", template.assignment, student)
+    result.gradebook_intact = cells_digest(root / "gradebook.db") == template.cells_digest
+    for name, entry in result.notebooks.items():
         if name in tampered:
-            entry["tamper_flags"] = tampered[name]
+            entry.tamper_flags = list(tampered[name])
     if opts.feedback and notebooks:
-        verdicts = {nb: e.get("verdicts", {}) for nb, e in result["notebooks"].items()}
-        result["feedback"] = render_feedback(root, student, template, rel, hidden_lines, opts.timeout, verdicts)
-    result["seconds"] = round(time.time() - result["started"], 2)
-    result_path.write_text(json.dumps(result, indent=1))
+        verdicts = {nb: e.verdicts for nb, e in result.notebooks.items()}
+        result.feedback = render_feedback(root, student, template, rel, hidden_lines, opts.timeout, verdicts)
+    result.seconds = round(time.time() - result.started, 2)
+    result_path.write_text(json.dumps(result.to_dict(), indent=1))
     return result
 
 
 def render_feedback(root: Path, student: str, template: Template, rel: Assignment, hidden_lines: set[str],
-                    timeout: int, verdicts: dict[str, dict], db_url: str = "") -> dict:
+                    timeout: int, verdicts: dict[str, dict[str, probes.Verdict]], db_url: str = "") -> FeedbackResult:
     """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
     from . import feedback as fb
 
     folder = root / "autograded" / student / template.assignment
     if not folder.exists():
-        return {"error": "nothing was autograded"}
+        return FeedbackResult(error="nothing was autograded")
     keep = root / "autograded_true"
     shutil.copytree(folder, keep)
     for path in folder.glob("*.ipynb"):
@@ -273,9 +275,9 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     res = api.generate_feedback(template.assignment, student, force=True)
     shutil.rmtree(folder)
     shutil.move(str(keep), str(folder))
-    out = {"ok": bool(res.get("success")), "withheld": []}
+    out = FeedbackResult(ok=bool(res.get("success")))
     if not res.get("success"):
-        out["error"] = (res.get("error") or res.get("log") or "")[-500:]
+        out.error = (res.get("error") or res.get("log") or "")[-500:]
     # a line the student wrote themselves is not a leak, even if a hidden test has it too
     submitted = (nbformat.read(str(p), as_version=4)
                  for p in (root / "submitted" / student / template.assignment).glob("*.ipynb"))
@@ -284,7 +286,7 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
         try:
             fb.check_page(page, secret)
         except fb.HiddenTestLeak as exc:
-            out["withheld"].append(str(exc))
+            out.withheld.append(str(exc))
     return out
 
 
@@ -295,8 +297,8 @@ def _child(args, result_file):
     try:
         result = grade_student(*args)
     except BaseException as exc:  # noqa: BLE001 - a worker must always leave a result behind
-        result = {"student": args[0], "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
-    Path(result_file).write_text(json.dumps(result, indent=1))
+        result = StudentResult(args[0], error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+    Path(result_file).write_text(json.dumps(result.to_dict(), indent=1))
     os._exit(0)
 
 
@@ -347,7 +349,7 @@ def zygote_line(zygote) -> str:
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
               hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
-              start_method: str = "", say=None, zygote=None) -> dict[str, dict]:
+              start_method: str = "", say=None, zygote=None) -> dict[str, StudentResult]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
     Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
@@ -373,7 +375,7 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
 
 
 def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method, say, zygote,
-          why) -> dict[str, dict]:
+          why) -> dict[str, StudentResult]:
     import threading
 
     if say and why:
@@ -386,7 +388,7 @@ def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress,
         ctx.set_forkserver_preload([__name__, "torch", "torchvision"])
     pending = sorted(students)
     running: dict[str, tuple] = {}
-    results: dict[str, dict] = {}
+    results: dict[str, StudentResult] = {}
     (Path(work) / "_results").mkdir(parents=True, exist_ok=True)
     while pending or running:
         while pending and len(running) < max(1, opts.jobs):
@@ -419,17 +421,18 @@ def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress,
 
 
 def _collect_result(student, result_file: Path, root: Path, assignment: str, killed: bool,
-                    opts: GradeOptions) -> dict:
+                    opts: GradeOptions) -> StudentResult:
     if result_file.exists():
-        return json.loads(result_file.read_text())
+        return StudentResult.from_dict(json.loads(result_file.read_text()))
     partial = root / "result.json"
-    result = json.loads(partial.read_text()) if partial.exists() else {"student": student, "notebooks": {}}
-    result["error"] = (f"grading took longer than {opts.student_timeout} s and was stopped" if killed
-                       else "the grading worker died")
+    result = StudentResult.from_dict(json.loads(partial.read_text())) if partial.exists() else StudentResult(student)
+    result.error = (f"grading took longer than {opts.student_timeout} s and was stopped" if killed
+                    else "the grading worker died")
     # notebooks finished before the stop keep their scores; the one running scores 0
     if (root / "gradebook.db").exists():     # the notebooks finished before the stop count: their verdicts
         record_verdicts(root / "gradebook.db", assignment, student,
-                        {nb: e["verdicts"] for nb, e in result.get("notebooks", {}).items() if "verdicts" in e})
-    result["scores"] = read_scores(root / "gradebook.db", assignment, student) if (root / "gradebook.db").exists() \
-        else {}
+                        {nb: e.verdicts for nb, e in result.notebooks.items()})
+        result.scores = read_scores(root / "gradebook.db", assignment, student)
+    else:
+        result.scores = {}
     return result

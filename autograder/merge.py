@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .gradebook import cells_digest, has_assignment, opened, reset, url_of
 from .grading import Template, student_root
+from .results import StudentResult
 
 
 class StaleGradebook(RuntimeError):
@@ -62,10 +63,11 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def merge_student(course: Path, gradebook: str, template: Template, result: dict, work: Path,
+def merge_student(course: Path, gradebook: str, template: Template, result: StudentResult, work: Path,
                   timestamp: str | None = None) -> None:
-
-    student = result["student"]
+    """One student's files into the course folder and scores into the course gradebook: a failed
+    notebook's tests score 0 (flagged for a human), written answers wait for one."""
+    student = result.student
     src = student_root(work, student)
     for kind in ("autograded", "feedback"):
         folder = src / kind / student / template.assignment
@@ -74,19 +76,19 @@ def merge_student(course: Path, gradebook: str, template: Template, result: dict
             shutil.rmtree(dest)
         if folder.exists():
             shutil.copytree(folder, dest)
-    scores = result.get("scores") or {}
     with opened(gradebook) as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(template.assignment, student, **(
             {"timestamp": timestamp} if timestamp else {}))
         for nb in sub.notebooks:
-            graded = scores.get(nb.name, {})
-            failed = result.get("notebooks", {}).get(nb.name, {}).get("status") == "failed"
+            graded = result.scores.get(nb.name, {})
+            entry = result.notebooks.get(nb.name)
+            failed = entry is not None and entry.failed
             answers = {c.name for c in nb.notebook.solution_cells}
             for grade in nb.grades:
                 got = graded.get(grade.name)
                 if got is not None and not failed:
-                    grade.auto_score, grade.needs_manual_grade = got[0], bool(got[2])
+                    grade.auto_score, grade.needs_manual_grade = got.score, got.needs_manual
                 elif grade.name in answers:      # a written answer: a human grades it
                     grade.auto_score, grade.needs_manual_grade = None, True
                 else:                             # a test that never ran

@@ -17,6 +17,7 @@ from pathlib import Path
 from tools import LAYOUT
 from tools.nbgrader_course import Course, read, solved
 from autograder.grading import read_scores
+from autograder.results import StudentResult
 from tests.harness.notebooks import execute_notebook
 
 
@@ -33,9 +34,9 @@ def autograded_points(course: Course, student: str) -> tuple[float, float, float
     """(points scored by the tests, points the tests can give, points of written (markdown) answers)."""
     scores = read_scores(course.root / "gradebook.db", LAYOUT.assignment, student)
     cells = [c for nb in scores.values() for c in nb.values()]
-    tested = [(score, max_score) for score, max_score, _, cell_type in cells if cell_type != "markdown"]
-    return (sum(s for s, _ in tested), sum(m for _, m in tested),
-            sum(max_score for _, max_score, _, cell_type in cells if cell_type == "markdown"))
+    tested = [c for c in cells if c.cell_type != "markdown"]
+    return (sum(c.earned for c in tested), sum(c.max_score for c in tested),
+            sum(c.max_score for c in cells if c.cell_type == "markdown"))
 
 
 def bench_autograde(repeat: int) -> float | None:
@@ -85,9 +86,10 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
             with contextlib.redirect_stdout(io.StringIO()):
                 cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1",
                           "--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start])
-            result = json.loads((Path(tmp) / "course" / "exports" / "results.json").read_text())[f"bench{i}"]
-            times.append(result["seconds"])
-            points = sum(v[0] or 0 for nb in result["scores"].values() for v in nb.values())
+            saved = json.loads((Path(tmp) / "course" / "exports" / "results.json").read_text())
+            result = StudentResult.from_dict(saved[f"bench{i}"])
+            times.append(result.seconds)
+            points = result.points
     print(f"  course-grade, the same student ({kernel_start} kernels, sandbox, probes, verdicts): "
           f"{statistics.median(times):6.1f} s "
           f"(autograded {points:g} points)", flush=True)

@@ -19,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.results import StudentResult, results_from_dict
 from tools import CHECKOUT as REPO, LAYOUT
 
 DOWNLOADS = LAYOUT.demo / "downloads"
 
 
-def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> tuple[float, dict]:
+def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> tuple[float, dict[str, StudentResult]]:
     """`course-grade grade` in its own process, as a grader runs it (this one hosts the Dask cluster)."""
     import os
     import subprocess
@@ -34,7 +35,7 @@ def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> 
                     "--timeout", str(timeout), "--students", ",".join(students), "--probe-seed", "bench", *extra],
                    check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     wall = time.perf_counter() - t0
-    return wall, json.loads((course / "exports" / "results.json").read_text())
+    return wall, results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
 
 
 def main(argv=None) -> int:
@@ -71,13 +72,13 @@ def main(argv=None) -> int:
         print("\nresult")
         base_wall = rows[0][1]
         for label, wall, res in rows:
-            inner = sorted(r.get("seconds", 0) for s, r in res.items() if s in students)
-            scores[label] = {s: res[s].get("scores") for s in students}
+            inner = sorted(r.seconds for s, r in res.items() if s in students)
+            scores[label] = {s: res[s].scores for s in students}
             print(f"  {label:<20} {wall:7.1f} s wall ({wall / len(students):5.1f} s per student; one student's "
                   f"own grading median {inner[len(inner) // 2]:.1f} s)")
         one = rows[1]
-        inner_local = sorted(r.get("seconds", 0) for s, r in rows[0][2].items() if s in students)
-        inner_dask = sorted(r.get("seconds", 0) for s, r in one[2].items() if s in students)
+        inner_local = sorted(r.seconds for s, r in rows[0][2].items() if s in students)
+        inner_dask = sorted(r.seconds for s, r in one[2].items() if s in students)
         print(f"  Dask overhead per student (1 worker, one student's own time vs local): "
               f"{inner_dask[len(inner_dask) // 2] - inner_local[len(inner_local) // 2]:+.1f} s")
         print(f"  2 Dask workers vs local --jobs 2 on this machine: {base_wall / rows[2][1]:.2f}x")

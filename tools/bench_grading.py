@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.results import results_from_dict
 from tools import CHECKOUT as REPO, LAYOUT
 
 
@@ -38,7 +39,7 @@ def stock_scores(gradebook: Path, students: list[str]) -> dict:
     """{student: {notebook: {grade_id: auto_score}}} of stock nbgrader's gradebook."""
     from autograder.gradebook import read_scores
 
-    return {s: {nb: {cell: v[0] for cell, v in cells.items()} for nb, cells in scores.items()}
+    return {s: {nb: {gid: cell.score for gid, cell in cells.items()} for nb, cells in scores.items()}
             for s in students if (scores := read_scores(gradebook, LAYOUT.assignment, s))}
 
 
@@ -87,15 +88,15 @@ def main(argv=None) -> int:
                                         "--probe-seed", "bench-grading"], REPO, env)
             print(f"  {times[kernels]:.1f} s (includes generating the assignment once)")
         t_mine = times["fork"]
-        results = json.loads((mine / "exports" / "results.json").read_text())
-        fresh_results = json.loads((tmp / "mine-fresh" / "exports" / "results.json").read_text())
-        modes_agree = sum(results[s].get("scores") == fresh_results.get(s, {}).get("scores") for s in students)
+        results = results_from_dict(json.loads((mine / "exports" / "results.json").read_text()))
+        fresh_results = results_from_dict(json.loads((tmp / "mine-fresh" / "exports" / "results.json").read_text()))
+        modes_agree = sum(s in fresh_results and results[s].scores == fresh_results[s].scores for s in students)
         theirs = stock_scores(stock / "gradebook.db", students)
         same, differ, stock_failed = [], [], []
         for s in students:
             # a written answer nobody graded yet: nbgrader stores None, its score reads 0
-            ours = {nb: {c: v[0] or 0 for c, v in cells.items()} for nb, cells in results[s].get("scores", {}).items()}
-            failed = {nb for nb, e in results[s].get("notebooks", {}).items() if e.get("status") == "failed"}
+            ours = {nb: {gid: cell.earned for gid, cell in cells.items()} for nb, cells in results[s].scores.items()}
+            failed = {nb for nb, e in results[s].notebooks.items() if e.failed}
             # notebooks stock nbgrader never got to (it stops a student at the first dead kernel)
             skipped = {nb for nb, cells in theirs.get(s, {}).items() if all(v is None for v in cells.values())}
             if s not in theirs or skipped - failed:
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
                                                         for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)))
         print("  (compared: every graded cell of every notebook both tools graded; a difference is a cell the\n"
               "   public tests pass and the hidden checks do not, or a cascade stock nbgrader charges twice)")
-        worker = sorted(r.get("seconds", 0) for r in results.values())
+        worker = sorted(r.seconds for r in results.values())
         print("\nresult")
         print(f"  stock nbgrader, sequential : {t_stock:7.1f} s  ({t_stock / len(students):.1f} s per student)")
         print(f"  course-grade, {args.jobs} jobs, fresh: {times['fresh']:7.1f} s  "

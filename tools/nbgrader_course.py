@@ -13,6 +13,8 @@ import nbformat
 
 from autograder.cells import grade_id_of, is_solution, strip_solution_markers
 from autograder.course import Layout, course_config
+from autograder.gradebook import read_scores
+from autograder.results import Scores
 from tools import CHECKOUT
 
 SUBMITTED_AT = "2026-11-23 12:00:00.000000 UTC"     # every test submission's timestamp.txt: on time, fixed
@@ -75,16 +77,9 @@ class Course:
     def autograde(self, student: str) -> dict:
         return _checked(self.api.autograde(self.assignment, student, force=True, create=True), "autograde")
 
-    def scores(self, student: str) -> dict[str, dict[str, tuple[float, float]]]:
-        """{notebook: {grade_id: (score, max_score)}} for one student's autograded submission."""
-        from nbgrader.api import Gradebook
-
-        out: dict[str, dict[str, tuple[float, float]]] = {}
-        with Gradebook(self.config.CourseDirectory.db_url) as gb:
-            submission = gb.find_submission(self.assignment, student)
-            for nb in submission.notebooks:
-                out[nb.name] = {g.name: (float(g.score), float(g.max_score)) for g in nb.grades}
-        return out
+    def scores(self, student: str) -> Scores:
+        """{notebook: {grade_id: CellScore}} for one student's autograded submission (the grader's reader)."""
+        return read_scores(self.config.CourseDirectory.db_url, self.assignment, student)
 
     def feedback(self, student: str) -> dict[str, str]:
         _checked(self.api.generate_feedback(self.assignment, student, force=True), "generate_feedback")

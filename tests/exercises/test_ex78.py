@@ -491,7 +491,7 @@ def test_reference_answers_score_full_marks(grading):
     graded = autograded_ids(NAME)
     assert graded <= set(scores)
     assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-    assert sum(scores[g][1] for g in graded) == 15  # 6 (exercise 7) + 9 (exercise 8); 5 written points by hand
+    assert sum(scores[g].max_score for g in graded) == 15  # 6 (exercise 7) + 9 (exercise 8); 5 written points by hand
 
 
 @pytest.mark.slow

@@ -29,8 +29,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from autograder.cells import cell_kind, grade_id_of
+from tests.conftest import LAYOUT
 from tools.nbgrader_course import with_answer
 
+ASSIGNMENT = LAYOUT.assignment
 NB = "ex12_skip_connections"
 FILE = f"{NB}.ipynb"
 XSS = "cgxss"          # every injected script/handler carries this word: it may only show up as text
@@ -630,9 +632,9 @@ def outside_targets(kit: Kit) -> list[str]:
     t, p = kit.token, kit.paths
     site = sysconfig.get_paths()["purelib"]
     return [
-        f"{p['repo']}/autograder/checks/cg_canary_{t}.py", f"{p['repo']}/source/week07/cg_canary_{t}.txt",
+        f"{p['repo']}/autograder/checks/cg_canary_{t}.py", f"{p['repo']}/source/{ASSIGNMENT}/cg_canary_{t}.txt",
         f"{p['repo']}/cg_canary_{t}.txt", f"{p['course']}/cg_canary_{t}.txt", f"{p['course']}/gradebook.db",
-        f"{p['course']}/submitted/honest/week07/{FILE}", f"{p['downloads']}/cg_canary_{t}.txt",
+        f"{p['course']}/submitted/honest/{ASSIGNMENT}/{FILE}", f"{p['downloads']}/cg_canary_{t}.txt",
         f"{p['downloads']}/honest/{FILE}", f"{p['canary_dir']}/cg_canary_{t}.txt",
         f"/work/cg_canary_{t}.txt", f"/work/shared/cg_canary_{t}.txt", f"/root/cg_canary_{t}.txt",
         f"/root/.cache/cg_canary_{t}.txt", f"/tmp/cg_canary_{t}.txt", f"/var/tmp/cg_canary_{t}.txt",

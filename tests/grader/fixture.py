@@ -1,6 +1,6 @@
 """A tiny nbgrader assignment (two notebooks, four exercises) for the grader's tests.
 
-It has what the real week07 has — a read-only setup cell, answer cells, public tests, hidden
+It has what the real assignment has — a read-only setup cell, answer cells, public tests, hidden
 tests, a manually graded answer — but kernels start in a second, so the pathological students
 (infinite loops, kernel deaths, tampering) cost little. nbgrader generates the release."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from tools import LAYOUT
+from autograder.course import Layout
 from tools.nbgrader_course import Course
 
-ASSIGNMENT = LAYOUT.assignment        # the tiny course's assignment has the real one's name
+COURSE_ID, ASSIGNMENT = "tiny-course", "tiny07"   # not the real course's: nothing may assume its names
 # Distinctive strings that live only in hidden tests: feedback must never show them.
 HIDDEN_MARKERS = ("hidden_probe_triple_7331", "hidden_probe_scale_4242", "hidden_probe_count_9090")
 
@@ -106,5 +106,6 @@ def build_course(root: Path) -> tuple[Path, Path]:
     source.mkdir(parents=True, exist_ok=True)
     nbformat.write(ex12(), str(source / "ex12_tiny.ipynb"))
     nbformat.write(ex34(), str(source / "ex34_tiny.ipynb"))
-    release = Course(Path(root) / "nbgrader", source=source.parent).generate()
+    layout = Layout(root=Path(root), course_id=COURSE_ID, assignments=(ASSIGNMENT,))
+    release = Course(Path(root) / "nbgrader", layout).generate()
     return source, release

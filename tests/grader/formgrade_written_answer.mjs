@@ -2,7 +2,7 @@
 // open the notebook's submission list, follow the student's link, type a score into the written
 // answer's score box, leave the box (formgrader saves on change) and wait for its "saved" tick.
 //
-// usage: node formgrade_written_answer.mjs --url URL --token TOKEN --assignment week07 --notebook ex12_tiny
+// usage: node formgrade_written_answer.mjs --url URL --token TOKEN --assignment ASSIGNMENT --notebook NOTEBOOK
 //        --grades '[{"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": "ex1_written_why", "score": 1}]'
 //        --screenshot out.png [--chromium /usr/bin/chromium] [--playwright DIR]
 // --playwright is the folder holding node_modules/playwright-core (default: tests/browser).

@@ -38,9 +38,10 @@ import pytest
 from autograder import cli, probes
 from autograder.assignment import Assignment
 from autograder.feedback import leaks
+from autograder.results import NotebookResult, StudentResult, results_from_dict
 from autograder.sandbox import status
 from tests.grader import attacks
-from tests.grader.attacks import ATTACKS, BASELINE, FILE, NB, XSS
+from tests.grader.attacks import ASSIGNMENT, ATTACKS, BASELINE, FILE, NB, XSS
 from tests.harness.grading import RELEASE, SOURCE, reference_submission, release_nb
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,7 @@ def run(tmp_path_factory):
             grades = {r["student"]: r for r in csv.DictReader(f) if r["student"] != "(max)"}
         with open(exports / "needs_review.csv") as f:
             review = list(csv.DictReader(f))
-        results = json.loads((exports / "results.json").read_text())
+        results = results_from_dict(json.loads((exports / "results.json").read_text()))
         rel = Assignment.load(RELEASE, SOURCE)
         yield {"course": course, "grades": grades, "review": review, "results": results, "seconds": seconds,
                 "written": written, "leftovers": leftovers, "token": token, "rel": rel,
@@ -133,7 +134,7 @@ def _leftover_processes() -> list[int]:
 
 def _reports(course: Path, student: str) -> dict:
     """CG-REPORT lines from the graders' copy of the autograded notebook (never sent to students)."""
-    path = course / "autograded" / student / "week07" / FILE
+    path = course / "autograded" / student / ASSIGNMENT / FILE
     found: dict = {}
     if not path.exists():
         return found
@@ -149,7 +150,7 @@ def _reports(course: Path, student: str) -> dict:
 
 
 def _pages(run, student) -> dict[str, str]:
-    folder = run["course"] / "feedback" / student / "week07"
+    folder = run["course"] / "feedback" / student / ASSIGNMENT
     return {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.html"))}
 
 
@@ -157,9 +158,18 @@ def _review(run, student) -> str:
     return " | ".join(r["reason"] for r in run["review"] if r["student"] == student)
 
 
+def _result(run, student) -> StudentResult:
+    """The student's result (an empty one when the run has none, which every check below notices)."""
+    return run["results"].get(student) or StudentResult(student, error="no result")
+
+
+def _entry(run, student) -> NotebookResult | None:
+    return _result(run, student).notebooks.get(NB)
+
+
 def _cell_scores(run, student) -> dict[str, tuple[float, float]]:
-    scores = (run["results"].get(student) or {}).get("scores") or {}
-    return {gid: (float(v[0] or 0), float(v[1])) for gid, v in scores.get(NB, {}).items()
+    """{grade_id: (points, max)} of the attacked notebook's autograded test cells."""
+    return {gid: (c.earned, c.max_score) for gid, c in _result(run, student).scores.get(NB, {}).items()
             if run["rel"].notebooks[NB].graded[gid].kind == "test"}
 
 
@@ -172,9 +182,9 @@ def test_the_run_grades_every_submission_within_budget(run):
     print(f"\ncourse-grade run over {len(run['grades'])} submissions: {run['seconds']:.1f} s (load {load:.1f})")
     assert not missing, f"the run lost submissions: {sorted(missing)}"
     for student, result in run["results"].items():
-        entry = result.get("notebooks", {}).get(NB, {})
-        if entry.get("status") == "graded" and student != "template":
-            assert result.get("feedback", {}).get("ok"), f"{student} got no feedback: {result.get('feedback')}"
+        entry = result.notebooks.get(NB)
+        if entry and entry.status == "graded" and student != "template":
+            assert result.feedback and result.feedback.ok, f"{student} got no feedback: {result.feedback}"
             assert _pages(run, student), f"{student} has no feedback page"
     if load > (os.cpu_count() or 1):
         pytest.skip(f"machine busy (load {load:.1f}): the run took {run['seconds']:.0f} s, budget not judged")
@@ -186,7 +196,7 @@ def test_the_rest_of_the_class_is_unaffected(run):
     assert honest and all(s == m for s, m in honest.values()), f"honest student lost points: {honest}"
     row = run["grades"]["honest"]
     assert float(row["ex1"]) == 6 and float(row["ex2"]) == 10, row
-    assert not run["results"]["honest"].get("error")
+    assert not run["results"]["honest"].error
     assert all(s == 0 for s, _ in _cell_scores(run, "blank").values()), _cell_scores(run, "blank")
     for student in ("honest", "blank"):
         pages = _pages(run, student)
@@ -217,8 +227,9 @@ def test_attack_forges_no_points(run, attack):
     student = attack.student
     checked = set(probes.checks_for(NB))
     scores = _cell_scores(run, student)
-    assert scores, f"{student} ({attack.name}) has no scores: {run['results'].get(student, {}).get('error')}"
-    verdicts = run["results"][student]["notebooks"].get(NB, {}).get("verdicts", {})
+    assert scores, f"{student} ({attack.name}) has no scores: {_result(run, student).error}"
+    entry = _entry(run, student)
+    verdicts = entry.verdicts if entry else {}
     forged = {gid: s for gid, (s, _) in scores.items() if s > 0 and gid not in attack.may_pass}
     others = [a.name for a in ATTACKS if a.student == student and a is not attack]
     assert not forged, (
@@ -233,7 +244,7 @@ def test_attack_forges_no_points(run, attack):
 def _why(gid, checked, verdicts) -> str:
     if gid not in checked:
         return "no Check: scored by the in-kernel public test"
-    return "verdict: " + verdicts.get(gid, {}).get("message", "?")
+    return "verdict: " + (verdicts[gid].message if gid in verdicts else "?")
 
 
 def _decoded_views(page: str) -> list[str]:
@@ -260,7 +271,7 @@ ALL_STUDENTS = list(BASELINE) + sorted({a.student for a in ATTACKS})
 @pytest.mark.parametrize("student", ALL_STUDENTS)
 def test_feedback_shows_no_hidden_check_or_solution(run, student):
     own = set()
-    sub = run["course"] / "submitted" / student / "week07" / FILE
+    sub = run["course"] / "submitted" / student / ASSIGNMENT / FILE
     if sub.exists():      # what the student wrote themselves is not a leak
         own = {ln.strip() for c in nbformat.read(str(sub), as_version=4).cells for ln in c.source.splitlines()}
     secret = run["secret"] - own
@@ -397,8 +408,8 @@ REPORTS = [(a, c) for a in ATTACKS for c in a.reports]
     for a, c in REPORTS])
 def test_what_the_box_shows(run, attack, check):
     seen = run["reports"].get(attack.student, {})
-    entry = run["results"].get(attack.student, {}).get("notebooks", {}).get(NB, {})
-    if check.key not in seen and check.killed_ok and entry.get("status") == "failed":
+    entry = _entry(run, attack.student)
+    if check.key not in seen and check.killed_ok and entry and entry.failed:
         return                     # the box stopped the kernel (e.g. its memory cgroup): contained
     if check.key not in seen:      # not an AssertionError: an xfail must not hide an attack that never ran
         raise RuntimeError(f"{attack.name} did not report {check.key!r}: its cell did not run ({seen})")
@@ -408,9 +419,9 @@ def test_what_the_box_shows(run, attack, check):
 def test_kernel_deaths_and_loops_cost_only_their_own_notebook(run):
     for student in ("hog_in_probe", "loop_in_probe", "giant_output"):
         result = run["results"][student]
-        assert not result.get("error"), (student, result.get("error"))
-        entry = result["notebooks"][NB]
-        print(f"\n{student}: {entry['status']} {entry.get('reason', '')} ({entry['seconds']} s)")
+        assert not result.error, (student, result.error)
+        entry = result.notebooks[NB]
+        print(f"\n{student}: {entry.status} {entry.reason} ({entry.seconds} s)")
         assert all(s == 0 for s, _ in _cell_scores(run, student).values())
 
 
@@ -418,14 +429,14 @@ def test_giant_output_does_not_reach_the_feedback(run):
     pages = _pages(run, "giant_output")
     size = max((len(p) for p in pages.values()), default=0)
     assert size < 20 * 2**20, f"a 200 MB print made a {size / 2**20:.0f} MB feedback page"
-    graded = run["course"] / "autograded" / "giant_output" / "week07" / FILE
+    graded = run["course"] / "autograded" / "giant_output" / ASSIGNMENT / FILE
     if graded.exists():
         assert graded.stat().st_size < 50 * 2**20, f"autograded copy is {graded.stat().st_size / 2**20:.0f} MB"
 
 
 def test_a_file_name_cannot_replace_another_students_submission(run):
     pat = _cell_scores(run, "pat")
-    assert pat, f"pat was not graded: {run['results'].get('pat', {}).get('error')}"
+    assert pat, f"pat was not graded: {_result(run, 'pat').error}"
     flagged = any("pat_ex12" in r["reason"] for r in run["review"])
     assert all(s == m for s, m in pat.values()) or flagged, (
         f"a file named pat_ex12_skip_connections.ipynb replaced pat's submission, unflagged: {pat}")
@@ -437,6 +448,6 @@ def test_an_lms_name_part_cannot_claim_another_student(run):
 
 
 def test_a_student_named_template_is_graded_like_anyone(run):
-    result = run["results"].get("template") or {}
-    assert not result.get("error"), result.get("error")
+    result = run["results"].get("template")
+    assert result is not None and not result.error, result
     assert _cell_scores(run, "template"), "no scores for the student named template"

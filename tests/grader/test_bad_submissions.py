@@ -13,6 +13,7 @@ import pytest
 
 from autograder import cli
 from autograder.cells import grade_id_of
+from autograder.results import results_from_dict
 from autograder.sandbox import status
 from tests.grader import fixture
 from tests.grader.students import EXPECTED, Class
@@ -29,7 +30,7 @@ def graded(tmp_path_factory):
     course, downloads = root / "course", root / "downloads"
     secrets = {"repo": str(Path(__file__).resolve().parents[2]), "course": str(course),
                "source": str(source.parent), "downloads": str(downloads), "gradebook": str(course / "gradebook.db"),
-               "victim": str(course / "submitted" / "good" / "week07" / "ex12_tiny.ipynb")}
+               "victim": str(course / "submitted" / "good" / fixture.ASSIGNMENT / "ex12_tiny.ipynb")}
     Class(downloads, release, source, secrets).build()
     cli.main(["run", str(downloads), "--course-dir", str(course), "--release", str(release),
               "--source", str(source), "--checks", str(CHECKS), "--probe-seed", "bad-submissions",
@@ -40,7 +41,7 @@ def graded(tmp_path_factory):
     with open(exports / "needs_review.csv") as f:
         review = list(csv.DictReader(f))
     return {"course": course, "exports": exports, "grades": grades, "review": review, "secrets": secrets,
-            "results": json.loads((exports / "results.json").read_text()), "release": release}
+            "results": results_from_dict(json.loads((exports / "results.json").read_text())), "release": release}
 
 
 def reasons(graded, student):
@@ -61,20 +62,20 @@ def test_each_submission_gets_its_expected_outcome(graded, student):
 
 def test_tampering_gains_nothing(graded):
     """The verdicts (decided outside the kernel) of the tampering students' wrong answers: 0."""
-    raw = {s: graded["results"][s]["scores"] for s in ("tamper", "sneaky", "builtins", "custom_exc")}
-    assert raw["tamper"]["ex34_tiny"]["ex3_test_scale"][0] == 0
-    assert raw["sneaky"]["ex34_tiny"]["ex3_test_scale"][0] == 0
-    assert raw["builtins"]["ex12_tiny"]["ex2_test_count_even"][0] == 0
-    assert raw["custom_exc"]["ex12_tiny"]["ex1_test_triple"][0] == 0
-    undone = graded["results"]["sneaky"]["notebooks"]["ex34_tiny"]["guard"]
-    assert any("torch.allclose" in e["undone"] for e in undone)
+    raw = {s: graded["results"][s].scores for s in ("tamper", "sneaky", "builtins", "custom_exc")}
+    assert raw["tamper"]["ex34_tiny"]["ex3_test_scale"].score == 0
+    assert raw["sneaky"]["ex34_tiny"]["ex3_test_scale"].score == 0
+    assert raw["builtins"]["ex12_tiny"]["ex2_test_count_even"].score == 0
+    assert raw["custom_exc"]["ex12_tiny"]["ex1_test_triple"].score == 0
+    undone = graded["results"]["sneaky"].notebooks["ex34_tiny"].undone
+    assert any("torch.allclose" in u for u in undone)
 
 
 def test_one_dead_kernel_or_stuck_loop_costs_only_that_notebook(graded):
-    crash = graded["results"]["crash"]["notebooks"]
-    assert crash["ex34_tiny"]["status"] == "failed" and crash["ex12_tiny"]["status"] == "graded"
-    stubborn = graded["results"]["stubborn"]["notebooks"]
-    assert stubborn["ex12_tiny"]["status"] == "failed" and stubborn["ex34_tiny"]["status"] == "graded"
+    crash = graded["results"]["crash"].notebooks
+    assert crash["ex34_tiny"].status == "failed" and crash["ex12_tiny"].status == "graded"
+    stubborn = graded["results"]["stubborn"].notebooks
+    assert stubborn["ex12_tiny"].status == "failed" and stubborn["ex34_tiny"].status == "graded"
     assert len(graded["grades"]) == len(EXPECTED)      # and every other student was graded
 
 
@@ -96,12 +97,12 @@ def test_feedback_shows_results_but_never_hidden_tests(graded):
         for marker in fixture.HIDDEN_MARKERS:
             assert marker not in text, (page, marker)
         assert "BEGIN HIDDEN TESTS" not in text
-    wrong = (graded["course"] / "feedback" / "edits_tests" / "week07" / "ex12_tiny.html").read_text()
+    wrong = (graded["course"] / "feedback" / "edits_tests" / fixture.ASSIGNMENT / "ex12_tiny.html").read_text()
     assert "triple multiplies by three" in wrong       # the verdict's teaching message is shown
 
 
 def test_stderr_warnings_in_student_code_do_not_cost_points(graded):
-    nb = nbformat.read(str(graded["course"] / "autograded" / "noisy" / "week07" / "ex12_tiny.ipynb"), 4)
+    nb = nbformat.read(str(graded["course"] / "autograded" / "noisy" / fixture.ASSIGNMENT / "ex12_tiny.ipynb"), 4)
     test = next(c for c in nb.cells if grade_id_of(c) == "ex2_test_count_even")
     shown = "".join(o.get("text", "") for o in test.outputs)
     assert "values should be a list" in shown          # the warning is shown, on stdout
@@ -110,7 +111,7 @@ def test_stderr_warnings_in_student_code_do_not_cost_points(graded):
 def test_student_code_sees_and_changes_nothing_outside_its_box(graded):
     if not status().available:
         pytest.skip(f"no sandbox here: {status().reason}")
-    nb = nbformat.read(str(graded["course"] / "autograded" / "snoop" / "week07" / "ex12_tiny.ipynb"), 4)
+    nb = nbformat.read(str(graded["course"] / "autograded" / "snoop" / fixture.ASSIGNMENT / "ex12_tiny.ipynb"), 4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "SNOOP notebooks or gradebooks found: 0" in printed, printed
     assert "SNOOP saw hidden tests: False" in printed
@@ -124,7 +125,7 @@ def test_course_gradebook_holds_every_student_for_formgrader(graded):
 
     with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}") as gb:
         students = {s.id for s in gb.students}
-        good = gb.find_submission("week07", "good")
+        good = gb.find_submission(fixture.ASSIGNMENT, "good")
         assert students == set(EXPECTED)
         assert good.score == pytest.approx(10)
 
@@ -135,10 +136,10 @@ def test_summary_figure_exists(graded):
 
 def test_feedback_can_be_rendered_again_from_the_course_folder(graded):
     course, release = graded["course"], graded["release"]
-    page = course / "feedback" / "edits_tests" / "week07" / "ex12_tiny.html"
+    page = course / "feedback" / "edits_tests" / fixture.ASSIGNMENT / "ex12_tiny.html"
     page.unlink()
     cli.main(["feedback", "--course-dir", str(course), "--release", str(release),
-              "--source", str(Path(graded["secrets"]["source"]) / "week07"), "--checks", str(CHECKS)])
+              "--source", str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT), "--checks", str(CHECKS)])
     text = page.read_text(encoding="utf-8")
     assert "triple multiplies by three" in text
     assert not any(marker in text for marker in fixture.HIDDEN_MARKERS)
@@ -151,14 +152,14 @@ def test_regrading_one_student_reuses_the_course_gradebook_and_keeps_manual_grad
 
     course, db = graded["course"], f"sqlite:///{graded['course'] / 'gradebook.db'}"
     with Gradebook(db) as gb:
-        written = gb.find_grade("ex1_written_why", "ex12_tiny", "week07", "good")
+        written = gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "good")
         written.manual_score = 1
         gb.db.commit()
     assert cli.main(["grade", "--course-dir", str(course), "--release", str(graded["release"]),
-                     "--source", str(Path(graded["secrets"]["source"]) / "week07"), "--students", "good",
+                     "--source", str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT), "--students", "good",
                      "--checks", str(CHECKS),
                      "--timeout", str(CELL_TIMEOUT), "--jobs", "1", "--no-feedback"]) == 0
     with Gradebook(db) as gb:
         assert {s.id for s in gb.students} == set(EXPECTED)
-        assert gb.find_grade("ex1_written_why", "ex12_tiny", "week07", "good").manual_score == 1
-        assert gb.find_submission("week07", "good").score == pytest.approx(10 + 1)
+        assert gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "good").manual_score == 1
+        assert gb.find_submission(fixture.ASSIGNMENT, "good").score == pytest.approx(10 + 1)

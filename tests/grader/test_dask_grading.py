@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli
+from autograder.results import results_from_dict
 from tests.grader import fixture
 from tests.grader.students import Class
 
@@ -106,8 +107,8 @@ def grade(downloads, course: Path, *extra: str) -> dict:
                      "--source", str(d["source"]), "--checks", str(CHECKS), "--probe-seed", "dask-test",
                      "--timeout", str(TIMEOUT), "--memory-mb", "1536", *extra])
     assert code == 0
-    results = json.loads((course / "exports" / "results.json").read_text())
-    return {s: r.get("scores") for s, r in results.items()}
+    results = results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
+    return {s: r.scores for s, r in results.items()}
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +120,11 @@ def test_dask_scores_equal_local_cell_by_cell(downloads, local, cluster, tmp_pat
     ours = grade(downloads, tmp_path / "course", "--executor", "dask", "--scheduler", cluster["address"])
     assert set(ours) == set(SLICE)
     assert ours == local
-    assert local["good"]["ex12_tiny"]["ex1_test_triple"][0] == 2      # the check is not vacuous: good scores ...
-    assert local["loop"]["ex12_tiny"]["ex1_test_triple"][0] == 0      # ... and the looping student does not
+    assert local["good"]["ex12_tiny"]["ex1_test_triple"].score == 2   # the check is not vacuous: good scores ...
+    assert local["loop"]["ex12_tiny"]["ex1_test_triple"].score == 0   # ... and the looping student does not
     grades = {r["student"]: r for r in csv.DictReader(open(tmp_path / "course" / "exports" / "grades.csv"))}
     assert "kernel died" in grades["crash"]["notes"] + open(tmp_path / "course" / "exports" / "needs_review.csv").read()
-    assert (tmp_path / "course" / "feedback" / "good" / "week07" / "ex12_tiny.html").exists()
+    assert (tmp_path / "course" / "feedback" / "good" / fixture.ASSIGNMENT / "ex12_tiny.html").exists()
 
 
 def test_a_worker_killed_mid_student_is_retried_on_the_other(downloads, local, cluster, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from autograder import cli, feedback
 from autograder.assignment import Assignment
+from autograder.results import results_from_dict
 from tests.conftest import LAYOUT
 from tools import demo_builder
 
@@ -43,10 +44,10 @@ def graded_demo(tmp_path_factory):
 
 def cell_scores(course: Path, kernels: str) -> dict:
     """Scores by student, notebook and cell; every notebook that ran must have had ``kernels`` kernels."""
-    results = json.loads((course / "exports" / "results.json").read_text())
-    started = {e["kernel"] for r in results.values() for e in r["notebooks"].values() if "kernel" in e}
+    results = results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
+    started = {e.kernel for r in results.values() for e in r.notebooks.values() if e.kernel}
     assert started == {kernels}, started
-    return {student: r["scores"] for student, r in results.items()}
+    return {student: r.scores for student, r in results.items()}
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ import pytest
 
 from autograder import cli
 from tools.nbgrader_course import read, solved, with_answer
+from tests.conftest import LAYOUT
 from tests.grader import fixture
 from tests.harness.lab_server import free_port
 
@@ -57,7 +58,7 @@ def formgrader(course: Path, source: Path, workdir: Path):
     (course / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.CourseDirectory.course_id = 'modern-cnns'\n"
+        f"c.CourseDirectory.course_id = '{LAYOUT.course_id}'\n"
         f"c.CourseDirectory.source_directory = {str(source.parent)!r}\n"
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(course / 'gradebook.db')!r}\n")
     port, token = free_port(), secrets.token_hex(16)
@@ -117,22 +118,23 @@ def test_written_answer_graded_in_formgrader_reaches_every_export(tmp_path):
     # the submission time and the late penalty are in nbgrader's own gradebook
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        assert gb.find_assignment("week07").duedate == dt.datetime(2026, 12, 8, 22, 59)
-        late_sub, on_time = gb.find_submission("week07", "canvas_12345"), gb.find_submission("week07", "moodle_40012")
+        assert gb.find_assignment(fixture.ASSIGNMENT).duedate == dt.datetime(2026, 12, 8, 22, 59)
+        late_sub = gb.find_submission(fixture.ASSIGNMENT, "canvas_12345")
+        on_time = gb.find_submission(fixture.ASSIGNMENT, "moodle_40012")
         assert late_sub.timestamp == dt.datetime(2026, 12, 9, 11, 0) and late_sub.total_seconds_late > 0
         assert late_sub.late_submission_penalty > 0 and on_time.late_submission_penalty == 0
-        assert {g.name: g.manual_score for g in gb.find_submission_notebook("ex12_tiny", "week07",
+        assert {g.name: g.manual_score for g in gb.find_submission_notebook("ex12_tiny", fixture.ASSIGNMENT,
                                                                            "canvas_12345").grades}[WRITTEN] is None
         ann = gb.find_student("moodle_40012")
         assert (ann.first_name, ann.last_name, ann.lms_user_id) == ("Ann", "Lee", "40012")
-    feedback_page = next((course / "feedback" / "canvas_12345" / "week07").glob("*.html"))
+    feedback_page = next((course / "feedback" / "canvas_12345" / fixture.ASSIGNMENT).glob("*.html"))
     assert "Late submission:" in feedback_page.read_text()
 
     # formgrader lists students by the names export wrote into nbgrader's student table
     grades = [{"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": WRITTEN, "score": 1},
               {"student": "moodle_40012", "shown_as": "Lee, Ann", "grade_id": WRITTEN, "score": 0.5}]
     with formgrader(course, source, tmp_path) as (url, token):
-        run = subprocess.run(["node", str(DRIVER), "--url", url, "--token", token, "--assignment", "week07",
+        run = subprocess.run(["node", str(DRIVER), "--url", url, "--token", token, "--assignment", fixture.ASSIGNMENT,
                               "--notebook", "ex12_tiny", "--grades", json.dumps(grades),
                               "--screenshot", str(tmp_path / "formgrader.png"), "--chromium", str(CHROMIUM),
                               "--playwright", str(PLAYWRIGHT)],

@@ -16,13 +16,15 @@ from autograder import cli, collect, export, feedback, tamper
 from autograder.assignment import Assignment
 from autograder.cells import grade_id_of, is_solution
 from autograder.preflight import preflight
+from autograder.probes import Verdict
+from autograder.results import CellScore, NotebookResult, StudentResult
 from tests.grader import fixture
 
 
 @pytest.fixture(scope="module")
 def assignment(tmp_path_factory) -> Assignment:
     """The fixture's source notebooks carry the same nbgrader metadata as its release."""
-    folder = tmp_path_factory.mktemp("tiny") / "week07"
+    folder = tmp_path_factory.mktemp("tiny") / fixture.ASSIGNMENT
     folder.mkdir()
     nbformat.write(fixture.ex12(), str(folder / "ex12_tiny.ipynb"))
     nbformat.write(fixture.ex34(), str(folder / "ex34_tiny.ipynb"))
@@ -90,7 +92,8 @@ def test_newest_download_wins(assignment, tmp_path):
     placements = collect.collect(tmp_path, assignment, tmp_path / "out")
     kept = [p for p in placements if p.kept]
     assert [p.origin for p in kept] == ["ann_ex12_tiny.ipynb"]
-    assert nbformat.read(str(tmp_path / "out/ann/week07/ex12_tiny.ipynb"), 4).cells[0].source == "newest"
+    newest = nbformat.read(str(tmp_path / "out" / "ann" / fixture.ASSIGNMENT / "ex12_tiny.ipynb"), 4)
+    assert newest.cells[0].source == "newest"
 
 
 # -- preflight -----------------------------------------------------------------------------------
@@ -215,17 +218,18 @@ def test_leak_check_sees_through_syntax_highlighting():
 
 # -- export and command line ---------------------------------------------------------------------
 def test_grade_rows_and_figure(assignment, tmp_path):
-    def result(score3):
-        return {"scores": {"ex12_tiny": {"ex1_test_triple": [2, 2, False, "code"],
-                                         "ex1_written_why": [None, 1, True, "markdown"],
-                                         "ex2_test_count_even": [0, 3, False, "code"]},
-                           "ex34_tiny": {"ex3_test_scale": [score3, 2, False, "code"],
-                                         "ex4_test_count_positive": [3, 3, False, "code"]}},
-                "notebooks": {"ex12_tiny": {"status": "graded"}, "ex34_tiny": {"status": "graded"}}}
-    ok = export.student_grade("ok", result(2), assignment, {})
+    def result(student, score3):
+        return StudentResult(student, scores={
+            "ex12_tiny": {"ex1_test_triple": CellScore(2, 2, False, "code"),
+                          "ex1_written_why": CellScore(None, 1, True, "markdown"),
+                          "ex2_test_count_even": CellScore(0, 3, False, "code")},
+            "ex34_tiny": {"ex3_test_scale": CellScore(score3, 2, False, "code"),
+                          "ex4_test_count_positive": CellScore(3, 3, False, "code")}},
+            notebooks={"ex12_tiny": NotebookResult("graded"), "ex34_tiny": NotebookResult("graded")})
+    ok = export.student_grade("ok", result("ok", 2), assignment, {})
     assert ok.exercises == {"ex1": 2, "ex2": 0, "ex3": 2, "ex4": 3} and ok.total == 7 and ok.manual_pending == 1
-    crashed = result(2)
-    crashed["notebooks"]["ex34_tiny"] = {"status": "failed", "reason": "the kernel died"}
+    crashed = result("bad", 2)
+    crashed.notebooks["ex34_tiny"] = NotebookResult("failed", "the kernel died")
     bad = export.student_grade("bad", crashed, assignment, {})
     assert bad.total == 2 and any("kernel died" in why for _, why in bad.review)
     export.write_grades([ok, bad], assignment, tmp_path / "grades.csv")
@@ -276,7 +280,7 @@ def test_collect_reads_an_lms_zip(assignment, tmp_path):
         zf.writestr("Ann Lee_777_assignsubmission_file_/ex34_tiny.ipynb", text)
         zf.writestr("Ann Lee_777_assignsubmission_file_/scan.jpg", b"\xff\xd8")
     placements = collect.collect(archive, assignment, tmp_path / "out")
-    assert (tmp_path / "out" / "ann_lee" / "week07" / "ex34_tiny.ipynb").exists()
+    assert (tmp_path / "out" / "ann_lee" / fixture.ASSIGNMENT / "ex34_tiny.ipynb").exists()
     assert {p.origin.split("/")[-1]: p.placed for p in placements} == {"ex34_tiny.ipynb": True, "scan.jpg": False}
 
 
@@ -358,7 +362,7 @@ def test_test_cell_outputs_are_replaced_by_the_verdict(assignment):
     test = next(c for c in nb.cells if c.get("id") == "ex1_test_triple")
     test.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged: all hidden tests passed")]
     feedback.sanitize(nb, assignment.notebooks["ex12_tiny"],
-                      verdicts={"ex1_test_triple": {"passed": False, "message": "triple(4) returned 13"}})
+                      verdicts={"ex1_test_triple": Verdict(False, "triple(4) returned 13")})
     text = nbformat.writes(nb)
     assert "forged" not in text and "triple(4) returned 13" in text
 

@@ -18,6 +18,7 @@ import pytest
 from autograder import cli, collect, export, late, lms, similarity
 from autograder.assignment import Assignment
 from autograder.cells import grade_id_of
+from autograder.results import CellScore, NotebookResult, StudentResult, results_to_dict
 from tests.grader import fixture
 
 BERLIN = "Europe/Berlin"
@@ -88,7 +89,7 @@ def test_canvas_resubmission_and_late_tag_map_to_one_student(release, tmp_path):
     assert people["canvas_12345"].late_tag and people["canvas_12345"].display_name == "smithjohn"
     assert people["canvas_12345"].time_source == "zip entry time"
     # the zip entry time (Berlin, UTC+1 in December) reaches nbgrader's timestamp.txt
-    stamp = (out / "canvas_12345" / "week07" / "timestamp.txt").read_text()
+    stamp = (out / "canvas_12345" / fixture.ASSIGNMENT / "timestamp.txt").read_text()
     assert stamp == "2026-12-09 09:00:00.000000 UTC"
     from nbgrader.utils import parse_utc
     assert parse_utc(stamp) == dt.datetime(2026, 12, 9, 9, 0)
@@ -182,10 +183,10 @@ def test_timestamps_csv_beats_the_file_time(release, tmp_path):
 
 
 # -- import files, round trip from downloads ------------------------------------------------------
-def fake_results(rel: Assignment, score: float) -> dict:
-    scores = {name: {c.grade_id: [score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type]
+def fake_results(rel: Assignment, score: float, student: str = "student") -> StudentResult:
+    scores = {name: {c.grade_id: CellScore(score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type)
                      for c in rnb.cells if c.kind in ("test", "manual")} for name, rnb in rel.notebooks.items()}
-    return {"scores": scores, "notebooks": {n: {"status": "graded"} for n in rel.notebooks}}
+    return StudentResult(student, scores=scores, notebooks={n: NotebookResult("graded") for n in rel.notebooks})
 
 
 def read_canvas_import(path: Path) -> tuple[list[str], float, dict[str, str]]:
@@ -216,8 +217,8 @@ def course_from_downloads(release, tmp_path, downloads, *extra) -> Path:
     cli.main(["collect", str(downloads), "--course-dir", str(course), "--release", str(release.release_dir),
               "--lms", "auto", "--due", DUE, *extra])
     people = json.loads((course / "exports" / "students.json").read_text())
-    results = {sid: fake_results(release, 2.0) for sid, p in people.items() if p["submitted"]}
-    (course / "exports" / "results.json").write_text(json.dumps(results))
+    results = {sid: fake_results(release, 2.0, sid) for sid, p in people.items() if p["submitted"]}
+    (course / "exports" / "results.json").write_text(json.dumps(results_to_dict(results)))
     return course
 
 
@@ -343,7 +344,7 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
     with Gradebook(f"sqlite:///{db}") as gb:
         for student in ("late_one", "on_time"):
             gb.update_or_create_student(student)
-            sub = gb.update_or_create_submission("week07", student)
+            sub = gb.update_or_create_submission(fixture.ASSIGNMENT, student)
             for nb in sub.notebooks:
                 for g in nb.grades:
                     g.auto_score = g.max_score
@@ -352,28 +353,29 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
     times = {"late_one": dt.datetime(2026, 12, 10, 9, 0, tzinfo=dt.timezone.utc),
              "on_time": dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.timezone.utc)}
     policy = late.parse_policy("")
-    late.record_in_gradebook(db, "week07", due, {s: (t, late.lateness(t, due, policy).fraction)
-                                                 for s, t in times.items()})
+    late.record_in_gradebook(db, fixture.ASSIGNMENT, due, {s: (t, late.lateness(t, due, policy).fraction)
+                                                           for s, t in times.items()})
     with Gradebook(f"sqlite:///{db}") as gb:
-        ours = {s: gb.find_submission("week07", s).late_submission_penalty for s in times}
-        assert gb.find_submission("week07", "late_one").total_seconds_late == (times["late_one"] - due.utc).seconds \
-            + 86400 * (times["late_one"] - due.utc).days
+        ours = {s: gb.find_submission(fixture.ASSIGNMENT, s).late_submission_penalty for s in times}
+        behind = times["late_one"] - due.utc
+        late_one = gb.find_submission(fixture.ASSIGNMENT, "late_one")
+        assert late_one.total_seconds_late == behind.seconds + 86400 * behind.days
     assert ours["late_one"] > 0 and ours["on_time"] == 0
     nbgrader_says = {}
     for student in times:
         for name in release.notebooks:
             pp = AssignLatePenalties(plugin_class=late.PerDayPenalty)
-            pp.preprocess(nbformat.v4.new_notebook(), {"nbgrader": {"notebook": name, "assignment": "week07",
+            pp.preprocess(nbformat.v4.new_notebook(), {"nbgrader": {"notebook": name, "assignment": fixture.ASSIGNMENT,
                                                                     "student": student, "db_url": f"sqlite:///{db}"}})
         with Gradebook(f"sqlite:///{db}") as gb:
-            nbgrader_says[student] = gb.find_submission("week07", student).late_submission_penalty
+            nbgrader_says[student] = gb.find_submission(fixture.ASSIGNMENT, student).late_submission_penalty
     assert nbgrader_says == pytest.approx(ours)
 
 
 def test_names_that_look_like_formulas_are_quoted_in_every_spreadsheet(release, tmp_path):
     """A student's profile name is theirs to choose: '=HYPERLINK(…)' must not become a live formula."""
     person = lms.Student("moodle_7", "=HYPERLINK(\"http://x\")", "moodle", "7")
-    g = export.student_grade("moodle_7", fake_results(release, 2.0), release, {})
+    g = export.student_grade("moodle_7", fake_results(release, 2.0, "moodle_7"), release, {})
     g.person = person
     export.write_moodle([g], release, tmp_path / "m.csv")
     export.write_grades([g], release, tmp_path / "g.csv")

@@ -34,10 +34,10 @@ def test_lateness_names_and_written_scores_through_postgres(postgres, tmp_path):
                      "--jobs", "1", "--timeout", "20", "--probe-seed", "pg-lms"]) == 0
     assert not (course / "gradebook.db").exists()
     with gradebook.opened(postgres) as gb:      # what nbgrader (and formgrader) read from the server
-        sub = gb.find_submission("week07", "canvas_12345")
+        sub = gb.find_submission(fixture.ASSIGNMENT, "canvas_12345")
         assert sub.timestamp == dt.datetime(2026, 12, 10, 11, 0) and sub.late_submission_penalty > 0
         assert gb.find_student("canvas_12345").lms_user_id == "12345"
-        grade = next(g for g in gb.find_submission_notebook("ex12_tiny", "week07", "canvas_12345").grades
+        grade = next(g for g in gb.find_submission_notebook("ex12_tiny", fixture.ASSIGNMENT, "canvas_12345").grades
                      if g.name == "ex1_written_why")
         grade.manual_score = 1.0                 # a grader's score, as formgrader saves it
         gb.db.commit()

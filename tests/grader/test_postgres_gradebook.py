@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder import cli, gradebook
+from autograder.results import results_from_dict
 from tools.nbgrader_course import read, solved, with_answer
 from tests.grader import fixture
 
@@ -86,7 +87,7 @@ def run(course, course_dir: Path, *extra: str) -> dict:
     args = ["--course-dir", str(course_dir), "--release", str(course["release"]), "--source", str(course["source"]),
             "--checks", str(CHECKS), "--probe-seed", "pg-test", "--timeout", "10", "--jobs", "2", *extra]
     assert cli.main(["run", str(course["downloads"]), *args]) == 0
-    return json.loads((course_dir / "exports" / "results.json").read_text())
+    return results_from_dict(json.loads((course_dir / "exports" / "results.json").read_text()))
 
 
 def grade_rows(url: str) -> list[tuple]:
@@ -107,11 +108,11 @@ def test_grading_into_postgres_gives_the_sqlite_scores(course, postgres, tmp_pat
     lite = run(course, tmp_path / "sqlite")
     pg = run(course, tmp_path / "pg", "--db-url", postgres)
     for student in STUDENTS:
-        assert pg[student]["scores"] == lite[student]["scores"]
-        assert gradebook.read_scores(postgres, "week07", student) == \
-            gradebook.read_scores(tmp_path / "sqlite" / "gradebook.db", "week07", student)
-    assert lite["ann"]["scores"]["ex12_tiny"]["ex1_test_triple"][0] == 2      # not vacuous
-    assert lite["ben"]["scores"]["ex12_tiny"]["ex1_test_triple"][0] == 0
+        assert pg[student].scores == lite[student].scores
+        assert gradebook.read_scores(postgres, fixture.ASSIGNMENT, student) == \
+            gradebook.read_scores(tmp_path / "sqlite" / "gradebook.db", fixture.ASSIGNMENT, student)
+    assert lite["ann"].scores["ex12_tiny"]["ex1_test_triple"].score == 2      # not vacuous
+    assert lite["ben"].scores["ex12_tiny"]["ex1_test_triple"].score == 0
     assert not (tmp_path / "pg" / "gradebook.db").exists()                  # nothing went to SQLite
 
 
@@ -124,7 +125,7 @@ def test_regrade_while_another_grader_records_manual_grades(course, postgres, tm
             for round_ in range(5):
                 for student in ("ben", "cat", "dan"):
                     with gradebook.opened(postgres) as gb:
-                        grade = gb.find_grade("ex1_written_why", "ex12_tiny", "week07", student)
+                        grade = gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, student)
                         grade.manual_score = 1 if round_ % 2 else 0.5
                         gb.db.commit()
                         written.append((student, grade.manual_score))
@@ -155,7 +156,7 @@ def test_export_from_postgres_has_every_grade_once(course, postgres, tmp_path):
 
     run(course, tmp_path / "c", "--db-url", postgres, "--fresh-gradebook")   # drops the other tests' grades
     with gradebook.opened(postgres) as gb:
-        gb.find_grade("ex1_written_why", "ex12_tiny", "week07", "ann").manual_score = 1
+        gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "ann").manual_score = 1
         gb.db.commit()
     plugin = CsvExportPlugin(config=Config())
     plugin.to = str(tmp_path / "grades.csv")
@@ -163,7 +164,7 @@ def test_export_from_postgres_has_every_grade_once(course, postgres, tmp_path):
         plugin.export(gb)
     import csv
 
-    rows = [r for r in csv.DictReader(open(tmp_path / "grades.csv")) if r["assignment"] == "week07"]
+    rows = [r for r in csv.DictReader(open(tmp_path / "grades.csv")) if r["assignment"] == fixture.ASSIGNMENT]
     assert sorted(r["student_id"] for r in rows) == sorted(STUDENTS)
     by = {r["student_id"]: float(r["score"]) for r in rows}
     assert by["ann"] == 2 + 3 + 1 and by["ben"] == 3         # ex1 test + ex2 test (+ the manual point)

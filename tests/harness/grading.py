@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder.cells import cell_kind, grade_id_of, points
+from autograder.results import CellScore
 from tools import LAYOUT
 from tools.nbgrader_course import read, solved
 
@@ -25,24 +26,26 @@ def reference_submission(name: str):
 
 
 class GradingRun:
-    """Grades variant students of one notebook: {grade_id: (score, max)} of its autograded cells.
+    """Grades variant students of one notebook: {grade_id: CellScore} of its autograded cells.
 
     Scores are the hidden checks' verdicts (autograder.probes): points when the verdict passes."""
 
     def __init__(self, tmp: Path):
         self.tmp = Path(tmp)
 
-    def grade(self, student: str, name: str, nb) -> dict[str, tuple[float, float]]:
+    def grade(self, student: str, name: str, nb) -> dict[str, CellScore]:
         from tests.harness.probing import probe_verdicts
 
         worth = {grade_id_of(c): points(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
         verdicts = probe_verdicts(nb, name, student=student)
         self.verdicts = verdicts          # the last run's messages, for assertion texts
-        return {gid: (worth[gid] if v.passed else 0.0, worth[gid]) for gid, v in verdicts.items()}
+        return {gid: CellScore(worth[gid] if v.passed else 0.0, worth[gid], cell_type="code")
+                for gid, v in verdicts.items()}
 
 
-def total(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
-    return sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
+def total(scores: dict[str, CellScore]) -> tuple[float, float]:
+    """(points scored, points possible)."""
+    return sum(c.earned for c in scores.values()), sum(c.max_score for c in scores.values())
 
 
 def autograded_ids(name: str) -> set[str]:
@@ -50,6 +53,6 @@ def autograded_ids(name: str) -> set[str]:
     return {grade_id_of(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
 
 
-def lost(scores: dict[str, tuple[float, float]]) -> set[str]:
+def lost(scores: dict[str, CellScore]) -> set[str]:
     """grade_ids of autograded cells that scored below their maximum."""
-    return {gid for gid, (s, m) in scores.items() if s < m}
+    return {gid for gid, c in scores.items() if c.earned < c.max_score}
