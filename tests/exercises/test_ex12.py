@@ -1,29 +1,22 @@
-"""Exercises 1-2 (skip connections), graded by the hidden checks (autograder.checks).
+"""Exercises 1-2 (skip connections): the case the shared suite (tests/exercises/suite.py) grades, and
+this notebook's own checks.
 
-Every variant is a student who submits only this notebook: the reference answers, the untouched
-release, wrong answers (small edits of the reference, each one single mistake) and correct answers
-written differently. Each single mistake must lose exactly the cells of the function or class it
-breaks (stated beside it): ResidualBlock's branch is graded with a stand-in shortcut that adds 0, the
-skip path with a stand-in shortcut and the branch switched off, MiniResNet with a stand-in for
-ResidualBlock, count_parameters on modules the grader builds; the two worked examples are graded against
-the true values or the student's own functions and classes. Exercises 1 and 2 share no code, so each
-wrong-answer run carries one mistake for each exercise (exercise 1's bank is shorter: the rest of the
-runs carry an exercise-2 mistake only)."""
+Each single mistake must lose exactly the cells of the function or class it breaks (stated beside it):
+ResidualBlock's branch is graded with a stand-in shortcut that adds 0, the skip path with a stand-in
+shortcut and the branch switched off, MiniResNet with a stand-in for ResidualBlock, count_parameters on
+modules the grader builds; the two worked examples are graded against the true values or the student's
+own functions and classes. Exercise 1's bank is shorter: the rest of the runs carry an exercise-2
+mistake only."""
 from __future__ import annotations
 
 from functools import partial
-from itertools import zip_longest
-
-import pytest
 
 from tests.exercises import submissions
-from tests.harness.grading import (
-    GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total,
-)
+from tests.exercises.suite import Case, ExerciseSuite
+from tests.harness.grading import source_nb
 
 NAME = "ex12_skip_connections.ipynb"
 edit = partial(submissions.edit, NAME)
-submission = partial(submissions.submission, NAME)
 
 RESIDUAL_RETURN = "delta ** (block_size - 1) * (1 + delta ** block_size) ** (num_blocks - 1)"
 RESIDUAL_GUARD = "if num_layers < 1 or block_size < 1 or num_layers % block_size:"
@@ -181,9 +174,6 @@ EX2_WRONG = {
         {"ex2_test_shapes"}),
 }
 
-WRONG_RUNS = [pytest.param(ex1, ex2, id=f"{ex1 or '-'}+{ex2}")
-              for ex1, ex2 in zip_longest(EX1_WRONG, EX2_WRONG) if ex2]
-assert len(EX2_WRONG) >= len(EX1_WRONG)
 
 EX1_ALTERNATIVES = {
     "loops": {
@@ -515,79 +505,22 @@ total_params = count_parameters(model)
     },
 }
 
-ALTERNATIVE_RUNS = [pytest.param(ex1, ex2, id=f"{ex1 or '-'}+{ex2}")
-                    for ex1, ex2 in zip_longest(EX1_ALTERNATIVES, EX2_ALTERNATIVES) if ex2]
-assert len(EX2_ALTERNATIVES) >= len(EX1_ALTERNATIVES) >= 3
+CASE = Case(
+    notebook=NAME,
+    autograded_points={"ex1": 6, "ex2": 10},   # the rest of each exercise's 10 points: written parts, by hand
+    secret_lines_over=40,  # solutions and the two model written answers: 56 distinctive lines
+    wrong={"ex1": EX1_WRONG, "ex2": EX2_WRONG},
+    alternatives={"ex1": EX1_ALTERNATIVES, "ex2": EX2_ALTERNATIVES},
+)
 
 
-@pytest.fixture(scope="module")
-def grading(tmp_path_factory) -> GradingRun:
-    return GradingRun(tmp_path_factory.mktemp("ex12_course"))
+class TestNotebook(ExerciseSuite):
+    case = CASE
 
 
-
-# ----------------------------------------------------------------------------- static checks (fast)
-
-def test_each_exercise_is_worth_ten_points():
-    assert submissions.points_per_exercise(source_nb(NAME)) == {"ex1": 10, "ex2": 10}
-
-
-def test_graded_cells_follow_the_naming_and_have_stable_ids():
-    assert not submissions.naming_problems(source_nb(NAME), "12")
-
-
-def test_release_holds_no_solution_and_no_hidden_test():
-    # the hidden tests left the notebook for autograder/checks: what is left to find is the solutions and
-    # the two model written answers (56 distinctive lines), so the guard asks for more than 40
-    secrets = submissions.secret_lines(source_nb(NAME))
-    assert len(secrets) > 40, "too few distinctive lines found: the check would be vacuous"
-    assert not submissions.leaks(release_nb(NAME), secrets), "release/ shows solution or hidden-test text"
-    assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
-
-
+# ----------------------------------------------------------------------------- this notebook's own checks (fast)
 
 def test_exercise_1_states_the_gradient_convention():
     text = next(c.source for c in source_nb(NAME).cells if c.get("id") == "ex1_statement")
     assert "the Jacobian of a whole block is $1 + \\delta^{b}$" in text
     assert "above 1" in text
-
-
-
-# ----------------------------------------------------------------------------- graded runs (slow)
-
-@pytest.mark.slow
-def test_reference_answers_score_full_marks(grading):
-    scores = grading.grade("reference", NAME, reference_submission(NAME))
-    graded = autograded_ids(NAME)
-    assert graded <= set(scores)
-    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-    assert sum(scores[g].max_score for g in graded) == 16  # 6 (exercise 1) + 10 (exercise 2); 4 written points by hand
-
-
-@pytest.mark.slow
-def test_untouched_release_scores_zero_without_crashing(grading):
-    scores = grading.grade("blank", NAME, release_nb(NAME))
-    assert autograded_ids(NAME) <= set(scores), "every test cell must be graded even when nothing is answered"
-    assert total(scores)[0] == 0, f"blank notebook scored points: {scores}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex1, ex2", WRONG_RUNS)
-def test_wrong_answers_lose_points_on_their_own_cells(grading, ex1, ex2):
-    answers, expected = dict(EX2_WRONG[ex2][0]), set(EX2_WRONG[ex2][1])
-    if ex1:
-        answers.update(EX1_WRONG[ex1][0])
-        expected |= EX1_WRONG[ex1][1]
-    scores = grading.grade(f"wrong-{ex2}", NAME, submission(answers))
-    got = lost(scores) & autograded_ids(NAME)
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert got == expected, f"{ex1} + {ex2}: lost {sorted(got)}, expected {sorted(expected)}: {messages}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex1, ex2", ALTERNATIVE_RUNS)
-def test_differently_written_correct_answers_score_full_marks(grading, ex1, ex2):
-    answers = {**EX1_ALTERNATIVES.get(ex1, {}), **EX2_ALTERNATIVES[ex2]}
-    scores = grading.grade(f"alt-{ex2}", NAME, submission(answers))
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert not lost(scores) & autograded_ids(NAME), f"{ex1} + {ex2} lost points: {messages}"

@@ -1,26 +1,18 @@
-"""Exercises 3-4 (depthwise separable convolutions), graded by the hidden checks (autograder.checks).
+"""Exercises 3-4 (depthwise separable convolutions): the case the shared suite (tests/exercises/suite.py)
+grades, and this notebook's own checks.
 
-Every variant is a student who submits only this notebook: the reference answers, the untouched
-release, wrong answers (small edits of the reference, each one single mistake) and correct answers
-written differently. Each single mistake must lose exactly the cells of the function or class it
-breaks (stated beside it): a function that builds on another of the student's functions is graded with
-a stand-in for it, and the worked example and the comparison are graded against the student's own
-functions and classes. Exercises 3 and 4 share no code, so each wrong-answer run carries one mistake
-for each exercise."""
+Each single mistake must lose exactly the cells of the function or class it breaks (stated beside it):
+a function that builds on another of the student's functions is graded with a stand-in for it, and the
+worked example and the comparison are graded against the student's own functions and classes."""
 from __future__ import annotations
 
 from functools import partial
 
-import pytest
-
 from tests.exercises import submissions
-from tests.harness.grading import (
-    GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total,
-)
+from tests.exercises.suite import Case, ExerciseSuite
 
 NAME = "ex34_depthwise_separable.ipynb"
 edit = partial(submissions.edit, NAME)
-submission = partial(submissions.submission, NAME)
 
 STD_RETURN = "return k * k * m * n\n"
 RATIO_RETURN = "return standard_conv_params(k, m, n) / dwsep_params(k, m, n)"
@@ -112,7 +104,6 @@ EX4_WRONG = {
         {"ex4_test_comparison"}),
 }
 
-WRONG_RUNS = [pytest.param(ex3, ex4, id=f"{ex3}+{ex4}") for ex3, ex4 in zip(EX3_WRONG, EX4_WRONG, strict=True)]
 
 EX3_ALTERNATIVES = {
     "reciprocal_and_reuse": {
@@ -372,35 +363,20 @@ class StandardConv(nn.Module):
 ''',
     },}
 
-ALTERNATIVE_RUNS = [pytest.param(ex3, ex4, id=f"{ex3}+{ex4}")
-                    for ex3, ex4 in zip(EX3_ALTERNATIVES, EX4_ALTERNATIVES, strict=True)]
+CASE = Case(
+    notebook=NAME,
+    autograded_points={"ex3": 8, "ex4": 10},   # the rest of each exercise's 10 points: written parts, by hand
+    secret_lines_over=30,  # solutions and the model written answer: 39 distinctive lines
+    wrong={"ex3": EX3_WRONG, "ex4": EX4_WRONG},
+    alternatives={"ex3": EX3_ALTERNATIVES, "ex4": EX4_ALTERNATIVES},
+)
 
 
-@pytest.fixture(scope="module")
-def grading(tmp_path_factory) -> GradingRun:
-    return GradingRun(tmp_path_factory.mktemp("ex34_course"))
+class TestNotebook(ExerciseSuite):
+    case = CASE
 
 
-
-# ----------------------------------------------------------------------------- static checks (fast)
-
-def test_each_exercise_is_worth_ten_points():
-    assert submissions.points_per_exercise(source_nb(NAME)) == {"ex3": 10, "ex4": 10}
-
-
-def test_graded_cells_follow_the_naming_and_have_stable_ids():
-    assert not submissions.naming_problems(source_nb(NAME), "34")
-
-
-def test_release_holds_no_solution_and_no_hidden_test():
-    # the hidden tests left the notebook for autograder/checks: what is left to find is the solutions and
-    # the model written answer (39 distinctive lines), so the guard asks for more than 30
-    secrets = submissions.secret_lines(source_nb(NAME))
-    assert len(secrets) > 30, "too few distinctive lines found: the check would be vacuous"
-    assert not submissions.leaks(release_nb(NAME), secrets), "release/ shows solution or hidden-test text"
-    assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
-
-
+# ----------------------------------------------------------------------------- this notebook's own checks (fast)
 
 def test_verdicts_fail_cleanly_on_odd_or_hostile_records():
     """Student data is never trusted: garbage, wrong types and a table claiming huge tensors fail the cell."""
@@ -418,42 +394,3 @@ def test_verdicts_fail_cleanly_on_odd_or_hostile_records():
         verdicts = probes.decide(checks, cases, records)
         assert set(verdicts) == set(checks)
         assert not any(v.passed for v in verdicts.values()), {g: v for g, v in verdicts.items() if v.passed}
-
-
-
-# ----------------------------------------------------------------------------- graded runs (slow)
-
-@pytest.mark.slow
-def test_reference_answers_score_full_marks(grading):
-    scores = grading.grade("reference", NAME, reference_submission(NAME))
-    graded = autograded_ids(NAME)
-    assert graded <= set(scores)
-    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-    assert sum(scores[g].max_score for g in graded) == 18  # 8 (exercise 3) + 10 (exercise 4); 2 written points by hand
-
-
-@pytest.mark.slow
-def test_untouched_release_scores_zero_without_crashing(grading):
-    scores = grading.grade("blank", NAME, release_nb(NAME))
-    assert autograded_ids(NAME) <= set(scores), "every test cell must be graded even when nothing is answered"
-    assert total(scores)[0] == 0, f"blank notebook scored points: {scores}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex3, ex4", WRONG_RUNS)
-def test_wrong_answers_lose_points_on_their_own_cells(grading, ex3, ex4):
-    answers = {**EX3_WRONG[ex3][0], **EX4_WRONG[ex4][0]}
-    expected = EX3_WRONG[ex3][1] | EX4_WRONG[ex4][1]
-    scores = grading.grade(f"wrong-{ex4}", NAME, submission(answers))
-    got = lost(scores) & autograded_ids(NAME)
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert got == expected, f"{ex3} + {ex4}: lost {sorted(got)}, expected {sorted(expected)}: {messages}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex3, ex4", ALTERNATIVE_RUNS)
-def test_differently_written_correct_answers_score_full_marks(grading, ex3, ex4):
-    answers = {**EX3_ALTERNATIVES[ex3], **EX4_ALTERNATIVES[ex4]}
-    scores = grading.grade(f"alt-{ex4}", NAME, submission(answers))
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert not lost(scores) & autograded_ids(NAME), f"{ex3} + {ex4} lost points: {messages}"

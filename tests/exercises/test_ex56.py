@@ -1,29 +1,25 @@
-"""Exercises 5-6 (transfer learning), graded by the hidden checks (autograder.checks).
+"""Exercises 5-6 (transfer learning): the case the shared suite (tests/exercises/suite.py) grades, and
+this notebook's own checks.
 
-Every variant is a student who submits only this notebook: the reference answers, the untouched
-release, wrong answers (small edits of the reference, each one single mistake) and correct answers
-written differently. Each single mistake must lose exactly the cells of the function it breaks (stated
-beside it): count_trainable, unfreeze_last_blocks and make_optimizer are graded on a MobileNetV2 the
-grader's probe prepares itself, so a mistake in build_model costs build_model's cell only, and
-SCENARIO2_BACKBONE_LR is graded against the student's own discriminative_lrs. Exercises 5 and 6 share
-no code, so each wrong-answer run carries one mistake for each exercise."""
+Each single mistake must lose exactly the cells of the function it breaks (stated beside it):
+count_trainable, unfreeze_last_blocks and make_optimizer are graded on a MobileNetV2 the grader's probe
+prepares itself, so a mistake in build_model costs build_model's cell only, and SCENARIO2_BACKBONE_LR is
+graded against the student's own discriminative_lrs. Exercise 5's bank is shorter: the rest of the runs
+carry an exercise-6 mistake only."""
 from __future__ import annotations
 
 from functools import partial
-from itertools import zip_longest
 
 import pytest
 
 from autograder.cells import grade_id_of
 from tests.exercises import submissions
-from tests.harness.grading import (
-    SOURCE, GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total,
-)
+from tests.exercises.suite import Case, DemoSuite, ExerciseSuite
+from tests.harness.grading import SOURCE, source_nb
 from tests.harness.notebooks import execute_notebook, outputs_text
 
 NAME = "ex56_transfer_learning.ipynb"
 edit = partial(submissions.edit, NAME)
-submission = partial(submissions.submission, NAME)
 
 BUILD_HEAD = "    model.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(model.last_channel, num_classes))\n"
 BUILD_FREEZE = "    for param in model.parameters():\n        param.requires_grad = False\n"
@@ -144,8 +140,6 @@ EX6_WRONG = {
         {"ex6_test_count_trainable"}),
 }
 
-WRONG_RUNS = [pytest.param(ex5, ex6, id=f"{ex5 or '-'}+{ex6}")
-              for ex5, ex6 in zip_longest(EX5_WRONG, EX6_WRONG)]
 
 EX5_ALTERNATIVES = {
     "table_lookup": {
@@ -312,46 +306,25 @@ def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     },
 }
 
-ALTERNATIVE_RUNS = [pytest.param(ex5, ex6, id=f"{ex5}+{ex6}")
-                    for ex5, ex6 in zip(EX5_ALTERNATIVES, EX6_ALTERNATIVES, strict=True)]
+CASE = Case(
+    notebook=NAME,
+    autograded_points={"ex5": 7, "ex6": 8},    # the rest of each exercise's 10 points: written parts, by hand
+    secret_lines_over=40,  # solutions and the model written answers: 47 distinctive lines
+    wrong={"ex5": EX5_WRONG, "ex6": EX6_WRONG},
+    alternatives={"ex5": EX5_ALTERNATIVES, "ex6": EX6_ALTERNATIVES},
+    demo=("ex6_demo", "demo skipped while grading"),
+)
 
 
-@pytest.fixture(scope="module")
-def grading_run(tmp_path_factory) -> GradingRun:
-    return GradingRun(tmp_path_factory.mktemp("ex56_course"))
-
-
-@pytest.fixture
-def grading(grading_run, monkeypatch) -> GradingRun:
-    # the kernel inherits it, as under nbgrader's autograde: the demo is skipped, torch runs on one thread
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    return grading_run
-
+class TestNotebook(ExerciseSuite, DemoSuite):
+    case = CASE
 
 
 def cell(grade_id: str):
     return next(c for c in source_nb(NAME).cells if grade_id_of(c) == grade_id)
 
 
-# ----------------------------------------------------------------------------- static checks (fast)
-
-def test_each_exercise_is_worth_ten_points():
-    assert submissions.points_per_exercise(source_nb(NAME)) == {"ex5": 10, "ex6": 10}
-
-
-def test_graded_cells_follow_the_naming_and_have_stable_ids():
-    assert not submissions.naming_problems(source_nb(NAME), "56")
-
-
-def test_release_holds_no_solution_and_no_hidden_test():
-    # the hidden tests left the notebook for autograder/checks: what is left to find is the solutions and
-    # the model written answers (47 distinctive lines), so the guard still asks for more than 40
-    secrets = submissions.secret_lines(source_nb(NAME))
-    assert len(secrets) > 40, "too few distinctive lines found: the check would be vacuous"
-    assert not submissions.leaks(release_nb(NAME), secrets), "release/ shows solution or hidden-test text"
-    assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
-
-
+# ----------------------------------------------------------------------------- this notebook's own checks (fast)
 
 def test_no_check_needs_pretrained_weights_or_the_hub_cache():
     import inspect
@@ -367,13 +340,6 @@ def test_no_check_needs_pretrained_weights_or_the_hub_cache():
 def test_wrong_answer_edits_still_apply_to_the_reference():
     # edit() asserts that each replaced text occurs in the reference; building them all proves it.
     assert len(EX5_WRONG) >= 2 and len(EX6_WRONG) >= 4
-
-
-
-def test_the_demo_is_skipped_while_grading():
-    setup, demo = cell("ex56_setup").source, next(c for c in source_nb(NAME).cells if c.get("id") == "ex6_demo").source
-    assert 'GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))' in setup
-    assert demo.splitlines()[2:4] == ["if GRADING:", '    print("demo skipped while grading")']
 
 
 def test_model_answer_of_exercise_6_quotes_the_network_as_it_is():
@@ -402,46 +368,6 @@ def test_model_answer_of_exercise_6_quotes_the_network_as_it_is():
 def test_exercise_5_presents_the_large_similar_cell_as_a_convention():
     text = cell("ex5_statement").source
     assert "convention" in text and "CS231n" in text and "trade-off" in text
-
-
-# ----------------------------------------------------------------------------- graded runs (slow)
-
-@pytest.mark.slow
-def test_reference_answers_score_full_marks(grading):
-    scores = grading.grade("reference", NAME, reference_submission(NAME))
-    graded = autograded_ids(NAME)
-    assert graded <= set(scores)
-    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-    assert sum(scores[g].max_score for g in graded) == 15  # 7 (exercise 5) + 8 (exercise 6); 5 written points by hand
-
-
-@pytest.mark.slow
-def test_untouched_release_scores_zero_without_crashing(grading):
-    scores = grading.grade("blank", NAME, release_nb(NAME))
-    assert autograded_ids(NAME) <= set(scores), "every test cell must be graded even when nothing is answered"
-    assert total(scores)[0] == 0, f"blank notebook scored points: {scores}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex5, ex6", WRONG_RUNS)
-def test_wrong_answers_lose_points_on_their_own_cells(grading, ex5, ex6):
-    answers, expected = dict(EX6_WRONG[ex6][0]), set(EX6_WRONG[ex6][1])
-    if ex5:
-        answers.update(EX5_WRONG[ex5][0])
-        expected |= EX5_WRONG[ex5][1]
-    scores = grading.grade(f"wrong-{ex6}", NAME, submission(answers))
-    got = lost(scores) & autograded_ids(NAME)
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert got == expected, f"{ex5} + {ex6}: lost {sorted(got)}, expected {sorted(expected)}: {messages}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex5, ex6", ALTERNATIVE_RUNS)
-def test_differently_written_correct_answers_score_full_marks(grading, ex5, ex6):
-    answers = {**EX5_ALTERNATIVES[ex5], **EX6_ALTERNATIVES[ex6]}
-    scores = grading.grade(f"alt-{ex6}", NAME, submission(answers))
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert not lost(scores) & autograded_ids(NAME), f"{ex5} + {ex6} lost points: {messages}"
 
 
 # ----------------------------------------------------------------------------- the student's own run (slow)

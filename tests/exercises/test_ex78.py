@@ -1,31 +1,25 @@
-"""Exercises 7-8 (inverted residuals, the fine-tuning pipeline), graded by the hidden checks
-(autograder.checks).
+"""Exercises 7-8 (inverted residuals, the fine-tuning pipeline): the case the shared suite
+(tests/exercises/suite.py) grades, and this notebook's own checks.
 
-Every variant is a student who submits only this notebook: the reference answers, the untouched
-release, wrong answers (small edits of the reference, each one single mistake) and correct answers
-written differently. Each single mistake must lose exactly the cells of the function it breaks (stated
-beside it): the M = N = 32 answers are graded against the student's own functions, and run_pipeline is
-graded with a grader stand-in network, loader and train_one_epoch, its three cells judging three
-separate things (which parameters train when; how the optimizer is kept; what the history reports).
-Exercises 7 and 8 share no code, so most wrong-answer runs carry one mistake for each exercise."""
+Each single mistake must lose exactly the cells of the function it breaks (stated beside it): the
+M = N = 32 answers are graded against the student's own functions, and run_pipeline is graded with a
+grader stand-in network, loader and train_one_epoch, its three cells judging three separate things
+(which parameters train when; how the optimizer is kept; what the history reports). Exercise 7's bank
+is shorter: the rest of the runs carry an exercise-8 mistake only."""
 from __future__ import annotations
 
-import os
 import re
 from functools import partial
-from itertools import zip_longest
 
 import pytest
 
 from tests.exercises import submissions
-from tests.harness.grading import (
-    SOURCE, GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total,
-)
+from tests.exercises.suite import Case, DemoSuite, ExerciseSuite
+from tests.harness.grading import SOURCE, source_nb
 from tests.harness.notebooks import execute_notebook, outputs_text
 
 NAME = "ex78_inverted_residuals_pipeline.ipynb"
 edit = partial(submissions.edit, NAME)
-submission = partial(submissions.submission, NAME)
 
 MV1, MV2, TV, ANSWERS, SKIP = ("ex7_test_mv1_params", "ex7_test_mv2_params", "ex7_test_mv2_torchvision",
                                "ex7_test_answers_32", "ex7_test_identity_skip")
@@ -164,8 +158,6 @@ EX8_WRONG = {
         {LOADER}),
 }
 
-WRONG_RUNS = [pytest.param(ex7, ex8, id=f"{ex7 or '-'}+{ex8}")
-              for ex7, ex8 in zip_longest(EX7_WRONG, EX8_WRONG)]
 
 EX7_ALTERNATIVES = {
     "layer_table": {
@@ -386,49 +378,21 @@ def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_l
     },
 }
 
-ALTERNATIVE_RUNS = [pytest.param(ex7, ex8, id=f"{ex7}+{ex8}")
-                    for ex7, ex8 in zip(EX7_ALTERNATIVES, EX8_ALTERNATIVES, strict=True)]
+CASE = Case(
+    notebook=NAME,
+    autograded_points={"ex7": 6, "ex8": 9},    # the rest of each exercise's 10 points: written parts, by hand
+    secret_lines_over=40,
+    wrong={"ex7": EX7_WRONG, "ex8": EX8_WRONG},
+    alternatives={"ex7": EX7_ALTERNATIVES, "ex8": EX8_ALTERNATIVES},
+    demo=("ex8_demo", "training demo skipped while grading"),  # the 224×224 pipeline of the statement
+)
 
 
-@pytest.fixture(scope="module")
-def grading(tmp_path_factory) -> GradingRun:
-    # the kernels inherit this: the notebook skips its 224×224 demo and runs on one thread, as under nbgrader
-    previous = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    yield GradingRun(tmp_path_factory.mktemp("ex78_course"))
-    if previous is None:
-        os.environ.pop("NBGRADER_EXECUTION", None)
-    else:
-        os.environ["NBGRADER_EXECUTION"] = previous
+class TestNotebook(ExerciseSuite, DemoSuite):
+    case = CASE
 
 
-
-# ----------------------------------------------------------------------------- static checks (fast)
-
-def test_each_exercise_is_worth_ten_points():
-    assert submissions.points_per_exercise(source_nb(NAME)) == {"ex7": 10, "ex8": 10}
-
-
-def test_graded_cells_follow_the_naming_and_have_stable_ids():
-    assert not submissions.naming_problems(source_nb(NAME), "78")
-
-
-def test_release_holds_no_solution_and_no_hidden_test():
-    # the hidden tests left the notebook for autograder/checks: what is left to find is the solutions and
-    # the three model written answers (66 distinctive lines), so the guard still asks for more than 40
-    secrets = submissions.secret_lines(source_nb(NAME))
-    assert len(secrets) > 40, "too few distinctive lines found: the check would be vacuous"
-    assert not submissions.leaks(release_nb(NAME), secrets), "release/ shows solution or hidden-test text"
-    assert not submissions.stub_problems(release_nb(NAME)), "release/ answer cells must be blank stubs"
-
-
-
-def test_the_training_demo_is_skipped_while_grading():
-    demo = next(c for c in source_nb(NAME).cells if c.get("id") == "ex8_demo")
-    assert demo.source.splitlines()[2] == "if GRADING:", "the 224×224 demo must be guarded by GRADING"
-    setup = next(c for c in source_nb(NAME).cells if c.get("id") == "ex78_setup")
-    assert 'GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))' in setup.source
-
+# ----------------------------------------------------------------------------- this notebook's own checks (fast)
 
 def test_written_prompts_ask_what_the_statements_ask():
     cells = {c.get("id"): " ".join(c.source.split()) for c in source_nb(NAME).cells}
@@ -477,50 +441,9 @@ def test_model_answer_of_part_3_quotes_computed_numbers():
     assert "exactly where the shortcut's shape changes (stride 2, or a new channel count)" in text
 
 
-
 def test_unfreezing_at_the_wrong_time_costs_only_the_schedule_cell():
     for mistake in ("unfreezes_one_epoch_early", "unfreezes_one_epoch_late"):
         assert EX8_WRONG[mistake][1] == {BLOCKS}
-
-
-# ----------------------------------------------------------------------------- graded runs (slow)
-
-@pytest.mark.slow
-def test_reference_answers_score_full_marks(grading):
-    scores = grading.grade("reference", NAME, reference_submission(NAME))
-    graded = autograded_ids(NAME)
-    assert graded <= set(scores)
-    assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-    assert sum(scores[g].max_score for g in graded) == 15  # 6 (exercise 7) + 9 (exercise 8); 5 written points by hand
-
-
-@pytest.mark.slow
-def test_untouched_release_scores_zero_without_crashing(grading):
-    scores = grading.grade("blank", NAME, release_nb(NAME))
-    assert autograded_ids(NAME) <= set(scores), "every test cell must be graded even when nothing is answered"
-    assert total(scores)[0] == 0, f"blank notebook scored points: {scores}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex7, ex8", WRONG_RUNS)
-def test_wrong_answers_lose_points_on_their_own_cells(grading, ex7, ex8):
-    answers, expected = dict(EX8_WRONG[ex8][0]), set(EX8_WRONG[ex8][1])
-    if ex7:
-        answers.update(EX7_WRONG[ex7][0])
-        expected |= EX7_WRONG[ex7][1]
-    scores = grading.grade(f"wrong-{ex8}", NAME, submission(answers))
-    got = lost(scores) & autograded_ids(NAME)
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert got == expected, f"{ex7} + {ex8}: lost {sorted(got)}, expected {sorted(expected)}: {messages}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("ex7, ex8", ALTERNATIVE_RUNS)
-def test_differently_written_correct_answers_score_full_marks(grading, ex7, ex8):
-    answers = {**EX7_ALTERNATIVES[ex7], **EX8_ALTERNATIVES[ex8]}
-    scores = grading.grade(f"alt-{ex8}", NAME, submission(answers))
-    messages = {gid: v.message for gid, v in grading.verdicts.items() if not v.passed}
-    assert not lost(scores) & autograded_ids(NAME), f"{ex7} + {ex8} lost points: {messages}"
 
 
 # ----------------------------------------------------------------------------- the student's own run (slow)
