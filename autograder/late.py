@@ -232,11 +232,3 @@ def annotate_feedback(folder, note: str) -> int:
             page.write_text(new, encoding="utf-8")
             changed += 1
     return changed
-
-
-def read_timestamp(submitted, student: str, assignment: str) -> str | None:
-    """The student's timestamp.txt as collect wrote it (for ``merge.merge_student(..., timestamp=...)``)."""
-    from pathlib import Path
-
-    path = Path(submitted) / student / assignment / "timestamp.txt"
-    return path.read_text().strip() or None if path.is_file() else None
