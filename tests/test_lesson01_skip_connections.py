@@ -27,7 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet  # noqa: E402
 
-from tests.harness.notebooks import (  # noqa: E402
+from tools.notebooks import (  # noqa: E402
     execute_notebook,
     notebook_namespace,
     outputs_text,

@@ -19,7 +19,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models
 
-from tests.harness.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
+from tools.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torchvision
 
-from tests.harness.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
+from tools.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
 from tools.bench_cached_features import calibrate_batchnorm  # random weights -> features of a usable scale
 
 REPO = Path(__file__).resolve().parents[1]

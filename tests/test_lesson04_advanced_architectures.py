@@ -14,8 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision import models
 from torchvision.models import get_model_weights
 
-from tests.harness.notebooks import (FUNCTIONS_TAG, REPO, execute_notebook, notebook_namespace, outputs_text,
-                                     stderr_text)
+from tests.conftest import REPO
+from tools.notebooks import FUNCTIONS_TAG, execute_notebook, notebook_namespace, outputs_text, stderr_text
 
 NOTEBOOK = REPO / "notebooks" / "04_advanced_architectures.ipynb"
 EFFNET_NAMES = [f"efficientnet_b{i}" for i in range(8)]

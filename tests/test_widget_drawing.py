@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
-from tests.harness.notebooks import FUNCTIONS_TAG, notebook_namespace  # noqa: E402
+from tools.notebooks import FUNCTIONS_TAG, notebook_namespace  # noqa: E402
 from tests.harness.pictures import MIN_INK, png_facts, picture_problems  # noqa: E402
 
 LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -18,7 +18,7 @@ from tools import LAYOUT
 from tools.nbgrader_course import Course, read, solved
 from autograder.grading import read_scores
 from autograder.results import StudentResult
-from tests.harness.notebooks import execute_notebook
+from tools.notebooks import execute_notebook
 
 
 def bench_lessons(repeat: int) -> list[tuple[str, float]]:

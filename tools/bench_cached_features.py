@@ -63,7 +63,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from tests.harness.notebooks import notebook_namespace
+    from tools.notebooks import notebook_namespace
 
     ns = notebook_namespace(NOTEBOOK)
     torch, models = ns["torch"], ns["models"]

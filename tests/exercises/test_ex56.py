@@ -16,7 +16,7 @@ from autograder.cells import grade_id_of
 from tests.exercises import submissions
 from tests.exercises.suite import Case, DemoSuite, ExerciseSuite
 from tests.harness.grading import SOURCE, source_nb
-from tests.harness.notebooks import execute_notebook, outputs_text
+from tools.notebooks import execute_notebook, outputs_text
 
 NAME = "ex56_transfer_learning.ipynb"
 edit = partial(submissions.edit, NAME)

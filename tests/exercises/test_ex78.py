@@ -16,7 +16,7 @@ import pytest
 from tests.exercises import submissions
 from tests.exercises.suite import Case, DemoSuite, ExerciseSuite
 from tests.harness.grading import SOURCE, source_nb
-from tests.harness.notebooks import execute_notebook, outputs_text
+from tools.notebooks import execute_notebook, outputs_text
 
 NAME = "ex78_inverted_residuals_pipeline.ipynb"
 edit = partial(submissions.edit, NAME)

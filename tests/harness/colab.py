@@ -27,7 +27,8 @@ import nbformat
 from nbformat.v4 import new_code_cell
 from packaging.requirements import Requirement
 
-from tests.harness.notebooks import REPO, execute_notebook
+from tests.conftest import REPO
+from tools.notebooks import execute_notebook
 from tests.harness.pictures import png_facts, picture_problems
 
 SHARED = REPO.parent / "shared"

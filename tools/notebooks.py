@@ -1,5 +1,6 @@
 """Run notebooks the way a student does (a real kernel, top to bottom) and load their
-pure functions into the test process so demos can be tested with many inputs."""
+pure functions into the test process so demos can be tested with many inputs (the lesson
+benchmarks and the tests both use it)."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,6 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-REPO = Path(__file__).resolve().parents[2]
 
 # Lesson cells tagged with this hold imports, pure compute functions and thin widget
 # builders: no training, no downloads, no display. Tests exec them in-process.
