@@ -100,3 +100,29 @@ def test_the_course_fact_pattern_finds_the_facts_and_nothing_else():
     assert pattern.search(f"c.CourseDirectory.course_id = '{LAYOUT.course_id}'")
     assert not pattern.search(f'name = "{LAYOUT.course_id}-course"')
     assert not pattern.search(f"{LAYOUT.assignment}x")
+
+
+def imports_of(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    return found | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), [("autograder", ("tests", "tools")), ("tools", ("tests",))])
+def test_layers_import_only_downwards(folder, forbidden):
+    """The grader needs neither the dev tools nor the tests; the tools need no test code."""
+    wrong = [f"{p.relative_to(REPO)}: {m}" for p in sorted((REPO / folder).rglob("*.py"))
+             if LAYOUT.demo is None or LAYOUT.demo not in p.parents
+             for m in sorted(imports_of(p)) if m.split(".")[0] in forbidden]
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_the_grader_finds_nothing_through_the_checkout():
+    """An installed course-grade has no checkout above it: the package reaches only its own files
+    (``Path(__file__).parent``) and the course through course.toml (``Layout``)."""
+    wrong = [f"{p.relative_to(REPO)}:{n}" for p in sorted((REPO / "autograder").rglob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"__file__\)?(\.resolve\(\))?\.(parents\[|parent\.parent)", line)]
+    assert not wrong, "paths outside the package:\n" + "\n".join(wrong)
