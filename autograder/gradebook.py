@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from nbgrader.api import Gradebook
 
+
 def url_of(location: str | Path) -> str:
     """A gradebook URL from a URL or a path to an SQLite file."""
     text = str(location)
