@@ -23,36 +23,36 @@ TEXT_STUB = "YOUR ANSWER HERE"
 
 
 # -- nbgrader metadata ---------------------------------------------------------------------------
-def nbgrader_meta(cell) -> dict:
+def nbgrader_meta(cell: object) -> dict:
     """The cell's ``metadata["nbgrader"]`` when it is a dict, else ``{}``."""
     metadata = cell.get("metadata") if isinstance(cell, dict) else None
     meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
     return meta if isinstance(meta, dict) else {}
 
 
-def grade_id_of(cell) -> str | None:
+def grade_id_of(cell: object) -> str | None:
     gid = nbgrader_meta(cell).get("grade_id")
     return gid if isinstance(gid, str) and gid else None
 
 
-def is_grade(cell) -> bool:
+def is_grade(cell: object) -> bool:
     """Graded: an autograder test cell, or a manually graded answer."""
     return bool(nbgrader_meta(cell).get("grade"))
 
 
-def is_solution(cell) -> bool:
+def is_solution(cell: object) -> bool:
     """An answer cell (the student writes it)."""
     return bool(nbgrader_meta(cell).get("solution"))
 
 
-def is_locked(cell) -> bool:
+def is_locked(cell: object) -> bool:
     """Read-only for the student (nbgrader's rule: answers never, graded cells always, else the flag)."""
     if is_solution(cell):
         return False
     return is_grade(cell) or bool(nbgrader_meta(cell).get("locked"))
 
 
-def points(cell) -> float:
+def points(cell: object) -> float:
     value = nbgrader_meta(cell).get("points", 0)
     try:
         return float(value or 0)
@@ -60,7 +60,7 @@ def points(cell) -> float:
         return 0.0
 
 
-def cell_kind(cell) -> str:
+def cell_kind(cell: object) -> str:
     """nbgrader's cell types: answer (autograded answer), manual (manually graded answer),
     test (autograder tests), task, readonly, or plain."""
     meta = nbgrader_meta(cell)

@@ -23,11 +23,15 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .assignment import Assignment
 from .grading import GradeOptions, Template, grade_all, student_root
 from .probes import CHECKS_DIR
 from .results import StudentResult, results_from_dict, results_to_dict
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class SchedulerUnreachable(RuntimeError):
@@ -119,7 +123,7 @@ def _run_job(folder: Path) -> None:
     (folder / "results.json").write_text(json.dumps(results_to_dict(results)))
 
 
-def connect(address: str, timeout: float = 10.0):
+def connect(address: str, timeout: float = 10.0) -> Client:
     """A Dask client for ``address``; SchedulerUnreachable (naming it) when nobody answers."""
     from distributed import Client
 
@@ -132,7 +136,7 @@ def connect(address: str, timeout: float = 10.0):
             "or grade here with --executor local.") from exc
 
 
-def grade_all_dask(client, students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions,
+def grade_all_dask(client: Client, students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions,
                    work: Path, hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]],
                    progress: Callable[[str, StudentResult], None] | None = None) -> dict[str, StudentResult]:
     """``grading.grade_all`` on a Dask cluster: same arguments and results, files land under ``work``."""

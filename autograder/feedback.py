@@ -23,6 +23,7 @@ import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 import nh3
@@ -31,6 +32,9 @@ from nbformat.v4 import new_output
 from .assignment import ReleaseNotebook
 from .cells import grade_id_of
 from .probes import Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
@@ -42,7 +46,7 @@ BASE64_DATA = re.compile(r"[A-Za-z0-9+/=\s]*")
 def _scheme(name: str) -> str:
     """A regex for ``name:`` as a browser reads it: any letter may be an HTML entity, and tabs,
     newlines and control characters between letters are ignored (``java&#9;script&colon;``)."""
-    def char(c):
+    def char(c: str) -> str:
         return f"(?:{re.escape(c)}|&#0*{ord(c)};?|&#x0*{ord(c):x};?)"
     sep = r"(?:[\s\x00-\x1f]|&#0*(?:9|10|13);?|&#x0*(?:9|a|d);?|&(?:tab|newline);)*"
     colon = r"(?::|&colon;|&#0*58;?|&#x0*3a;?)"
@@ -66,7 +70,7 @@ def defuse(text: str) -> str:
     return MATHJAX_ACTIVE.sub(r"\\backslash{}\1", text)
 
 
-def not_theirs(secret_lines: set[str], notebooks) -> set[str]:
+def not_theirs(secret_lines: set[str], notebooks: Iterable[nbformat.NotebookNode]) -> set[str]:
     """The secret lines a student's page must not show: a line the student wrote themselves is not a
     leak, even when a hidden check or the reference has it too (nor is one inside a line of theirs:
     "blocks = list(model.features)[-n:]" holds a reference line)."""
@@ -90,7 +94,7 @@ def verdict_text(verdict: Verdict | None, points: float) -> str:
     return f"✘ 0 / {points:g} points: {verdict.message}"
 
 
-def clean_output(out):
+def clean_output(out: nbformat.NotebookNode) -> nbformat.NotebookNode:
     kind = out.get("output_type")
     if kind == "error":
         message = ANSI.sub("", f"{out.get('ename', 'Error')}: {out.get('evalue', '')}").strip()
@@ -122,7 +126,7 @@ def clean_output(out):
 ATTACHMENT_REF = re.compile(r"attachment:([^\s)\"'<>\]]+)")
 
 
-def _attachments(cell, source: str) -> str:
+def _attachments(cell: nbformat.NotebookNode, source: str) -> str:
     """Keep a markdown cell's PNG/JPEG attachments (pasted screenshots); drop the rest (SVG can script).
 
     Why: nbconvert refuses to render a page whose markdown points at a missing attachment
@@ -142,7 +146,7 @@ def _attachments(cell, source: str) -> str:
                               source)
 
 
-def disarm(nb):
+def disarm(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student's HTML/JS made harmless in place: for the graders' copy (formgrader renders it in a
     grader's browser) and, with more removed, for the student's feedback (``sanitize``)."""
     for cell in nb.cells:
@@ -153,7 +157,8 @@ def disarm(nb):
     return nb
 
 
-def sanitize(nb, rnb: ReleaseNotebook, verdicts: dict[str, Verdict] | None = None):
+def sanitize(nb: nbformat.NotebookNode, rnb: ReleaseNotebook,
+             verdicts: dict[str, Verdict] | None = None) -> nbformat.NotebookNode:
     release = rnb.graded
     disarm(nb)
     for cell in nb.cells:
@@ -172,15 +177,15 @@ def sanitize_file(path: Path, rnb: ReleaseNotebook, verdicts: dict[str, Verdict]
 
 
 class _Texts(HTMLParser):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.data: list[str] = []
         self.attributes: list[str] = []
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         self.data.append(data)
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.attributes += [v for _, v in attrs if v]
 
     handle_startendtag = handle_starttag
@@ -225,12 +230,12 @@ class _Live(HTMLParser):
     URL_ATTRS = {"href", "src", "action", "formaction", "data", "srcdoc", "xlink:href", "background", "poster",
                  "srcset", "content"}
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[str] = []
         self.inert = 0
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.inert += tag in INERT
         for name, value in attrs:
             value = (value or "").strip()
@@ -240,15 +245,15 @@ class _Live(HTMLParser):
                     r"data:(text/html|image/svg|application/xhtml)", value, re.I)):
                 self.found.append(f"<{tag} {name}={value[:40]!r}>")
 
-    def handle_startendtag(self, tag, attrs):
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
         self.inert -= tag in INERT
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag in INERT and self.inert:
             self.inert -= 1
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if not self.inert and MATHJAX_ACTIVE.search(data):
             self.found.append(f"MathJax command in {data.strip()[:40]!r}")
 

@@ -9,9 +9,16 @@ import json
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .probes import Verdict
 from .results import CellScore, Scores
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from nbgrader.api import Gradebook
+
 
 def url_of(location: str | Path) -> str:
     """A gradebook URL from a URL or a path to an SQLite file."""
@@ -20,7 +27,7 @@ def url_of(location: str | Path) -> str:
 
 
 @contextmanager
-def opened(location: str | Path):
+def opened(location: str | Path) -> Iterator[Gradebook]:
     """nbgrader's Gradebook for ``location``, its SQLAlchemy autoflush chatter silenced."""
     from nbgrader.api import Gradebook
 

@@ -10,7 +10,12 @@ library. It also routes Python warnings to stdout, so a warning in correct stude
 zero a test cell (nbgrader scores any stderr output as a failure).
 
 Limits (said in the grader's report): in-process, a determined student can still switch this off
-(e.g. unregister the hook); the grader's static scan (tamper.py) flags those attempts."""
+(e.g. unregister the hook); the grader's static scan (tamper.py) flags those attempts.
+
+Its type hints load nothing new: IPython has imported ``__future__`` and ``typing`` before
+``exec_lines`` runs this file, and the ``TYPE_CHECKING`` imports never run."""
+from __future__ import annotations
+
 import builtins
 import hashlib
 import json
@@ -19,6 +24,13 @@ import sys
 import threading
 import types
 import warnings
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, TextIO
+
+    from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 DATA = (int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)
 # Builtins that IPython/ipykernel themselves swap in and out around every execution.
@@ -28,14 +40,14 @@ SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "sho
                  "_showtraceback", "showsyntaxerror", "transform_cell", "should_run_async")
 
 
-def _from_jupyter(obj) -> bool:
+def _from_jupyter(obj: object) -> bool:
     """IPython and ipykernel legitimately swap some objects per request (input, _showtraceback…)."""
     func = getattr(obj, "__func__", obj)
     module = getattr(func, "__module__", None) or getattr(type(func), "__module__", "") or ""
     return module.split(".")[0] in ("IPython", "ipykernel", "getpass", "debugpy", "comm")
 
 
-def _library_rewrap(new, old) -> bool:
+def _library_rewrap(new: object, old: object) -> bool:
     """A library wrapping its own function (torch.optim patches Optimizer.step with a profiling
     hook on first use): the new object wraps the old one and its code lives in a file, not a cell."""
     seen, inner = 0, new
@@ -48,18 +60,19 @@ def _library_rewrap(new, old) -> bool:
     return filename.endswith(".py") and "ipykernel_" not in filename and not filename.startswith("<")
 
 
-def _unchanged(current, entries) -> bool:
+def _unchanged(current: Mapping[str, object], entries: dict[str, object]) -> bool:
     """Every snapshot entry still the same object: checked by map() in C, as this runs before every
     test cell over thousands of modules and classes; the slow per-name loop only where this fails."""
     return all(map(operator.is_, map(current.get, entries.keys(), entries.values()), entries.values()))
 
 
-def _warning_to_stdout(message, category, filename, lineno, file=None, line=None):
+def _warning_to_stdout(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       file: TextIO | None = None, line: str | None = None) -> None:
     sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 class Guard:
-    def __init__(self, config, shell):
+    def __init__(self, config: dict[str, Any], shell: InteractiveShell) -> None:
         self.shell = shell
         self.instructor = set(config["instructor_hashes"])
         self.report_path = config["report"]
@@ -86,7 +99,7 @@ class Guard:
         self._before = None
         self._pending = []
 
-    def _protected(self, name, mod):
+    def _protected(self, name: str, mod: object) -> bool:
         """The public modules of the protected packages (private internals are not what tests call;
         classes reached through them are still covered, a class is the same object everywhere).
         ``builtins`` and ``sys`` are left to ``_restore``, which checks them name by name: IPython
@@ -96,14 +109,14 @@ class Guard:
         return isinstance(mod, types.ModuleType) and name not in ("builtins", "sys") and parts[0] in self.packages \
             and not any(p.startswith("_") for p in parts[1:])
 
-    def _snapshot_module(self, name, mod):
+    def _snapshot_module(self, name: str, mod: types.ModuleType) -> None:
         entries = {k: v for k, v in vars(mod).items() if not isinstance(v, DATA)}
         self.modules[name] = (mod, entries)
         for v in entries.values():
             if isinstance(v, type) and getattr(v, "__module__", None) == name:
                 self._snapshot_class(v)
 
-    def _snapshot_class(self, cls):
+    def _snapshot_class(self, cls: type) -> None:
         for klass in getattr(cls, "__mro__", (cls,)):
             if klass is object or klass in self.classes:
                 continue
@@ -114,16 +127,16 @@ class Guard:
                 pass
 
     # -- restoring ---------------------------------------------------------------------------
-    def _note(self, what):
+    def _note(self, what: str) -> None:
         self._pending.append(what)
 
-    def restore(self):
+    def restore(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._restore()
         warnings.showwarning = _warning_to_stdout
 
-    def _put_back(self, owner, label, entries):
+    def _put_back(self, owner: types.ModuleType | type, label: str, entries: dict[str, object]) -> None:
         """Set every attribute of ``owner`` (a module or class) that was replaced back to its snapshot."""
         current = vars(owner)
         if _unchanged(current, entries):
@@ -139,7 +152,7 @@ class Guard:
                 except (TypeError, AttributeError):
                     self._note(f"could not restore {label}.{k}")
 
-    def _restore(self):
+    def _restore(self) -> None:
         for name, (mod, entries) in self.modules.items():
             if sys.modules.get(name) is not mod and name in sys.modules:
                 sys.modules[name] = mod
@@ -199,7 +212,7 @@ class Guard:
             sys.stdout, sys.stderr = self.streams
         warnings.showwarning = _warning_to_stdout
 
-    def _flush(self, cell_hash):
+    def _flush(self, cell_hash: str) -> None:
         if not self._pending:
             return
         try:
@@ -211,7 +224,7 @@ class Guard:
         self._pending = []
 
     # -- IPython events ----------------------------------------------------------------------
-    def pre_run_cell(self, info):
+    def pre_run_cell(self, info: ExecutionInfo) -> None:
         digest = hashlib.sha256((info.raw_cell or "").encode()).hexdigest()
         self._current = digest if digest in self.instructor else None
         if self._current is None:
@@ -220,7 +233,7 @@ class Guard:
         self._flush(digest)
         self._before = {k: id(v) for k, v in self.shell.user_ns.items()}
 
-    def post_run_cell(self, result):
+    def post_run_cell(self, result: ExecutionResult) -> None:
         if getattr(self, "_current", None) is None or self._before is None:
             return
         for k, v in self.shell.user_ns.items():
@@ -235,7 +248,7 @@ class Guard:
         self._before = None
 
 
-def install(config_path):
+def install(config_path: str) -> Guard:
     from IPython import get_ipython
 
     with open(config_path) as f:

@@ -33,10 +33,14 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Float, Int
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 UTC = dt.timezone.utc
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
@@ -179,7 +183,7 @@ class PerDayPenalty(LateSubmissionPlugin):
         return round((score or 0.0) * policy.fraction(total_seconds_late), 4)
 
 
-def record_in_gradebook(gradebook, assignment: str, due: Due | None,
+def record_in_gradebook(gradebook: str | Path, assignment: str, due: Due | None,
                         students: dict[str, tuple[dt.datetime | None, float]]) -> int:
     """Write the due date, each student's submission time and per-notebook late penalties
     (``fraction`` of each notebook's score, as ``PerDayPenalty`` would) into nbgrader's gradebook (a
@@ -213,7 +217,7 @@ def record_in_gradebook(gradebook, assignment: str, due: Due | None,
 LATE_START, LATE_END = "<!-- course-grade:late -->", "<!-- /course-grade:late -->"
 
 
-def annotate_feedback(folder, note: str) -> int:
+def annotate_feedback(folder: str | Path, note: str) -> int:
     """Put (or replace, or remove when ``note`` is empty) a one-line late-penalty notice at the top
     of every feedback page in ``folder``; returns the pages changed. The note is escaped text."""
     import html

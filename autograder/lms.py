@@ -165,7 +165,7 @@ def load_roster(path: Path) -> Roster:
     entries: list[RosterEntry] = []
     kind = ""
 
-    def get(row, *names):
+    def get(row: dict[str, str | None], *names: str) -> str:
         for n in names:
             if n in cols and row.get(cols[n]):
                 return row[cols[n]].strip()

@@ -15,6 +15,7 @@ import difflib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
@@ -22,6 +23,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from . import tamper
 from .assignment import ReleaseCell, ReleaseNotebook
 from .cells import CODE_STUB, TEXT_STUB, grade_id_of, nbgrader_meta, python_source
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import NoReturn
 
 
 @dataclass
@@ -37,7 +42,7 @@ class Report:
     notebook: str
     findings: list[Finding] = field(default_factory=list)
 
-    def add(self, severity, grade_id, message):
+    def add(self, severity: str, grade_id: str | None, message: str) -> None:
         self.findings.append(Finding(severity, grade_id, message))
 
     @property
@@ -100,7 +105,7 @@ def kept_lines(text: str, stub: str) -> float:
     return sum(ln in have for ln in lines) / len(lines)
 
 
-def content_score(cell, rc: ReleaseCell) -> float:
+def content_score(cell: nbformat.NotebookNode, rc: ReleaseCell) -> float:
     """How much a student cell looks like release cell ``rc`` (0 = not at all)."""
     text = cell.get("source", "")
     if rc.kind == "answer" or (rc.kind == "manual" and rc.cell_type == "code"):
@@ -118,12 +123,12 @@ def content_score(cell, rc: ReleaseCell) -> float:
     return s if s >= 0.75 else 0.0
 
 
-def _release_cell_node(rc: ReleaseCell):
+def _release_cell_node(rc: ReleaseCell) -> nbformat.NotebookNode:
     return nbformat.from_dict(nbformat.reads(nbformat.writes(nbformat.v4.new_notebook(cells=[rc.cell])),
                                              as_version=4).cells[0])
 
 
-def _retyped(cell, cell_type: str):
+def _retyped(cell: nbformat.NotebookNode, cell_type: str) -> nbformat.NotebookNode:
     if cell.cell_type == cell_type:
         return cell
     make = new_code_cell if cell_type == "code" else new_markdown_cell
@@ -133,7 +138,7 @@ def _retyped(cell, cell_type: str):
     return new
 
 
-def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, str]:
+def match_cells(cells: list[nbformat.NotebookNode], rnb: ReleaseNotebook, report: Report) -> dict[int, str]:
     """student cell index → release grade_id."""
     release = rnb.graded
     owner: dict[int, str] = {}
@@ -151,7 +156,7 @@ def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, 
     taken = set(owner.values())
     cache: dict[tuple[int, str], float] = {}
 
-    def score(i, rc):
+    def score(i: int, rc: ReleaseCell) -> float:
         if (i, rc.grade_id) not in cache:
             cache[(i, rc.grade_id)] = content_score(cells[i], rc)
         return cache[(i, rc.grade_id)]
@@ -201,7 +206,7 @@ def match_cells(cells: list, rnb: ReleaseNotebook, report: Report) -> dict[int, 
     return owner
 
 
-def preflight(nb, rnb: ReleaseNotebook, student: str) -> tuple[object, Report]:
+def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> tuple[nbformat.NotebookNode, Report]:
     """Return (repaired notebook, report). The input notebook is not modified."""
     report = Report(student, rnb.name)
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(nb), as_version=4))
@@ -327,13 +332,14 @@ class _OutOfTime(Exception):
     pass
 
 
-def preflight_within(nb, rnb: ReleaseNotebook, student: str, seconds: int = SECONDS) -> tuple[object, Report]:
+def preflight_within(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str,
+                     seconds: int = SECONDS) -> tuple[nbformat.NotebookNode, Report]:
     """``preflight`` within bounds: a notebook too large to check, or one that takes longer than
     ``seconds``, is graded as the blank release and sent to a human (the caller keeps the original)."""
     import signal
     import threading
 
-    def blank(why: str):
+    def blank(why: str) -> tuple[nbformat.NotebookNode, Report]:
         report = Report(student, rnb.name)
         report.add("review", None, f"{why}: graded as the blank release; a human must look at the original")
         return _fix_blank(rnb), report
@@ -344,7 +350,7 @@ def preflight_within(nb, rnb: ReleaseNotebook, student: str, seconds: int = SECO
     if threading.current_thread() is not threading.main_thread():
         return preflight(nb, rnb, student)        # no timer signal off the main thread
 
-    def out_of_time(signum, frame):
+    def out_of_time(signum: int, frame: FrameType | None) -> NoReturn:
         raise _OutOfTime()
 
     previous = signal.signal(signal.SIGALRM, out_of_time)
@@ -358,13 +364,13 @@ def preflight_within(nb, rnb: ReleaseNotebook, student: str, seconds: int = SECO
         signal.signal(signal.SIGALRM, previous)
 
 
-def _fix_blank(rnb: ReleaseNotebook):
+def _fix_blank(rnb: ReleaseNotebook) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(nbformat.reads(nbformat.writes(rnb.nb), as_version=4))
     _fix_ids(nb)
     return nb
 
 
-def _fix_ids(nb) -> None:
+def _fix_ids(nb: nbformat.NotebookNode) -> None:
     """nbformat 4.5 with unique cell ids (Colab writes 4.4 without ids; duplicates copy ids)."""
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))
     seen: set[str] = set()

@@ -8,7 +8,11 @@ fixed dtype), which the grader decodes without ever unpickling or evaluating it.
 
 The student controls this process, so they can change anything this code does or prints. That is
 fine: the grader only learns *data*, and a verdict computed outside for inputs the student did not
-know in advance can only be passed by code that computes the right thing."""
+know in advance can only be passed by code that computes the right thing.
+
+Its type hints are strings of builtin names: the pasted source runs inside a function in the
+student's kernel, with no ``from __future__ import annotations`` and nothing to import, so a hint
+is never evaluated there (nor can a student's global named ``dict`` or ``str`` make one fail)."""
 
 RECORD_MARK = "\x1fcourse-probe\x1f"
 
@@ -18,18 +22,18 @@ class Recorder:
 
     MAX_STR = 2000
 
-    def __init__(self, namespace):
+    def __init__(self, namespace: "dict[str, object]") -> "None":
         self.ns = namespace
         self.results = {}
 
     # -- calling the student's code ------------------------------------------------------------
-    def lookup(self, name):
+    def lookup(self, name: "str") -> "object":
         """The student's object called ``name`` (KeyError with a teaching message when absent)."""
         if name not in self.ns:
             raise KeyError(f"{name} is not defined: run its answer cell (and keep its name)")
         return self.ns[name]
 
-    def call(self, key, name, *args, **kwargs):
+    def call(self, key: "str | int", name: "str", *args: "object", **kwargs: "object") -> "object":
         """Call the student's ``name(*args, **kwargs)``; record its result or the exception it raised."""
         try:
             value = self.lookup(name)(*args, **kwargs)
@@ -39,13 +43,13 @@ class Recorder:
         self.put(key, value)
         return value
 
-    def put(self, key, value):
+    def put(self, key: "str | int", value: "object") -> "None":
         try:
             self.results[str(key)] = self.encode(value)
         except Exception as exc:  # noqa: BLE001
             self.error(key, exc)
 
-    def error(self, key, exc):
+    def error(self, key: "str | int", exc: "BaseException") -> "None":
         message = "?"
         try:
             message = str(exc)[: self.MAX_STR]
@@ -54,7 +58,8 @@ class Recorder:
         self.results[str(key)] = {"__raised__": [type(exc).__name__[:100], message]}
 
     # -- plain data ------------------------------------------------------------------------
-    def encode(self, value, depth=0):
+    def encode(self, value: "object",
+               depth: "int" = 0) -> "bool | int | float | list[object] | dict[str, object] | None":
         import base64
         import math
 
@@ -100,14 +105,14 @@ class Recorder:
         return {"__object__": type(value).__qualname__[:200]}
 
     # -- the one line the grader reads ---------------------------------------------------------
-    def emit(self, grade_id):
+    def emit(self, grade_id: "str") -> "None":
         import json
 
         line = json.dumps({"grade_id": grade_id, "results": self.results}, separators=(",", ":"))
         print(RECORD_MARK + line, flush=True)
 
 
-def rng_state():
+def rng_state() -> "dict[str, object]":
     """Probes seed their own generators; the student's random state is put back afterwards."""
     import random
 
@@ -127,7 +132,7 @@ def rng_state():
     return state
 
 
-def restore_rng(state):
+def restore_rng(state: "dict[str, object]") -> "None":
     import random
 
     random.setstate(state["random"])

@@ -32,10 +32,13 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import probe_runtime
 from .cells import grade_id_of
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 # A probe cell is known by its cell id (nbgrader's autograde clears cell metadata other than its own);
 # a student cell that claims the prefix is renamed when the probes go in.
@@ -86,10 +89,10 @@ class Results:
         self.values = values
         self.problem = problem      # why there is no (complete) record, e.g. a timeout
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: object) -> bool:
         return str(key) in self.values
 
-    def returned(self, key, call: str) -> Any:
+    def returned(self, key: str | int, call: str) -> Any:
         """The value ``call`` returned; ``Fail`` when it raised or never returned."""
         key = str(key)
         if key not in self.values:
@@ -100,7 +103,7 @@ class Results:
             raise Fail(f"{call} raised {value}")
         return value
 
-    def raised(self, key) -> Raised | None:
+    def raised(self, key: str | int) -> Raised | None:
         value = self.values.get(str(key))
         return value if isinstance(value, Raised) else None
 
@@ -178,17 +181,17 @@ def probe_cell(check: Check, cases: Any) -> str:
             "try:\n    __course_probe()\nfinally:\n    globals().pop('__course_probe', None)\n")
 
 
-def probe_of(cell) -> str | None:
+def probe_of(cell: NotebookNode) -> str | None:
     """The grade_id a probe cell belongs to, or None for any other cell."""
     cid = str(cell.get("id") or "")
     return cid[len(PROBE_ID):] if cid.startswith(PROBE_ID) else None
 
 
-def insert_probes(nb, probes: dict[str, str]) -> int:
+def insert_probes(nb: NotebookNode, probes: dict[str, str]) -> int:
     """Put each probe cell right after its test cell (at the end if that cell is missing)."""
     from nbformat.v4 import new_code_cell
 
-    def probe(gid):
+    def probe(gid: str) -> NotebookNode:
         cell = new_code_cell(probes[gid])
         cell["id"] = PROBE_ID + gid
         return cell
@@ -216,7 +219,7 @@ def insert_probes(nb, probes: dict[str, str]) -> int:
     return placed
 
 
-def remove_probes(nb):
+def remove_probes(nb: NotebookNode) -> NotebookNode:
     nb.cells = [c for c in nb.cells if probe_of(c) is None]
     return nb
 
@@ -270,7 +273,7 @@ def decode(obj: Any, depth: int = 0) -> Any:
     return Opaque("dict")
 
 
-def _cell_problem(cell) -> str:
+def _cell_problem(cell: NotebookNode) -> str:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             name = str(out.get("ename", "Error"))
@@ -280,7 +283,7 @@ def _cell_problem(cell) -> str:
     return ""
 
 
-def read_records(nb) -> dict[str, Results]:
+def read_records(nb: NotebookNode) -> dict[str, Results]:
     """Every probe cell's last record line, decoded; a missing or unreadable one has no values."""
     found: dict[str, Results] = {}
     for cell in nb.cells:

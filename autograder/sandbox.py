@@ -39,10 +39,18 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, Unicode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from jupyter_client.connect import KernelConnectionInfo
+    from jupyter_client.manager import KernelManager
+    from nbformat import NotebookNode
 
 GUARD_SOURCE = Path(__file__).with_name("kernel_guard.py")
 LIMITS = ("import os,resource,signal,sys\n"
@@ -119,7 +127,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self.kernel_dir, "s")
         return await super()._async_pre_start_kernel(**kw)
 
-    def format_kernel_cmd(self, extra_arguments=None):
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.guard:
             guard_py = os.path.join(self.kernel_dir, "_course_guard.py")
@@ -132,7 +140,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             cmd = cmd + [f"--IPKernelApp.exec_lines={line}"]
         return cmd
 
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> KernelConnectionInfo | None:
         cwd = os.path.realpath(kw.get("cwd") or os.getcwd())
         env = kernel_env(kw.get("env") or os.environ, self.threads)
         boxed = self.use_sandbox and status().available
@@ -167,7 +175,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.watchdog.start()
         return info
 
-    def _launch_forked(self, kernel_cmd: list[str], env: dict, cwd: str, limits: int, log_path: str):
+    def _launch_forked(self, kernel_cmd: list[str], env: dict, cwd: str, limits: int,
+                       log_path: str) -> KernelConnectionInfo | None:
         """The kernel forked by the zygote into this notebook's own box; None (and a line in the kernel
         log) when that cannot be done, and the caller starts the kernel fresh."""
         from .zygote import ForkedKernel, ZygoteError, request_kernel, start_placeholder
@@ -215,7 +224,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return box_args(status().bwrap, cwd, self.kernel_dir, self.tmp_mb) + ["--chdir", cwd, "--"]
 
 
-def kernel_env(given, threads: int) -> dict[str, str]:
+def kernel_env(given: Mapping[str, str], threads: int) -> dict[str, str]:
     """What a kernel's environment holds: the allowed variables of the grader's, and its thread settings."""
     env = {k: v for k, v in dict(given).items() if k in ENV_ALLOWED or k.startswith("LC_")}
     env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
@@ -283,7 +292,7 @@ def kernel_cgroups(kernel_dir: str, max_tasks: int, memory_bytes: int) -> list[s
     return groups
 
 
-def held_memory(pids) -> int:
+def held_memory(pids: Iterable[int]) -> int:
     """Bytes the processes hold of their own: resident anonymous plus shared memory (RssAnon +
     RssShmem), not the pages of files they map (libraries: a kernel forked from the zygote maps fewer
     of those than a fresh one, and neither chose them)."""
@@ -389,7 +398,8 @@ class SandboxedExecute(Execute):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
 
-    def output(self, outs, msg, display_id, cell_index):
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
         """nbclient's output handler, with caps: past them an output is dropped and one note is left."""
         from nbformat.v4 import new_output
 
@@ -409,7 +419,8 @@ class SandboxedExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def preprocess(self, nb, resources=None, km=None):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any] | None = None,
+                   km: KernelManager | None = None) -> tuple[NotebookNode, dict[str, Any]]:
         resources = dict(resources or {})
         meta = dict(resources.get("metadata") or {})
         original = meta.get("path")

@@ -15,11 +15,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from .assignment import Assignment
 from .cells import grade_id_of, is_solution
+
+if TYPE_CHECKING:
+    import numpy as np
+    from copydetect import CodeFingerprint
 
 NOISE_TOKENS = 25        # copydetect's default noise threshold (k): shorter matches are ignored
 GUARANTEE_TOKENS = 30    # copydetect's default guarantee threshold: longer matches are always found
@@ -52,7 +57,7 @@ class Pair:
                 f"(copydetect; matching lines: {shown})")
 
 
-def answer_code(nb, answer_ids: set[str]) -> str:
+def answer_code(nb: nbformat.NotebookNode, answer_ids: set[str]) -> str:
     """The student's solution code cells of one notebook, joined (by grade_id; else every code cell
     nbgrader marks as a solution)."""
     cells = [c for c in nb.cells if c.cell_type == "code" and grade_id_of(c) in answer_ids]
@@ -61,14 +66,14 @@ def answer_code(nb, answer_ids: set[str]) -> str:
     return "\n\n".join(c.source for c in cells)
 
 
-def _fingerprint(code: str, boilerplate=None):
+def _fingerprint(code: str, boilerplate: list[np.integer] | None = None) -> CodeFingerprint:
     from copydetect import CodeFingerprint
 
     return CodeFingerprint("answer.py", NOISE_TOKENS, GUARANTEE_TOKENS - NOISE_TOKENS + 1,
                            boilerplate=boilerplate, language="python", fp=io.StringIO(code))
 
 
-def _lines(code: str, slices) -> list[str]:
+def _lines(code: str, slices: np.ndarray) -> list[str]:
     """The lines a set of character slices touch, stripped, in order, without repeats."""
     out: list[str] = []
     if getattr(slices, "size", 0) == 0:      # no overlap: copydetect returns an empty array
@@ -84,7 +89,7 @@ def _lines(code: str, slices) -> list[str]:
     return out
 
 
-def _highlight(code: str, slices) -> str:
+def _highlight(code: str, slices: np.ndarray) -> str:
     from copydetect.utils import highlight_overlap
 
     if getattr(slices, "size", 0) == 0:

@@ -42,7 +42,7 @@ SUSPICIOUS_CALLS = {"eval", "exec", "compile", "__import__"}
 COMPARISON_DUNDERS = {"__eq__", "__ne__", "__bool__", "__float__", "__index__", "__instancecheck__"}
 
 
-def _dotted(node) -> str | None:
+def _dotted(node: ast.expr) -> str | None:
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -57,7 +57,7 @@ def _dotted(node) -> str | None:
 
 
 class _Scan(ast.NodeVisitor):
-    def __init__(self):
+    def __init__(self) -> None:
         self.aliases = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "np": "numpy",
                         "math": "math", "builtins": "builtins", "sys": "sys"}
         self.found: list[tuple[str, str]] = []
@@ -72,23 +72,23 @@ class _Scan(ast.NodeVisitor):
             return real + ("." + rest if rest else "")
         return None
 
-    def _flag(self, severity, node, what):
+    def _flag(self, severity: str, node: ast.AST, what: str) -> None:
         self.found.append((severity, f"line {getattr(node, 'lineno', '?')}: {what}"))
 
-    def visit_Import(self, node):
+    def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
             self.aliases[(a.asname or a.name).split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
             if a.name.split(".")[0] in ("ctypes", "gc"):
                 self._flag("review", node, f"imports {a.name} (can reach interpreter internals)")
 
-    def visit_ImportFrom(self, node):
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         for a in node.names:
             if node.module:
                 self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
         if (node.module or "").split(".")[0] in ("ctypes", "gc"):
             self._flag("review", node, f"imports from {node.module}")
 
-    def _check_target(self, target, node):
+    def _check_target(self, target: ast.expr, node: ast.stmt) -> None:
         if isinstance(target, (ast.Tuple, ast.List)):
             for t in target.elts:
                 self._check_target(t, node)
@@ -109,29 +109,29 @@ class _Scan(ast.NodeVisitor):
         elif dotted and dotted.split(".")[-1] in KERNEL_HOOKS:
             self._flag("tamper", node, f"changes the kernel hook `{dotted}`")
 
-    def visit_Assign(self, node):
+    def visit_Assign(self, node: ast.Assign) -> None:
         for t in node.targets:
             self._check_target(t, node)
         self.generic_visit(node)
 
-    def visit_AugAssign(self, node):
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._check_target(node.target, node)
         self.generic_visit(node)
 
-    def visit_AnnAssign(self, node):
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._check_target(node.target, node)
         self.generic_visit(node)
 
-    def visit_Delete(self, node):
+    def visit_Delete(self, node: ast.Delete) -> None:
         for t in node.targets:
             self._check_target(t, node)
 
-    def _scoped(self, node):
+    def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda) -> None:
         self.depth += 1
         self.generic_visit(node)
         self.depth -= 1
 
-    def visit_FunctionDef(self, node):
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         if self.depth == 0 and node.name in CRITICAL_BUILTINS:
             self._flag("tamper", node, f"defines a function named like the builtin `{node.name}`")
         if node.name in COMPARISON_DUNDERS:
@@ -140,15 +140,15 @@ class _Scan(ast.NodeVisitor):
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_ClassDef(self, node):
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if self.depth == 0 and node.name in CRITICAL_BUILTINS:
             self._flag("tamper", node, f"defines a class named like the builtin `{node.name}`")
         self._scoped(node)
 
-    def visit_Lambda(self, node):
+    def visit_Lambda(self, node: ast.Lambda) -> None:
         self._scoped(node)
 
-    def visit_Call(self, node):
+    def visit_Call(self, node: ast.Call) -> None:
         func = _dotted(node.func) or ""
         name = node.func.attr if isinstance(node.func, ast.Attribute) else func.split(".")[-1]
         func = func or name
@@ -166,7 +166,7 @@ class _Scan(ast.NodeVisitor):
             self._flag("tamper", node, "rewrites sys.modules")
         self.generic_visit(node)
 
-    def visit_Subscript(self, node):
+    def visit_Subscript(self, node: ast.Subscript) -> None:
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             dotted = _dotted(node.value) or ""
             path = self._module_path(dotted)
@@ -175,7 +175,7 @@ class _Scan(ast.NodeVisitor):
                 self._flag("tamper", node, f"writes into `{dotted}`")
         self.generic_visit(node)
 
-    def visit_Name(self, node):
+    def visit_Name(self, node: ast.Name) -> None:
         if node.id == "__builtins__" and isinstance(node.ctx, ast.Load):
             self._flag("review", node, "reads __builtins__")
 

@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 CLONE = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000,
          "pid": 0x20000000, "cgroup": 0x02000000, "mnt": 0x00020000}   # the order they are joined in
@@ -375,7 +376,7 @@ def start_placeholder(box: list[str]) -> tuple[subprocess.Popen, int]:
     raise ZygoteError(f"the box did not start: {err.decode(errors='replace').strip()[-300:]}")
 
 
-def _read_until(fd: int, deadline: float, complete) -> bytes:
+def _read_until(fd: int, deadline: float, complete: Callable[[bytes], object]) -> bytes:
     """Read ``fd`` until ``complete(data)`` holds (does not raise), EOF, or ``deadline``; b"" if it never held."""
     data = b""
     while time.monotonic() < deadline:
