@@ -74,7 +74,8 @@ def test_notebook_runs_top_to_bottom_and_prints_consistent_results(executed):
     assert re.search(r"^Dataset: (local copy|downloaded|no local copy)", text, re.M)
     for weights in (torchvision.models.ResNet18_Weights.DEFAULT, torchvision.models.MobileNet_V2_Weights.DEFAULT):
         said = [ln for ln in text.splitlines()
-                if ln == f"Loaded pretrained {weights}." or ln.startswith(f"Notice: pretrained {weights} weights unavailable")]
+                if ln == f"Loaded pretrained {weights}."
+                or ln.startswith(f"Notice: pretrained {weights} weights unavailable")]
         assert len(said) == 1, f"one line about {weights}, got {said}"
 
     # The fine-tuning walk-through counts what torchvision's model really has.
