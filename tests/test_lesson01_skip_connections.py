@@ -456,9 +456,13 @@ def test_differential_param_groups_are_disjoint_and_complete(ns):
 
 # --------------------------------------------------------------------------- weights: both paths
 
+def resnet_and_weights(arch):
+    return getattr(torchvision.models, arch), torchvision.models.get_model_weights(arch).DEFAULT
+
+
 def random_checkpoint(tmp_path, ns, arch):
     """Write a state_dict of the right architecture where torch.hub looks for the cached download."""
-    weights = ns["RESNET_BUILDERS"][arch][1]
+    weights = resnet_and_weights(arch)[1]
     checkpoints = tmp_path / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(123)
@@ -479,10 +483,11 @@ def test_loader_uses_a_cached_pretrained_checkpoint(ns, tmp_path, monkeypatch, c
     saved = random_checkpoint(tmp_path, ns, arch)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     refuse_downloads(monkeypatch)  # proves the file was found, not fetched
-    model, weights, pretrained = ns["load_resnet"](arch)
+    builder, weights = resnet_and_weights(arch)
+    model, pretrained = ns["load_pretrained"](builder, weights)
     assert pretrained is True
-    assert weights is ns["RESNET_BUILDERS"][arch][1]
-    assert "Notice" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Notice" not in out and out.splitlines() == [f"Loaded pretrained {weights}."]
     loaded = model.state_dict()
     assert all(torch.equal(loaded[k].cpu(), v) for k, v in saved.items())
     assert not model.training
@@ -492,11 +497,12 @@ def test_loader_uses_a_cached_pretrained_checkpoint(ns, tmp_path, monkeypatch, c
 def test_loader_falls_back_offline_with_one_line(ns, tmp_path, monkeypatch, capsys, arch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     refuse_downloads(monkeypatch)
-    model, weights, pretrained = ns["load_resnet"](arch)
+    builder, weights = resnet_and_weights(arch)
+    model, pretrained = ns["load_pretrained"](builder, weights)
     assert pretrained is False
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Notice:")
-    assert arch in lines[0] and "random weights" in lines[0] and "meaningless" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"Notice: pretrained {weights} weights unavailable")
+    assert "random weights" in lines[0] and "URLError" in lines[0]
     assert not model.training
     assert len(weights.meta["categories"]) == model.fc.out_features
     with torch.no_grad():
@@ -626,7 +632,8 @@ def test_offline_run_says_so_once_per_model(executed):
     text = outputs_text(executed[0])
     offline = "(pretrained: False)" in text
     for arch in ("resnet18", "resnet50"):
-        notices = [ln for ln in text.splitlines() if ln.startswith(f"Notice: pretrained {arch} weights unavailable")]
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+        notices = [ln for ln in text.splitlines() if ln.startswith(f"Notice: pretrained {weights} weights unavailable")]
         assert len(notices) == (1 if offline else 0)
     if offline:
         assert text.count("(random weights: these labels are meaningless)") == 2

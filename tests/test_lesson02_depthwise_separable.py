@@ -105,7 +105,7 @@ def test_functions_cells_define_the_demos_silently(capsys):
     assert plt.get_fignums() == [], "functions cells must not draw"
     for name in ["standard_conv_params", "dwsep_params", "standard_conv_madds", "dwsep_madds",
                  "reduction_ratio", "cost_ratio_formula", "count_madds", "DWSepConv", "MobileNetV1",
-                 "load_pretrained", "make_cost_explorer", "make_speed_widget", "measure_speed"]:
+                 "load_pretrained", "make_cost_widget", "make_speed_widget", "measure_speed"]:
         assert name in namespace, f"{name} should be defined in a cell tagged 'functions'"
 
 
@@ -156,7 +156,7 @@ def test_count_madds_matches_torchvision_metadata(ns, builder, weights):
     counted = ns["count_madds"](model)
     assert counted == madds_by_flop_counter(model, (1, 3, 224, 224))
     assert round(counted / 1e9, 3) == pytest.approx(weights.meta["_ops"], abs=1e-9)
-    assert ns["count_params"](model) == weights.meta["num_params"]
+    assert ns["count_parameters"](model) == weights.meta["num_params"]
     assert model.training is False, "count_madds must leave an eval-mode model in eval mode"
     model.train()
     ns["count_madds"](model)
@@ -238,7 +238,7 @@ def test_loader_uses_cached_pretrained_checkpoint(ns, tmp_path, monkeypatch, cap
 # --------------------------------------------------------------------------- widget 1: cost explorer
 def test_cost_explorer_follows_its_sliders(ns):
     plt.close("all")
-    widget = ns["make_cost_explorer"]()
+    widget = ns["make_cost_widget"]()
     sliders = controls(widget)
     assert set(sliders) == {"M", "N", "D_K", "D_F"}
     assert widget.result["standard_params"] == nn.Conv2d(32, 64, 3, bias=False).weight.numel()

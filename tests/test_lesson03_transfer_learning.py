@@ -72,8 +72,11 @@ def test_notebook_runs_top_to_bottom_and_prints_consistent_results(executed):
 
     # One visible notice for the dataset and for each pretrained model.
     assert re.search(r"^Dataset: (local copy|downloaded|no local copy)", text, re.M)
-    assert re.search(r"ResNet-18: pretrained weights (loaded|unavailable)", text)
-    assert re.search(r"MobileNetV2: pretrained weights (loaded|unavailable)", text)
+    for weights in (torchvision.models.ResNet18_Weights.DEFAULT, torchvision.models.MobileNet_V2_Weights.DEFAULT):
+        said = [ln for ln in text.splitlines()
+                if ln == f"Loaded pretrained {weights}."
+                or ln.startswith(f"Notice: pretrained {weights} weights unavailable")]
+        assert len(said) == 1, f"one line about {weights}, got {said}"
 
     # The fine-tuning walk-through counts what torchvision's model really has.
     head_only, _ = independent_trainable(5, "A")
@@ -456,8 +459,8 @@ def test_pretrained_checkpoint_is_used_when_present(ns, tmp_path, monkeypatch, a
     checkpoints.mkdir(parents=True)
     torch.save(reference.state_dict(), checkpoints / weights_enum.DEFAULT.url.rsplit("/", 1)[-1])
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    model, weights, notice = ns["load_pretrained"](builder, weights_enum, arch)
-    assert weights == weights_enum.DEFAULT and "pretrained weights loaded" in notice
+    model, pretrained = ns["load_pretrained"](builder, weights_enum.DEFAULT)
+    assert pretrained is True and not model.training
     for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -468,12 +471,15 @@ def test_offline_falls_back_to_random_weights_with_a_notice(ns, tmp_path, monkey
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    model, weights, notice = ns["load_pretrained"](torchvision.models.mobilenet_v2,
-                                                   torchvision.models.MobileNet_V2_Weights, "MobileNetV2")
-    assert weights is None and "random weights" in notice and "URLError" in notice
+    weights = torchvision.models.MobileNet_V2_Weights.DEFAULT
+    model, pretrained = ns["load_pretrained"](torchvision.models.mobilenet_v2, weights)
+    assert pretrained is False
     assert isinstance(model, torchvision.models.MobileNetV2)
     out = capsys.readouterr()
-    assert out.out == "" and out.err == "", "the one-line notice replaces torch.hub's own messages"
+    lines = out.out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Notice: pretrained {weights} weights unavailable (URLError)")
+    assert "random weights" in lines[0]
+    assert out.err == "", "the one-line notice replaces torch.hub's own messages"
 
 
 # ---------------------------------------------------------------- augmentation, schedule, best epoch, comparison, grid

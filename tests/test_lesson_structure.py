@@ -8,22 +8,34 @@
   JupyterLab (``metadata.jupyter.source_hidden``) unless it is tagged ``student-reads`` (an architecture, a
   rule or a loop the text teaches). Every collapsed cell starts with a ``#@title <summary>`` line for Colab and
   has a markdown summary right above it naming, in backticks, everything public it defines. The shared
-  ``show-figure`` cell (identical in every lesson, see test_widget_drawing) is always collapsed;
+  ``l<lesson>-show-figure`` cell (identical in every lesson, see test_widget_drawing) is always collapsed;
 - the lesson ends with a markdown cell whose first line is ``## References`` and then one starting
   ``## Where to go next``; the references list ("- " bullets) the papers behind the lesson's architectures
   (``REQUIRED_PAPERS``) and every paper the lesson's text cites (``Name et al. (2016)``, ``Name & Name, 2015``,
-  ``(Name, 2017)``, ``Name (2017)``), the name and the year in parentheses on one line of one bullet.
+  ``(Name, 2017)``, ``Name (2017)``), the name and the year in parentheses on one line of one bullet;
+- one helper vocabulary (issue 21): a helper several lessons need has one name and one signature everywhere
+  (``SHARED_HELPERS``; a function defined in two lessons must be listed there), no lesson defines, calls or
+  names in its text another name for it (``SYNONYMS``), every lesson has the constants ``DEVICE`` and
+  ``SEED``, and every name a text cell puts in backticks (``name`` or ``name(...)``, snake_case) still occurs
+  in the lesson's code or is torch's or torchvision's;
+- one cell-id scheme: ``l<lesson>-<words>``, lowercase words (letters, then optional digits, or a number
+  below 100) joined by hyphens, e.g. ``l3-widget-2-functions-summary``, so a failure or a screenshot that
+  names a cell says which lesson and which part (JupyterLab's random ids such as ``3e235d96`` do not fit);
+  the shared figure cell is ``l<lesson>-show-figure``. Ids are read by the browser driver's screenshot names.
 
 Each rule is a function of a notebook returning a list of problems; the tests at the end plant faults in a
 copy of every lesson (written to a temporary folder, never committed) and show each rule failing on each."""
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import re
 
 import nbformat
 import pytest
+import torch
+import torchvision
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from tests.conftest import REPO
@@ -41,7 +53,26 @@ LESSONS = [NOTEBOOKS / name for name in REQUIRED_PAPERS]
 LESSON_IDS = [p.name for p in LESSONS]
 LONG_CELL_LINES = 20  # not 12: lessons 1 and 2 keep 14-19-line classes and helpers visible, untagged
 READS = "student-reads"
-SHARED_FIGURE_CELL = "show-figure"
+SHARED_FIGURE_CELL = "show-figure"  # its id is l<lesson>-show-figure
+# One name and one signature for each helper that more than one lesson (or a lesson and an exercise in
+# source/week07, e.g. count_parameters) needs. A function two lessons define must be listed here.
+SHARED_HELPERS: dict[str, str] = {
+    "count_parameters": "(model, trainable_only=False)",
+    "load_pretrained": "(builder, weights)",
+    "show_figure": "(fig)",
+    "conv_output_size": "(size, kernel, stride, padding)",
+}
+SHARED_CONSTANTS = ("DEVICE", "SEED")
+# Names the lessons once used, or that come to mind, for the same things: never defined, called or named.
+SYNONYMS: dict[str, str] = {
+    "count_params": "count_parameters", "num_parameters": "count_parameters", "param_count": "count_parameters",
+    "n_params": "count_parameters", "load_resnet": "load_pretrained", "load_model": "load_pretrained",
+    "load_weights": "load_pretrained", "make_cost_explorer": "make_cost_widget", "device": "DEVICE",
+}
+CELL_ID_WORD = r"(?:[a-z]+\d*|\d{1,2})"
+BACKTICKED_NAME = re.compile(r"`([A-Za-z_]\w*)(?:\([^`]*\))?`")
+LIBRARIES = (torch, torch.nn, torch.nn.functional, torch.nn.Module, torch.Tensor, torch.optim.Optimizer,
+             torch.nn.Linear(1, 1), torchvision, torchvision.models, torchvision.models.WeightsEnum)
 # not a bare "predict": lesson 2's prose ("multiply-adds predict cost") and references use the word too
 PROMPT = re.compile(r"(?i)\b(?:pause and predict|predict first)\b")
 HEADING = re.compile(r"^#{1,3} ", re.M)
@@ -72,6 +103,14 @@ def is_answer(cell) -> bool:
 
 def is_prompt(cell) -> bool:
     return is_markdown(cell) and bool(PROMPT.search(cell.source))
+
+
+def lesson_number(lesson: str) -> int:
+    return int(lesson.split("_", 1)[0])
+
+
+def is_shared_figure_cell(cell) -> bool:
+    return bool(re.fullmatch(rf"l\d+-{SHARED_FIGURE_CELL}", cell.get("id") or ""))
 
 
 def is_hidden(cell) -> bool:
@@ -152,7 +191,7 @@ def uncollapsed_helpers(nb) -> list[str]:
         where, lines = f"cell {cell.get('id')}", cell.source.splitlines()
         names, public = defined_names(cell.source)
         hidden = is_hidden(cell)
-        if cell.get("id") == SHARED_FIGURE_CELL and not hidden:
+        if is_shared_figure_cell(cell) and not hidden:
             problems.append(f"{where}: the shared figure cell must be collapsed (metadata jupyter.source_hidden)")
         long_helper = len(lines) > LONG_CELL_LINES and bool(names) and READS not in cell.metadata.get("tags", [])
         if long_helper and not hidden:
@@ -217,11 +256,98 @@ def reference_problems(nb, required=()) -> list[str]:
     return problems
 
 
-RULES = [unanswered_prompts, typed_numbers_in_answers, uncollapsed_helpers, reference_problems]
+def code_trees(nb):
+    """(cell, parsed module) for every code cell that parses (a student's half-typed cell does not)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            try:
+                yield cell, ast.parse(cell.source)
+            except SyntaxError:
+                continue
+
+
+def helper_signatures(nb) -> dict[str, str]:
+    """Every function a lesson defines at a cell's top level, with its signature: {name: "(a, b=1)"}."""
+    return {node.name: f"({ast.unparse(node.args)})" for _, tree in code_trees(nb) for node in tree.body
+            if isinstance(node, ast.FunctionDef)}
+
+
+def top_level_assigned(nb) -> set[str]:
+    return {target.id for _, tree in code_trees(nb) for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def helper_vocabulary(nb) -> list[str]:
+    problems = []
+    for name, signature in helper_signatures(nb).items():
+        if name in SHARED_HELPERS and signature != SHARED_HELPERS[name]:
+            problems.append(f"{name}{signature}: the course's signature is {name}{SHARED_HELPERS[name]}")
+        if name in SYNONYMS:
+            problems.append(f"defines {name}: the course calls it {SYNONYMS[name]}")
+    assigned = top_level_assigned(nb)
+    problems += [f"no top-level {name} = ... (every lesson has it)"
+                 for name in SHARED_CONSTANTS if name not in assigned]
+    problems += [f"assigns {name} at top level: the course calls it {SYNONYMS[name]}"
+                 for name in sorted(assigned & set(SYNONYMS))]
+    for cell, tree in code_trees(nb):
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        problems += [f"cell {cell.get('id')} calls {name}: the course calls it {SYNONYMS[name]}"
+                     for name in sorted(called & set(SYNONYMS))]
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    words = set(re.findall(r"\w+", code))
+    for cell in nb.cells:
+        if not is_markdown(cell):
+            continue
+        for name in dict.fromkeys(BACKTICKED_NAME.findall(cell.source)):
+            if name in SYNONYMS:
+                problems.append(f"cell {cell.get('id')} names `{name}`: the course calls it {SYNONYMS[name]}")
+            elif ("_" in name.strip("_") and name not in words and not hasattr(builtins, name)
+                  and not any(hasattr(library, name) for library in LIBRARIES)):
+                problems.append(f"cell {cell.get('id')} names `{name}`, which no code cell of the lesson uses")
+    return problems
+
+
+def cell_id_problems(nb, lesson: str) -> list[str]:
+    number = lesson_number(lesson)
+    scheme = re.compile(rf"l{number}-{CELL_ID_WORD}(?:-{CELL_ID_WORD})*")
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        cell_id = cell.get("id") or ""
+        if not (scheme.fullmatch(cell_id) and len(cell_id) <= 64):
+            problems.append(f"cell #{i} has id {cell_id!r}: ids are l{number}-<lowercase-words>, 64 characters at most")
+    ids = [c.get("id") for c in nb.cells]
+    problems += [f"id {i!r} is used {ids.count(i)} times" for i in sorted(set(ids), key=str) if ids.count(i) > 1]
+    figure = [c.get("id") for c in nb.cells if c.cell_type == "code" and "def show_figure(" in c.source]
+    if figure != [f"l{number}-{SHARED_FIGURE_CELL}"]:
+        problems.append(f"the shared figure cell must have id l{number}-{SHARED_FIGURE_CELL}, found {figure}")
+    return problems
+
+
+def helpers_across_lessons(notebooks: dict) -> list[str]:
+    """A function more than one lesson defines has one signature and is listed in SHARED_HELPERS."""
+    where: dict[str, dict[str, str]] = {}
+    for lesson, nb in notebooks.items():
+        for name, signature in helper_signatures(nb).items():
+            where.setdefault(name, {})[lesson] = signature
+    problems = []
+    for name, by_lesson in sorted(where.items()):
+        if len(by_lesson) < 2:
+            continue
+        if len(set(by_lesson.values())) > 1:
+            problems.append(f"{name} has different signatures: {by_lesson}")
+        if name not in SHARED_HELPERS:
+            problems.append(f"{name} is defined in {sorted(by_lesson)}: add it to SHARED_HELPERS")
+    return problems
+
+
+RULES = [unanswered_prompts, typed_numbers_in_answers, uncollapsed_helpers, reference_problems, helper_vocabulary,
+         cell_id_problems]
 
 
 def check(rule, nb, lesson: str) -> list[str]:
-    return rule(nb, REQUIRED_PAPERS[lesson]) if rule is reference_problems else rule(nb)
+    if rule is reference_problems:
+        return rule(nb, REQUIRED_PAPERS[lesson])
+    return rule(nb, lesson) if rule is cell_id_problems else rule(nb)
 
 
 # --------------------------------------------------------------------------- the lessons follow them
@@ -299,13 +425,13 @@ def untitle(nb, lesson):
 
 
 def show_a_helper(nb, lesson):
-    cell = next(c for c in nb.cells if is_hidden(c) and c.get("id") != SHARED_FIGURE_CELL)
+    cell = next(c for c in nb.cells if is_hidden(c) and not is_shared_figure_cell(c))
     del cell.metadata["jupyter"]
     cell.source = "\n".join(cell.source.splitlines()[1:])
 
 
 def show_the_shared_figure_cell(nb, lesson):
-    cell = next(c for c in nb.cells if c.get("id") == SHARED_FIGURE_CELL)
+    cell = next(c for c in nb.cells if is_shared_figure_cell(c))
     del cell.metadata["jupyter"]
     cell.metadata.setdefault("tags", []).append(READS)
 
@@ -359,6 +485,61 @@ def references_not_at_the_end(nb, lesson):
     nb.cells.append(new_markdown_cell("## Appendix"))
 
 
+def old_counting_name(nb, lesson):
+    """Lessons 2 and 3 before issue 21: count_params, defined, called and named in the text."""
+    for cell in nb.cells:
+        cell.source = re.sub(r"\bcount_parameters\b", "count_params", cell.source)
+
+
+def shared_helper_loses_a_parameter(nb, lesson):
+    """Lesson 4 before issue 21: count_parameters(model), without trainable_only."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "def count_parameters(" in c.source)
+    cell.source = cell.source.replace("def count_parameters(model, trainable_only=False):",
+                                      "def count_parameters(model):")
+
+
+def text_names_a_gone_helper(nb, lesson):
+    nb.cells.insert(1, new_markdown_cell("The helper `load_model_weights(builder)` below loads the weights."))
+
+
+def text_names_the_old_loader(nb, lesson):
+    nb.cells.insert(1, new_markdown_cell("`load_resnet` below loads a ResNet."))
+
+
+def lowercase_device(nb, lesson):
+    """Lesson 4 before issue 21: device, not DEVICE."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and re.search(r"^DEVICE = ", c.source, re.M))
+    cell.source = re.sub(r"^DEVICE = ", "device = ", cell.source, flags=re.M)
+
+
+def jupyterlab_new_cell(nb, lesson):
+    """A cell added in JupyterLab gets a random id such as 3e235d96 (lesson 4's scheme before issue 21)."""
+    nb.cells.insert(3, new_code_cell("print('new')", id="3e235d96"))
+
+
+def numbered_id(nb, lesson):
+    """Lesson 3's scheme before issue 21: l3-05, a number that says nothing and shifts with every new cell."""
+    nb.cells[4].id = f"l{lesson_number(lesson)}-05"
+    nb.cells[5].id = f"l{lesson_number(lesson)}-05b"
+
+
+def unprefixed_id(nb, lesson):
+    """Lessons 1 and 2 before issue 21: descriptive, but without the lesson (setup, show-figure)."""
+    nb.cells[1].id = nb.cells[1].id.split("-", 1)[1]
+
+
+def another_lessons_prefix(nb, lesson):
+    nb.cells[1].id = f"l{lesson_number(lesson) % 4 + 1}-" + nb.cells[1].id.split("-", 1)[1]
+
+
+def snake_case_id(nb, lesson):
+    nb.cells[2].id = nb.cells[2].id.replace("-", "_").replace("_", "-", 1)
+
+
+def renamed_figure_cell(nb, lesson):
+    next(c for c in nb.cells if is_shared_figure_cell(c)).id = f"l{lesson_number(lesson)}-figure-helper"
+
+
 FAULTS = [
     (unanswered_prompts, remove_answer), (unanswered_prompts, move_answer_up),
     (unanswered_prompts, leave_details_open),
@@ -370,6 +551,12 @@ FAULTS = [
     (reference_problems, no_references), (reference_problems, no_where_next), (reference_problems, cite_a_new_paper),
     (reference_problems, drop_a_required_paper), (reference_problems, drop_the_2019_references),
     (reference_problems, references_not_at_the_end),
+    (helper_vocabulary, old_counting_name), (helper_vocabulary, shared_helper_loses_a_parameter),
+    (helper_vocabulary, text_names_a_gone_helper), (helper_vocabulary, text_names_the_old_loader),
+    (helper_vocabulary, lowercase_device),
+    (cell_id_problems, jupyterlab_new_cell), (cell_id_problems, numbered_id), (cell_id_problems, unprefixed_id),
+    (cell_id_problems, another_lessons_prefix), (cell_id_problems, snake_case_id),
+    (cell_id_problems, renamed_figure_cell),
 ]
 
 
@@ -383,3 +570,45 @@ def test_each_rule_fails_on_a_planted_fault(path, rule, fault, tmp_path):
     copy_path = tmp_path / path.name  # a broken copy in a temporary folder, never committed
     nbformat.write(broken, str(copy_path))
     assert check(rule, load(copy_path), path.name), f"{rule.__name__} did not notice {fault.__name__} in {path.name}"
+
+
+# --------------------------------------------------------------------------- the same helper across the lessons
+
+def all_lessons() -> dict:
+    return {path.name: load(path) for path in LESSONS}
+
+
+def test_helpers_shared_by_lessons_have_one_name_and_one_signature():
+    lessons = all_lessons()
+    assert not helpers_across_lessons(lessons), "\n".join(helpers_across_lessons(lessons))
+    defined_by = {name: [lesson for lesson, nb in lessons.items() if name in helper_signatures(nb)]
+                  for name in SHARED_HELPERS}
+    assert all(len(where) >= 2 for where in defined_by.values()), f"a shared helper that is not shared: {defined_by}"
+
+
+def lesson_4_loader_with_another_signature(lessons):
+    """Lesson 3's loader before issue 21, planted in lesson 4 (which does not define one)."""
+    lessons["04_advanced_architectures.ipynb"].cells.insert(
+        2, new_code_cell("def load_pretrained(builder, weights_enum, name):\n    return builder(), None, name\n"))
+
+
+def a_new_helper_in_two_lessons(lessons):
+    """Two lessons grow the same helper, not listed in SHARED_HELPERS (here with one signature)."""
+    for lesson in ("01_skip_connections.ipynb", "02_depthwise_separable.ipynb"):
+        lessons[lesson].cells.insert(2, new_code_cell("def photo_tensor(image, size):\n    return image\n"))
+
+
+def lesson_2_changes_conv_output_size(lessons):
+    cell = new_code_cell("def conv_output_size(size, kernel, stride=1, padding=0):\n    return size\n")
+    lessons["02_depthwise_separable.ipynb"].cells.insert(2, cell)
+
+
+@pytest.mark.parametrize("fault", [lesson_4_loader_with_another_signature, a_new_helper_in_two_lessons,
+                                   lesson_2_changes_conv_output_size])
+def test_helpers_across_lessons_fails_on_a_planted_fault(fault, tmp_path):
+    lessons = all_lessons()
+    assert not helpers_across_lessons(lessons), "the committed lessons pass"
+    fault(lessons)
+    for name, nb in lessons.items():  # broken copies in a temporary folder, never committed
+        nbformat.write(nb, str(tmp_path / name))
+    assert helpers_across_lessons({name: load(tmp_path / name) for name in lessons}), f"{fault.__name__} went unnoticed"

@@ -67,7 +67,7 @@ def lesson_widgets():
     built["01"] = [("gradient", ns["make_gradient_widget"]()),
                    ("depth", ns["make_depth_widget"](ns["measure_depth_effect"](depths=(2, 4, 8), steps=10)))]
     ns = notebook_namespace(lesson("02"))
-    built["02"] = [("cost explorer", ns["make_cost_explorer"]()), ("speed", ns["make_speed_widget"](device="cpu"))]
+    built["02"] = [("cost explorer", ns["make_cost_widget"]()), ("speed", ns["make_speed_widget"](device="cpu"))]
     ns = notebook_namespace(lesson("03"))
     built["03"] = [("decision matrix", ns["make_decision_matrix_widget"]()),
                    ("strategy selector", ns["make_strategy_selector_widget"](ns["build_mobilenet_v2"](num_classes=2))),

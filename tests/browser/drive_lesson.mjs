@@ -5,8 +5,9 @@
 // pixels differs from the background colour) and differs from the image before the move; a widget
 // that drew a picture before a move and none after fails. Also fails on "Error displaying widget", a
 // Python traceback or error output, and on a JavaScript error in the page. Saves one screenshot per
-// moved widget after its last move, <name>-cell<N>-<control>.png in --screenshot-dir (and
-// <name>-page.png of the whole page when the run failed).
+// moved widget after its last move, <name>-<cell id>-<control>.png in --screenshot-dir (the lessons' ids,
+// l<lesson>-<words>, are stable where an index shifts with every new cell; cell<N> for a cell without an id),
+// and <name>-page.png of the whole page when the run failed.
 //
 // usage: node drive_lesson.mjs --url URL --token TOKEN --path notebooks/x.ipynb --screenshot-dir DIR
 //        [--name STEM] [--moves 3] [--timeout-s 600] [--change-timeout-s 90] [--chromium /usr/bin/chromium]
@@ -70,7 +71,7 @@ function pageNotebookState() {
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const cells = panel.content.widgets.map((cell, index) => {
     const model = cell.model;
-    const info = { index, type: model.type, source: model.sharedModel.getSource() };
+    const info = { index, id: model.id, type: model.type, source: model.sharedModel.getSource() };
     if (model.type === 'code') {
       info.executionCount = model.executionCount;
       info.outputs = model.outputs.toJSON().map((o) => ({
@@ -281,8 +282,9 @@ async function main() {
     // and that its pictures are real, new pictures (see checkImages).
     let firstWidgetCell = null;
     const shotNames = new Set();
+    const cellIds = done.cells.map((c) => c.id || `cell${c.index}`);
     for (const view of views.filter((w) => w.state === 'rendered')) {
-      const entry = { cell: view.cellIndex, output: view.outIndex, moves: [] };
+      const entry = { cell: view.cellIndex, cellId: cellIds[view.cellIndex], output: view.outIndex, moves: [] };
       report.widgets.push(entry);
       if (firstWidgetCell === null) firstWidgetCell = view.cellIndex;
       const output = page.locator('[data-driver-notebook] .jp-Cell').nth(view.cellIndex)
@@ -344,7 +346,7 @@ async function main() {
       }
       await control.locator.first().evaluate((el) => el.removeAttribute('data-driver-control'));
       // What the student sees after the last move: the widget's own output, controls and picture.
-      let shot = `${args.name}-cell${view.cellIndex}-${control.kind}`;
+      let shot = `${args.name}-${entry.cellId}-${control.kind}`;
       if (shotNames.has(shot)) shot += `-${view.outIndex}`;
       shotNames.add(shot);
       entry.screenshot = join(args.screenshotDir, `${shot}.png`);

@@ -6,7 +6,7 @@ this wrapper starts one JupyterLab for the module, runs the driver once per less
 report into assertions. A control is moved three times (keys, keys, then a mouse drag); after each
 move, with the kernel idle, every picture in the widget's output must decode, be non-blank and differ
 from the picture before the move. One screenshot per moved widget after its last move,
-``<lesson>-cell<N>-<control>.png``, goes to $BROWSER_SCREENSHOTS or a pytest temporary folder, printed
+``<lesson>-<cell id>-<control>.png``, goes to $BROWSER_SCREENSHOTS or a pytest temporary folder, printed
 at the start of the run. Needs: chromium, node, and ``npm ci --prefix tests/browser``.
 """
 from __future__ import annotations
@@ -96,7 +96,8 @@ def describe(report: dict) -> str:
     lines += [f"JavaScript error: {e}" for e in report["jsErrors"]]
     lines += [f"console error: {e}" for e in report["consoleErrors"]]
     for w in report["widgets"]:
-        lines.append(f"widget in cell #{w['cell']}: {w.get('control')}, changed={w.get('changed')}, "
+        lines.append(f"widget in cell #{w['cell']} ({w.get('cellId')}): {w.get('control')}, "
+                     f"changed={w.get('changed')}, "
                      f"pictures before: {describe_images(w.get('imagesBefore', []))}")
         lines += [f"    move {m['move']}: {m.get('how')} -> changed={m.get('changed')}, "
                   f"pictures: {describe_images(m.get('images', []))}" for m in w.get("moves", [])]
@@ -192,7 +193,8 @@ BROKEN_CELLS = [
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    """Cells with ids <first letter of the stem><index>: h1, h2, ... (the screenshots are named by them)."""
+    nb = new_notebook(cells=[new_code_cell(c, id=f"{path.stem[0]}{i}") for i, c in enumerate(cells)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
@@ -222,9 +224,9 @@ def test_driver_passes_a_healthy_notebook_and_catches_each_breakage(tmp_path_fac
     assert [w["cell"] for w in drawing] == [4, 5], describe(good)
     assert all(w["imagesOk"] and all(len(m["images"]) == 1 for m in w["moves"]) for w in drawing), describe(good)
     assert "mouse drag" in drawing[0]["moves"][-1]["how"], describe(good)  # continuous_update streamed values
-    assert sorted(p.name for p in shots.glob("healthy-*.png")) == [
-        "healthy-cell1-slider.png", "healthy-cell2-dropdown.png", "healthy-cell4-slider.png",
-        "healthy-cell5-toggle-buttons.png"]
+    assert sorted(p.name for p in shots.glob("healthy-*.png")) == [  # named by cell id, not by index
+        "healthy-h1-slider.png", "healthy-h2-dropdown.png", "healthy-h4-slider.png",
+        "healthy-h5-toggle-buttons.png"]
 
     assert bad is not None and not bad["ok"], bad_log
     problems = "\n".join(bad["problems"])
