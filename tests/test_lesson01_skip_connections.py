@@ -27,6 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet  # noqa: E402
 
+from tests.conftest import LAYOUT  # noqa: E402
 from tools.notebooks import (  # noqa: E402
     execute_notebook,
     notebook_namespace,
@@ -133,8 +134,8 @@ def test_plain_gradient_fraction_rejects_empty_networks(ns):
 
 
 def exercise_functions():
-    """The reference solution of exercise 1 (source/week07), if present: lesson and exercise must agree."""
-    source = Path(__file__).resolve().parents[1] / "source" / "week07" / "ex12_skip_connections.ipynb"
+    """The reference solution of exercise 1 (in source/), if present: lesson and exercise must agree."""
+    source = LAYOUT.source() / "ex12_skip_connections.ipynb"
     if not source.exists():
         pytest.skip(f"exercise 1 source not found at {source}")
     nb = nbformat.read(str(source), as_version=4)

@@ -15,11 +15,11 @@ import pytest
 import torch
 import torchvision
 
-from tools.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
+from tests.conftest import LAYOUT
 from tools.bench_cached_features import calibrate_batchnorm  # random weights -> features of a usable scale
+from tools.notebooks import execute_notebook, notebook_namespace, outputs_text, stderr_text
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "03_transfer_learning.ipynb"
+NOTEBOOK = LAYOUT.lessons / "03_transfer_learning.ipynb"
 RANK = {"A": 0, "B": 1, "C": 2}
 
 
@@ -179,7 +179,7 @@ def test_rule_matches_the_course_table_and_is_monotone(ns, similar):
 
 
 def test_rule_agrees_with_exercise_five_solution(ns):
-    source = REPO / "source" / "week07" / "ex56_transfer_learning.ipynb"
+    source = LAYOUT.source() / "ex56_transfer_learning.ipynb"
     if not source.exists():
         pytest.skip("exercise 5 source not there yet")
     cells = [c.source for c in nbformat.read(str(source), as_version=4).cells
@@ -367,7 +367,7 @@ def test_download_path_extracts_the_zip(ns, tmp_path, hymenoptera):
 def test_local_copy_found_by_env_var_and_relative_path(ns, hymenoptera, tmp_path):
     root, notice = ns["find_hymenoptera"](tmp_path, env={"HYMENOPTERA_DIR": str(hymenoptera)})
     assert root == hymenoptera.resolve() and notice.startswith("Dataset: local copy")
-    root, _ = ns["find_hymenoptera"](REPO / "notebooks", env={})
+    root, _ = ns["find_hymenoptera"](LAYOUT.lessons, env={})
     assert root == hymenoptera.resolve()
 
 

@@ -55,7 +55,7 @@ LONG_CELL_LINES = 20  # not 12: lessons 1 and 2 keep 14-19-line classes and help
 READS = "student-reads"
 SHARED_FIGURE_CELL = "show-figure"  # its id is l<lesson>-show-figure
 # One name and one signature for each helper that more than one lesson (or a lesson and an exercise in
-# source/week07, e.g. count_parameters) needs. A function two lessons define must be listed here.
+# source/, e.g. count_parameters) needs. A function two lessons define must be listed here.
 SHARED_HELPERS: dict[str, str] = {
     "count_parameters": "(model, trainable_only=False)",
     "load_pretrained": "(builder, weights)",
