@@ -17,6 +17,8 @@ from pathlib import Path
 
 from . import pipeline
 from .course import Layout
+from .export import StudentGrade
+from .results import StudentResult
 
 
 def _say(msg: str = "") -> None:
@@ -47,7 +49,7 @@ def collect(run: pipeline.Run, args: argparse.Namespace, downloads: Path) -> pip
                             due=opt.get("due", ""), late_policy=opt.get("late_policy", ""), say=_say)
 
 
-def grade(run: pipeline.Run, args: argparse.Namespace):
+def grade(run: pipeline.Run, args: argparse.Namespace) -> dict[str, StudentResult]:
     return pipeline.grade(run=run, jobs=args.jobs, timeout=args.timeout, memory_mb=args.memory_mb,
                           student_timeout=args.student_timeout, sandbox=not args.no_sandbox,
                           kernel_start=args.kernel_start, feedback=not args.no_feedback,
@@ -56,7 +58,7 @@ def grade(run: pipeline.Run, args: argparse.Namespace):
                           scheduler=args.scheduler, probe_seed=args.probe_seed, say=_say)
 
 
-def export(run: pipeline.Run, args: argparse.Namespace):
+def export(run: pipeline.Run, args: argparse.Namespace) -> list[StudentGrade]:
     opt = vars(args)       # demo has no export options: the defaults
     return pipeline.export(run=run, formats=opt.get("format") or ["csv"],
                            assignment_title=opt.get("assignment_title", ""),
