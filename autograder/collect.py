@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import re
 import shutil
 import tempfile
 import unicodedata
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import nbformat
@@ -513,9 +514,60 @@ def collect_students(downloads: Path, assignment: Assignment, submitted: Path, t
 
 
 def write_report(placements: list[Placement], path: Path) -> None:
+    """``exports/collect.csv``: one row per file in the downloads (``read_report`` reads it back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(asdict(placements[0]).keys()) if placements else ["origin"])
         w.writeheader()
         for p in placements:
             w.writerow(asdict(p))
+
+
+def _cell(kind: str, text: str):
+    if kind == "bool":
+        return text == "True"
+    if kind in ("int", "float"):
+        return (int if kind == "int" else float)(text or 0)
+    if kind.endswith("| None"):
+        return text or None
+    return text
+
+
+def read_report(path: Path) -> list[Placement]:
+    """The placements ``write_report`` wrote ([] when there is no report: nothing was collected)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    kinds = {f.name: str(f.type) for f in fields(Placement)}
+    with open(path, newline="") as f:
+        return [Placement(**{k: _cell(kinds[k], v) for k, v in row.items() if k in kinds}) for row in csv.DictReader(f)]
+
+
+@dataclass
+class Record:
+    """What collect was given (``exports/collect.json``): export takes the due date and late policy
+    from here when its own command line gives none."""
+    downloads: str
+    lms: str = "names"
+    due: str = ""
+    late_policy: str = ""
+    roster: dict | None = None          # ``lms.Roster.to_dict()``
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Record:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def write_record(path: Path, record: Record) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True))
+
+
+def read_record(path: Path) -> Record | None:
+    """``exports/collect.json``; None before the first collect."""
+    path = Path(path)
+    return Record.from_dict(json.loads(path.read_text())) if path.exists() else None

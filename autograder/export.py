@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assignment import Assignment
+from .collect import Placement
+from .late import Lateness
 from .lms import Student
+from .preflight import Report
 from .results import StudentResult
 
 
@@ -41,6 +44,7 @@ class StudentGrade:
     penalty: float = 0.0            # late penalty, points
     late_note: str = ""
     person: Student | None = None   # who, as the LMS and the roster know them
+    lateness: Lateness | None = None    # set by apply_late
 
     @property
     def final(self) -> float:
@@ -52,7 +56,7 @@ class StudentGrade:
 
 
 def student_grade(student: str, result: StudentResult | None, rel: Assignment,
-                  preflight: dict[str, dict]) -> StudentGrade:
+                  preflight: dict[str, Report]) -> StudentGrade:
     """One student's row: ``result`` is their grading (None: never graded, which is for review)."""
     result = result or StudentResult(student, error="not graded")
     exercises = {e: 0.0 for e in rel.exercises()}
@@ -67,9 +71,7 @@ def student_grade(student: str, result: StudentResult | None, rel: Assignment,
         nb_scores = result.scores.get(name, {})
         report = preflight.get(name)
         if report:
-            for f in report["findings"]:
-                if f["severity"] in ("review", "tamper"):
-                    g.review.append((name, f["message"]))
+            g.review += [(name, message) for message in report.for_review()]
         zero = result.zeroed
         if entry and entry.failed:
             g.review.append((name, f"not graded: {entry.reason}; scored 0"))
@@ -121,10 +123,11 @@ def write_grades(grades: list[StudentGrade], rel: Assignment, path: Path) -> Non
                           f"{max_final:g}"])
 
 
-def write_review(grades: list[StudentGrade], unplaced: list[tuple[str, str, str]], path: Path) -> int:
-    """needs_review.csv: one row per (student, notebook, reason); returns the row count."""
+def write_review(grades: list[StudentGrade], unplaced: list[Placement], path: Path) -> int:
+    """needs_review.csv: one row per (student, notebook, reason), then the files nobody was graded for;
+    returns the row count."""
     rows = [(g.student, nb, why) for g in grades for nb, why in g.review]
-    rows += [(student or "", "", f"{origin}: {why}") for origin, student, why in unplaced]
+    rows += [(p.student or "", "", f"{p.origin}: {p.how}") for p in unplaced]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "notebook", "reason"])
@@ -213,12 +216,43 @@ def apply_late(grades: list[StudentGrade], due, policy) -> None:
         p = g.person
         when = dt.datetime.fromisoformat(p.submitted_at) if p and p.submitted_at else None
         late = lateness(when, due, policy, bool(p and p.late_tag))
+        g.lateness = late
         g.penalty = late.penalty(g.total + g.written)
         g.late_note = late.note
         if late.note and late.seconds_late == 0:           # a LATE tag the recorded time contradicts
             g.review.append(("", late.note))
         elif late.seconds_late > 0 and p and p.time_source == "file time":
             g.review.append(("", f"late by the file's own date only ({late.note}): check the time in the LMS"))
+
+
+def late_record(grades: list[StudentGrade]) -> dict[str, tuple[dt.datetime | None, float]]:
+    """{student: (submission time, late fraction)} as ``apply_late`` found them, for
+    ``late.record_in_gradebook``."""
+    return {g.student: (g.lateness.submitted_at, g.lateness.fraction) if g.lateness else (None, 0.0)
+            for g in grades}
+
+
+def add_roster_absences(grades: list[StudentGrade], people: dict[str, Student], absent: set[str]) -> None:
+    """Who each student is (``person``), and a review row for each roster student who sent nothing."""
+    for g in grades:
+        g.person = people.get(g.student)
+        if g.student in absent:
+            g.review.append(("", "in the roster but submitted nothing: 0 points"))
+
+
+def add_stray_files(grades: list[StudentGrade], placements: list[Placement]) -> list[Placement]:
+    """A file collect could not place joins its student's review; returns the files of nobody graded
+    (they go to needs_review.csv on their own rows)."""
+    by_name = {g.student: g for g in grades}
+    left = []
+    for p in placements:
+        if p.placed:
+            continue
+        if p.student in by_name:
+            by_name[p.student].review.append(("", f"file {p.origin}: {p.how}"))
+        else:
+            left.append(p)
+    return left
 
 
 # -- LMS grade import files --------------------------------------------------------------------
@@ -311,3 +345,27 @@ def write_moodle(grades: list[StudentGrade], rel: Assignment, path: Path, now: d
                         f"{maximum:.2f}", "Yes", when.strftime(MOODLE_DATE) if when else "-",
                         now.strftime(MOODLE_DATE), text_cell(_comment(g, rel))])
     return skipped
+
+
+LMS_FILES = {"canvas": "canvas_grades.csv", "moodle": "moodle_grading_worksheet.csv"}
+
+
+def write_lms_files(grades: list[StudentGrade], rel: Assignment, formats: list[str], folder: Path,
+                    title: str = "", canvas_assignment_id: str = "") -> list[Path]:
+    """Each LMS import file named in ``formats`` (``LMS_FILES``; "csv" is grades.csv, written anyway) in
+    ``folder``; a student the file had to leave out (no LMS id) gets a review row. Returns the files."""
+    by_name = {g.student: g for g in grades}
+    written = []
+    for fmt in formats:
+        if fmt not in LMS_FILES:
+            continue
+        path = Path(folder) / LMS_FILES[fmt]
+        if fmt == "canvas":
+            left = write_canvas(grades, rel, path, title, canvas_assignment_id)
+        else:
+            left = write_moodle(grades, rel, path)
+        written.append(path)
+        for student in left:
+            by_name[student].review.append(("", f"no {fmt} id (collect with --lms {fmt} or map it with --roster): "
+                                                f"not in {path.name}, enter the grade by hand"))
+    return written

@@ -290,6 +290,31 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     return out
 
 
+def feedback_again(course: Path, student: str, rel: Assignment, hidden_lines: set[str], timeout: int,
+                   verdicts: dict[str, dict[str, probes.Verdict]], work: Path,
+                   db_url: str = "", course_id: str = "") -> FeedbackResult | None:
+    """Render one student's feedback again from the course folder's autograded notebooks (grading does
+    it once already): in a throwaway course under ``work`` holding copies of their autograded and
+    submitted notebooks and the gradebook, then into ``<course>/feedback``. None: nothing autograded."""
+    name = rel.name
+    src = Path(course) / "autograded" / student / name
+    if not src.exists():
+        return None
+    root = Path(work) / student
+    shutil.copytree(src, root / "autograded" / student / name)
+    submitted = Path(course) / "submitted" / student / name
+    if submitted.exists():   # the student's own lines are no leak
+        shutil.copytree(submitted, root / "submitted" / student / name)
+    if not db_url:
+        shutil.copy(Path(course) / "gradebook.db", root / "gradebook.db")
+    template = Template(root, root / "gradebook.db", name, [], {}, "", course_id)
+    out = render_feedback(root, student, template, rel, hidden_lines, timeout, verdicts, db_url=db_url)
+    dest = Path(course) / "feedback" / student / name
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(root / "feedback" / student / name, dest)
+    return out
+
+
 # -- the pool --------------------------------------------------------------------------------
 def _child(args, result_file):
     os.setsid()  # our own process group: the parent can kill this worker and everything it started

@@ -107,14 +107,28 @@ class Policy:
         return min(1.0, days * self.percent_per_day / 100.0)
 
 
+DEFAULT_POLICY = "per-day:10,max-days:7"
+
+
 def parse_policy(text: str) -> Policy:
-    text = (text or "per-day:10,max-days:7").strip().lower()
+    text = (text or DEFAULT_POLICY).strip().lower()
     if text in ("none", "zero"):
         return Policy(text)
     m = re.match(r"^per-day:(\d+(?:\.\d+)?)(?:,max-days:(\d+))?$", text)
     if not m:
         raise LateError(f"late policy {text!r} not understood: use 'per-day:10,max-days:7', 'zero' or 'none'")
     return Policy("per-day", float(m.group(1)), int(m.group(2) or 7))
+
+
+def due_and_policy(due_text: str, policy_text: str) -> tuple[Due | None, Policy]:
+    """The due date (None: no due date given) and the late policy (default ``DEFAULT_POLICY``);
+    LateError when either cannot be read."""
+    return (parse_due(due_text) if due_text else None), parse_policy(policy_text)
+
+
+def from_iso(text: str) -> dt.datetime | None:
+    """An ISO 8601 time as collect records it (``Student.submitted_at``); None for ''."""
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)

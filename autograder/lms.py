@@ -33,6 +33,7 @@ it is downloaded. Roster ids are LMS user ids (Canvas) or participant ids (Moodl
 from __future__ import annotations
 
 import csv
+import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -224,6 +225,21 @@ class Student:
     @classmethod
     def from_dict(cls, d: dict) -> "Student":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def read_students(path: Path) -> dict[str, Student]:
+    """``exports/students.json``: every student collect saw or the roster named ({} before collect)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    return {sid: Student.from_dict(d) for sid, d in json.loads(path.read_text()).items()}
+
+
+def write_students(path: Path, people: dict[str, Student]) -> None:
+    """Write ``exports/students.json`` (the one writer; ``read_students`` is the one reader)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({sid: asdict(s) for sid, s in sorted(people.items())}, indent=1, sort_keys=True))
 
 
 def roster_student(e: RosterEntry, lms: str) -> Student:

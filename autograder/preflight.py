@@ -14,14 +14,16 @@ import ast
 import difflib
 import json
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from . import tamper
-from .assignment import ReleaseCell, ReleaseNotebook
+from .assignment import Assignment, ReleaseCell, ReleaseNotebook
 from .cells import CODE_STUB, TEXT_STUB, grade_id_of, nbgrader_meta, python_source
 
 if TYPE_CHECKING:
@@ -38,15 +40,19 @@ class Finding:
 
 @dataclass
 class Report:
+    """What preflight found in one notebook of one student (``exports/preflight.json`` holds them all)."""
     student: str
     notebook: str
     findings: list[Finding] = field(default_factory=list)
+    missing: bool = False   # the student sent no such notebook
 
     def add(self, severity: str, grade_id: str | None, message: str) -> None:
         self.findings.append(Finding(severity, grade_id, message))
 
     @property
     def status(self) -> str:
+        if self.missing:
+            return "missing"
         severities = {f.severity for f in self.findings}
         for s in ("tamper", "review", "repaired"):
             if s in severities:
@@ -60,6 +66,71 @@ class Report:
     def to_dict(self) -> dict:
         return {"student": self.student, "notebook": self.notebook, "status": self.status,
                 "findings": [asdict(f) for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        return cls(str(data["student"]), str(data["notebook"]),
+                   [Finding(f["severity"], f.get("grade_id"), f["message"]) for f in data.get("findings") or []],
+                   data.get("status") == "missing")
+
+    def for_review(self) -> list[str]:
+        """The findings a human must look at (review and tamper), as messages."""
+        return [f.message for f in self.findings if f.severity in ("review", "tamper")]
+
+    def tamper_messages(self) -> list[str]:
+        return [f.message for f in self.findings if f.severity == "tamper"]
+
+
+Reports = dict[str, dict[str, Report]]      # {student: {notebook: Report}}
+
+
+def read_reports(path: Path) -> Reports:
+    """``exports/preflight.json`` ({} before the first preflight)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    return {student: {nb: Report.from_dict(r) for nb, r in per.items()}
+            for student, per in json.loads(path.read_text()).items()}
+
+
+def write_reports(path: Path, reports: Reports) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {student: {nb: r.to_dict() for nb, r in per.items()} for student, per in reports.items()}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def tamper_flags(reports: Reports) -> dict[str, dict[str, list[str]]]:
+    """{student: {notebook: tamper messages}} for the notebooks with any (grading notes them per notebook)."""
+    return {s: {nb: r.tamper_messages() for nb, r in per.items() if r.tampered} for s, per in reports.items()}
+
+
+def check_folder(folder: Path, rel: Assignment, student: str, originals: Path) -> dict[str, Report]:
+    """Preflight every notebook of one student's submission folder in place.
+
+    Each notebook is checked from what the student sent: a copy kept in ``originals`` by an earlier
+    preflight comes back first. A notebook that needed any repair or review keeps its original there
+    (for the human who looks at it); the repaired one is what gets graded."""
+    reports: dict[str, Report] = {}
+    for name, rnb in rel.notebooks.items():
+        path = Path(folder) / rnb.filename
+        original = Path(originals) / rnb.filename
+        if original.exists():          # preflight again: start from what the student sent
+            shutil.copy(original, path)
+        if not path.exists():
+            report = Report(student, name, missing=True)
+            report.add("info", None, f"{rnb.filename} was not submitted: 0 points")
+            reports[name] = report
+            continue
+        nb = nbformat.read(str(path), as_version=4)
+        fixed, report = preflight_within(nb, rnb, student)
+        reports[name] = report
+        if report.status != "ok":
+            original.parent.mkdir(parents=True, exist_ok=True)
+            if not original.exists():
+                shutil.copy(path, original)
+        nbformat.write(fixed, str(path))
+    return reports
 
 
 def defined_names(text: str) -> set[str]:

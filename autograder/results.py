@@ -19,7 +19,9 @@ Part of ``guard`` comes from a file the student's kernel wrote, so ``GuardEvent.
 any JSON value and turns what is not an event into a readable one rather than failing the export."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .probes import Verdict
@@ -187,3 +189,16 @@ def results_to_dict(results: dict[str, StudentResult]) -> dict:
 
 def results_from_dict(data: dict | None) -> dict[str, StudentResult]:
     return {student: StudentResult.from_dict(result) for student, result in (data or {}).items()}
+
+
+def read_results(path: Path) -> dict[str, StudentResult]:
+    """``exports/results.json``: every student graded so far ({} when nothing was graded yet)."""
+    path = Path(path)
+    return results_from_dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def write_results(path: Path, results: dict[str, StudentResult]) -> None:
+    """Write ``exports/results.json`` (the one writer; ``read_results`` is the one reader)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results_to_dict(results), indent=1, sort_keys=True))

@@ -103,6 +103,24 @@ def status() -> SandboxStatus:
                          bwrap)
 
 
+BANNER = "!" * 78
+
+
+def decide(enabled: bool) -> tuple[bool, list[str]]:
+    """Whether this run's kernels are sandboxed (asked for and available), and the lines that say so:
+    one when they are, a loud warning with the reason when they are not."""
+    st = status()
+    if enabled and st.available:
+        return True, [f"    sandbox: ON ({st.reason})"]
+    why = "disabled with --no-sandbox" if not enabled else st.reason
+    return False, [BANNER,
+                   "!! WARNING: student kernels run WITHOUT a sandbox: they can read files the grader can read",
+                   "!! (source/ with solutions and hidden tests) and write anywhere the grader can write.",
+                   f"!! Reason: {why}",
+                   "!! Still in place: memory cap, per-cell timeout, tamper guard, gradebook integrity check.",
+                   BANNER]
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     use_sandbox = Bool(True, help="Run the kernel inside bubblewrap.").tag(config=True)
     memory_mb = Integer(4096, help="Data (heap) cap of a kernel (MiB); 0 = none.").tag(config=True)
