@@ -126,7 +126,8 @@ def _lines(text: str) -> set[str]:
     return {ln.strip() for ln in text.splitlines() if len(ln.strip()) > 3}
 
 
-def notebook_from_content(nb, assignment: Assignment, ids_only: bool = False) -> tuple[str | None, float]:
+def notebook_from_content(nb: nbformat.NotebookNode, assignment: Assignment,
+                          ids_only: bool = False) -> tuple[str | None, float]:
     """Which release notebook this is, by grade_ids (intact metadata) or by shared lines (stripped)."""
     ids = {grade_id_of(c) for c in nb.cells} - {None}
     scores = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .collect import Placement
-from .late import Lateness
+from .late import Due, Lateness, Policy
 from .lms import Student
 from .preflight import Report
 from .results import StudentResult
@@ -208,7 +208,7 @@ def apply_written(grades: list[StudentGrade], rel: Assignment, scores: dict[str,
         g.manual_pending = sum(p for k, p in points.items() if k not in given)
 
 
-def apply_late(grades: list[StudentGrade], due, policy) -> None:
+def apply_late(grades: list[StudentGrade], due: Due | None, policy: Policy) -> None:
     """The late penalty on each student's earned score (autograded + written), noted per student."""
     from .late import lateness
 

@@ -26,8 +26,10 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -39,6 +41,16 @@ from .course import course_config
 from .results import FeedbackResult, GuardEvent, NotebookResult, StudentResult
 from .sandbox import guard_reports, kernel_start
 from .tamper import PROTECTED
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    from .zygote import Zygote
+
+Progress = Callable[[str, StudentResult], None]     # called as each student finishes
+Say = Callable[[str], None]                         # one line for the grader to read
 
 
 
@@ -62,7 +74,7 @@ def kernel_threads(opts: GradeOptions) -> int:
     return opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
 
 
-def _api(root: Path, timeout: int, course_id: str, notebook_id: str = "*", extra=None):
+def _api(root: Path, timeout: int, course_id: str, notebook_id: str = "*", extra: Config | None = None) -> NbGraderAPI:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -164,7 +176,7 @@ def _notebook_outcome(result: dict, autograded: Path) -> tuple[str, str]:
     return "failed", why
 
 
-def _cell_notes(nb, timeout: int) -> list[str]:
+def _cell_notes(nb: NotebookNode, timeout: int) -> list[str]:
     notes = []
     for cell in nb.cells:
         gid = grade_id_of(cell) or cell.get("id", "?")
@@ -183,7 +195,7 @@ def student_root(work: Path, student: str) -> Path:
     return Path(work) / "students" / student
 
 
-def grade_student(student: str, submission: Path, template: Template, rel, opts: GradeOptions,
+def grade_student(student: str, submission: Path, template: Template, rel: Assignment, opts: GradeOptions,
                   work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> StudentResult:
     """Grade one student in ``work``/<student>; returns the result, also written to its ``result.json``
     after each notebook (what a worker stopped mid-student leaves behind)."""
@@ -316,7 +328,7 @@ def feedback_again(course: Path, student: str, rel: Assignment, hidden_lines: se
 
 
 # -- the pool --------------------------------------------------------------------------------
-def _child(args, result_file):
+def _child(args: tuple, result_file: Path) -> None:
     os.setsid()  # our own process group: the parent can kill this worker and everything it started
     warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy autoflush chatter from nbgrader's API
     try:
@@ -351,7 +363,7 @@ def warm_modules(release_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def start_zygote(opts: GradeOptions, rel: Assignment):
+def start_zygote(opts: GradeOptions, rel: Assignment) -> tuple[Zygote | None, str]:
     """A zygote for this run's kernels (``zygote.Zygote``), or None with the reason kernels start fresh."""
     from .sandbox import kernel_env, status
     from .zygote import Zygote
@@ -366,15 +378,16 @@ def start_zygote(opts: GradeOptions, rel: Assignment):
     return Zygote(tempfile.mkdtemp(prefix="cgz-"), env, warm_modules(rel.release_dir)), ""
 
 
-def zygote_line(zygote) -> str:
+def zygote_line(zygote: Zygote) -> str:
     why = zygote.ready()
     return (f"    kernels: forked from a pre-warmed zygote ({len(zygote.modules)} modules imported once)" if not why
             else f"    kernels start fresh: {why}")
 
 
 def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
-              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress=None,
-              start_method: str = "", say=None, zygote=None) -> dict[str, StudentResult]:
+              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress: Progress | None = None,
+              start_method: str = "", say: Say | None = None, zygote: Zygote | None = None,
+              ) -> dict[str, StudentResult]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
     Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
@@ -399,8 +412,9 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
             zygote.stop()
 
 
-def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method, say, zygote,
-          why) -> dict[str, StudentResult]:
+def _pool(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
+          hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress: Progress | None,
+          start_method: str, say: Say | None, zygote: Zygote | None, why: str) -> dict[str, StudentResult]:
     import threading
 
     if say and why:
@@ -445,7 +459,7 @@ def _pool(students, template, rel, opts, work, hidden_lines, tampered, progress,
     return results
 
 
-def _collect_result(student, result_file: Path, root: Path, assignment: str, killed: bool,
+def _collect_result(student: str, result_file: Path, root: Path, assignment: str, killed: bool,
                     opts: GradeOptions) -> StudentResult:
     if result_file.exists():
         return StudentResult.from_dict(json.loads(result_file.read_text()))
