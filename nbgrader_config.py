@@ -1,13 +1,14 @@
 """nbgrader configuration for `nbgrader …` run in this folder (formgrader, validate): the course id
 and folders come from course.toml (read by autograder.course.Layout, as course-grade reads them); every
 grading work folder lives under its work folder (autograder/ here) and is never committed (.gitignore)."""
+
 import os
 import sys
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, ROOT)   # the `nbgrader` command does not put the course folder on the path
+sys.path.insert(0, ROOT)  # the `nbgrader` command does not put the course folder on the path
 from autograder.course import Layout  # noqa: E402
 
 course = Layout.load(ROOT)

@@ -2,6 +2,7 @@
 
 Nothing here is hard-coded: notebook names, grade_ids, points and the exercise each cell belongs
 to (grade_id prefix ``ex{N}_``) all come from the nbgrader metadata of the release notebooks."""
+
 from __future__ import annotations
 
 import re
@@ -28,11 +29,11 @@ def exercise_of(grade_id: str) -> str:
 @dataclass
 class ReleaseCell:
     grade_id: str
-    kind: str                 # answer | manual | test | task | readonly
-    cell_type: str            # code | markdown
-    source: str               # release text (no solutions, no hidden tests)
+    kind: str  # answer | manual | test | task | readonly
+    cell_type: str  # code | markdown
+    source: str  # release text (no solutions, no hidden tests)
     points: float
-    index: int                # position in the release notebook
+    index: int  # position in the release notebook
     cell: dict = field(repr=False)
 
     @property
@@ -46,7 +47,7 @@ class ReleaseCell:
 
 @dataclass
 class ReleaseNotebook:
-    name: str                 # stem, e.g. ex12_skip_connections
+    name: str  # stem, e.g. ex12_skip_connections
     path: Path
     nb: object = field(repr=False)
     cells: list[ReleaseCell] = field(default_factory=list)
@@ -61,12 +62,16 @@ class ReleaseNotebook:
 
     @property
     def exercises(self) -> set[int]:
-        return {int(c.exercise[2:]) for c in self.cells
-                if c.exercise != "other" and c.kind in ("answer", "manual", "test", "task")}
+        return {
+            int(c.exercise[2:])
+            for c in self.cells
+            if c.exercise != "other" and c.kind in ("answer", "manual", "test", "task")
+        }
 
     def points(self, autograded_only: bool = True) -> float:
-        return sum(c.points for c in self.cells
-                   if c.kind == "test" or (not autograded_only and c.kind in ("manual", "task")))
+        return sum(
+            c.points for c in self.cells if c.kind == "test" or (not autograded_only and c.kind in ("manual", "task"))
+        )
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Assignment:
     notebooks: dict[str, ReleaseNotebook]
 
     @classmethod
-    def load(cls, release_dir: Path, source_dir: Path | None = None) -> "Assignment":
+    def load(cls, release_dir: Path, source_dir: Path | None = None) -> Assignment:
         release_dir = Path(release_dir)
         notebooks = {}
         for path in sorted(release_dir.glob("*.ipynb")):
@@ -86,8 +91,9 @@ class Assignment:
             for i, cell in enumerate(nb.cells):
                 if not grade_id_of(cell):
                     continue
-                rnb.cells.append(ReleaseCell(grade_id_of(cell), cell_kind(cell), cell.cell_type, cell.source,
-                                             points(cell), i, cell))
+                rnb.cells.append(
+                    ReleaseCell(grade_id_of(cell), cell_kind(cell), cell.cell_type, cell.source, points(cell), i, cell)
+                )
             notebooks[rnb.name] = rnb
         if not notebooks:
             raise FileNotFoundError(f"no release notebooks in {release_dir}: run `make release` first")
@@ -136,7 +142,10 @@ class Assignment:
                         s = ln.strip()
                         # imports say nothing about a test; only lines that do something count, and
                         # only distinctive ones (`raise ValueError(` would match any page that says so)
-                        if len(re.sub(r"\s+", "", s)) >= 20 and not s.startswith(("#", "import ", "from ")) \
-                                and s not in release_text:
+                        if (
+                            len(re.sub(r"\s+", "", s)) >= 20
+                            and not s.startswith(("#", "import ", "from "))
+                            and s not in release_text
+                        ):
                             lines.add(s)
         return lines

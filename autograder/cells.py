@@ -9,6 +9,7 @@ string is no grade_id, points that are not a number are 0. Flags keep nbgrader's
 
 Also here: the text nbgrader's markers put in a cell (solution and hidden-test blocks), and the
 cell text that is Python (IPython magics and shell lines blanked)."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,7 @@ import re
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-MAGIC = re.compile(r"^\s*[%!]")     # an IPython line magic, cell magic or shell escape
+MAGIC = re.compile(r"^\s*[%!]")  # an IPython line magic, cell magic or shell escape
 # what nbgrader's ClearSolutions leaves in a blank answer cell (its default stubs)
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -88,7 +89,7 @@ def strip_solution_markers(text: str) -> str:
 
 
 def block_marker(line: str) -> str | None:
-    """"BEGIN" or "END" when ``line`` opens or closes a solution or hidden-test block, else None."""
+    """ "BEGIN" or "END" when ``line`` opens or closes a solution or hidden-test block, else None."""
     if line.strip() in (HIDDEN_BEGIN, HIDDEN_END):
         return line.split()[1]
     m = SOLUTION_MARKER.match(line)

@@ -15,6 +15,7 @@ it, and Canvas's LATE tag and resubmission numbers are recorded. Each student's 
 
 Downloads are untrusted: zips are opened within limits (member count, sizes, compression ratio,
 nesting), and a notebook file above ``MAX_NOTEBOOK_BYTES`` is not read."""
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,8 @@ MAX_NOTEBOOK_BYTES = 64 * 2**20
 ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_MEMBER_BYTES = 256 * 2**20
 ZIP_MAX_TOTAL_BYTES = 4 * 2**30
-ZIP_MAX_RATIO = 200          # uncompressed / compressed, for members above 1 MiB
-ZIP_MAX_DEPTH = 3            # zips inside zips inside zips
+ZIP_MAX_RATIO = 200  # uncompressed / compressed, for members above 1 MiB
+ZIP_MAX_DEPTH = 3  # zips inside zips inside zips
 
 
 class UnsafeArchive(ValueError):
@@ -55,21 +56,21 @@ class UnsafeArchive(ValueError):
 
 @dataclass
 class Placement:
-    origin: str            # path inside the downloads (or zip)
+    origin: str  # path inside the downloads (or zip)
     student: str | None
-    notebook: str | None   # release stem
-    how: str               # how the notebook was identified, or why it could not be placed
-    copy_number: int = 0   # "(2)" in the name: later downloads of the same file
+    notebook: str | None  # release stem
+    how: str  # how the notebook was identified, or why it could not be placed
+    copy_number: int = 0  # "(2)" in the name: later downloads of the same file
     mtime: float = 0.0
     placed: bool = False
-    kept: bool = True      # False when a newer copy of the same notebook won
+    kept: bool = True  # False when a newer copy of the same notebook won
     display_name: str = ""
-    lms: str = ""          # canvas | moodle | names
+    lms: str = ""  # canvas | moodle | names
     lms_user_id: str = ""
     late_tag: bool = False  # Canvas's LATE in the file name
-    resubmission: int = 0   # Canvas's "-N" on a re-uploaded file
+    resubmission: int = 0  # Canvas's "-N" on a re-uploaded file
     submitted_at: str = ""  # ISO 8601 UTC
-    time_source: str = ""   # timestamps CSV | zip entry time | file time
+    time_source: str = ""  # timestamps CSV | zip entry time | file time
 
 
 def slug(text: str) -> str:
@@ -96,7 +97,7 @@ def clean_stem(stem: str) -> tuple[str, int]:
             break
         if m.group(1):
             copy = max(copy, int(m.group(1)))
-        stem = stem[:m.start()]
+        stem = stem[: m.start()]
     return COLAB_PREFIX.sub("", stem).strip(), copy
 
 
@@ -126,8 +127,9 @@ def _lines(text: str) -> set[str]:
     return {ln.strip() for ln in text.splitlines() if len(ln.strip()) > 3}
 
 
-def notebook_from_content(nb: nbformat.NotebookNode, assignment: Assignment,
-                          ids_only: bool = False) -> tuple[str | None, float]:
+def notebook_from_content(
+    nb: nbformat.NotebookNode, assignment: Assignment, ids_only: bool = False
+) -> tuple[str | None, float]:
     """Which release notebook this is, by grade_ids (intact metadata) or by shared lines (stripped)."""
     ids = {grade_id_of(c) for c in nb.cells} - {None}
     scores = {}
@@ -150,8 +152,7 @@ def notebook_from_content(nb: nbformat.NotebookNode, assignment: Assignment,
     return None, score
 
 
-def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignment,
-                 mode: str = "names") -> str | None:
+def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignment, mode: str = "names") -> str | None:
     for part in list(rel.parts[:-1]) + [rel.name]:
         found = lmsmod.parse(part, mode)
         if found:
@@ -165,11 +166,11 @@ def student_from(rel: Path, stem: str, notebook: str | None, assignment: Assignm
     cut = None
     if notebook and notebook.lower() in lowered:
         i = lowered.index(notebook.lower())
-        cut = (lowered[:i], lowered[i + len(notebook):])
+        cut = (lowered[:i], lowered[i + len(notebook) :])
     else:
         m = EXERCISE_TOKEN.search(lowered)
         if m:
-            cut = (lowered[:m.start()], lowered[m.end():])
+            cut = (lowered[: m.start()], lowered[m.end() :])
     if cut:
         before, after = (slug(x) for x in cut)
         for candidate in (before, after):
@@ -196,8 +197,7 @@ def _read_notebook(path: Path):
 
 def _walk(root: Path):
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not (set(path.relative_to(root).parts) & IGNORED) \
-                and not path.name.startswith("._"):
+        if path.is_file() and not (set(path.relative_to(root).parts) & IGNORED) and not path.name.startswith("._"):
             yield path
 
 
@@ -210,11 +210,15 @@ def check_archive(zf: zipfile.ZipFile, name: str) -> None:
     for m in members:
         total += m.file_size
         if m.file_size > ZIP_MAX_MEMBER_BYTES:
-            raise UnsafeArchive(f"{name}: {m.filename} unpacks to {m.file_size / 2**20:.0f} MiB "
-                                f"(limit {ZIP_MAX_MEMBER_BYTES // 2**20} MiB)")
+            raise UnsafeArchive(
+                f"{name}: {m.filename} unpacks to {m.file_size / 2**20:.0f} MiB "
+                f"(limit {ZIP_MAX_MEMBER_BYTES // 2**20} MiB)"
+            )
         if m.file_size > 2**20 and m.file_size > ZIP_MAX_RATIO * max(1, m.compress_size):
-            raise UnsafeArchive(f"{name}: {m.filename} is compressed {m.file_size // max(1, m.compress_size)}:1 "
-                                f"(a zip bomb? limit {ZIP_MAX_RATIO}:1)")
+            raise UnsafeArchive(
+                f"{name}: {m.filename} is compressed {m.file_size // max(1, m.compress_size)}:1 "
+                f"(a zip bomb? limit {ZIP_MAX_RATIO}:1)"
+            )
     if total > ZIP_MAX_TOTAL_BYTES:
         raise UnsafeArchive(f"{name} unpacks to {total / 2**30:.1f} GiB (limit {ZIP_MAX_TOTAL_BYTES // 2**30} GiB)")
 
@@ -225,7 +229,7 @@ def _iso(posix: float) -> str:
 
 def _extract(zf: zipfile.ZipFile, dest: Path, root: Path, zone: dt.tzinfo, times: dict) -> None:
     """extractall, then give each file its zip entry time (zip times have no zone: read in ``zone``)."""
-    zf.extractall(dest)     # zipfile drops absolute paths and ".." parts
+    zf.extractall(dest)  # zipfile drops absolute paths and ".." parts
     for info in zf.infolist():
         if info.is_dir():
             continue
@@ -235,14 +239,19 @@ def _extract(zf: zipfile.ZipFile, dest: Path, root: Path, zone: dt.tzinfo, times
             continue
         try:
             when = dt.datetime(*info.date_time, tzinfo=zone).timestamp()
-        except ValueError:      # a zip with a nonsense date: keep the file time
+        except ValueError:  # a zip with a nonsense date: keep the file time
             continue
         os.utime(path, (when, when))
         times[path.relative_to(root).as_posix()] = (when, "zip entry time")
 
 
-def unpack(downloads: Path, into: Path, refused: dict[str, str] | None = None,
-           times: dict[str, tuple[float, str]] | None = None, zone: dt.tzinfo = UTC) -> Path:
+def unpack(
+    downloads: Path,
+    into: Path,
+    refused: dict[str, str] | None = None,
+    times: dict[str, tuple[float, str]] | None = None,
+    zone: dt.tzinfo = UTC,
+) -> Path:
     """A zip (possibly holding more zips, as LMS exports do) → a folder.
 
     The top zip must pass ``check_archive`` (else UnsafeArchive); an inner zip that does not, or that
@@ -288,9 +297,13 @@ def claimed_student(rel: Path, stem: str, folders: set[str], mode: str = "names"
     return None
 
 
-def plan(downloads: Path, assignment: Assignment,
-         refused: dict[str, str] | None = None, lms: str = "names",
-         times: dict[str, tuple[float, str]] | None = None) -> tuple[list[Placement], dict]:
+def plan(
+    downloads: Path,
+    assignment: Assignment,
+    refused: dict[str, str] | None = None,
+    lms: str = "names",
+    times: dict[str, tuple[float, str]] | None = None,
+) -> tuple[list[Placement], dict]:
     """Decide where every file goes; returns (placements, {origin: notebook node}).
 
     ``lms`` picks the file-name parser (``lms.LMS_CHOICES``); ``times`` maps origins to
@@ -309,13 +322,22 @@ def plan(downloads: Path, assignment: Assignment,
             lms_folder = lmsmod.parse(rel.parts[0], mode)
             owner = lms_folder.student_id if lms_folder else slug(rel.parts[0])
             if claim and claim != owner:
-                placements.append(Placement(origin, None, None,
-                                            f"the file name says {claim} but it is in {rel.parts[0]}'s folder: "
-                                            "graded as neither, a human must decide"))
+                placements.append(
+                    Placement(
+                        origin,
+                        None,
+                        None,
+                        f"the file name says {claim} but it is in {rel.parts[0]}'s folder: "
+                        "graded as neither, a human must decide",
+                    )
+                )
                 continue
         if path.suffix.lower() != ".ipynb":
-            owner = student_from(rel, path.stem, None, assignment, mode) \
-                if len(rel.parts) > 1 or lmsmod.parse(path.stem, mode) else None
+            owner = (
+                student_from(rel, path.stem, None, assignment, mode)
+                if len(rel.parts) > 1 or lmsmod.parse(path.stem, mode)
+                else None
+            )
             placements.append(Placement(origin, owner, None, f"not a notebook ({path.suffix or 'no extension'})"))
             continue
         stem, copy = clean_stem(path.stem)
@@ -363,8 +385,10 @@ def refuse_loose_claims(placements: list[Placement]) -> None:
     in_folder = {(p.student, p.notebook) for p in placements if p.placed and "/" in p.origin}
     for p in placements:
         if p.placed and "/" not in p.origin and p.lms in ("", "names") and (p.student, p.notebook) in in_folder:
-            p.how += (f"; the file name says {p.student}, who handed in {p.notebook} in their own folder: "
-                      "not graded, a human must decide")
+            p.how += (
+                f"; the file name says {p.student}, who handed in {p.notebook} in their own folder: "
+                "not graded, a human must decide"
+            )
             p.placed, p.student = False, None
 
 
@@ -376,8 +400,7 @@ def keep_newest(placements: list[Placement]) -> None:
             continue
         key = (p.student, p.notebook)
         best = chosen.get(key)
-        if best is None or (p.mtime, p.resubmission, p.copy_number) > (best.mtime, best.resubmission,
-                                                                       best.copy_number):
+        if best is None or (p.mtime, p.resubmission, p.copy_number) > (best.mtime, best.resubmission, best.copy_number):
             if best is not None:
                 best.kept = False
                 best.how += f"; superseded by {p.origin}"
@@ -394,8 +417,10 @@ def load_timestamps(path: Path, zone: dt.tzinfo = UTC) -> dict[str, dt.datetime]
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     if not rows or not {"student", "timestamp"} <= {(c or "").strip().lower() for c in rows[0]}:
-        raise ValueError(f"{path} needs the columns student,timestamp (one row per student or file), "
-                         f"found {list(rows[0]) if rows else 'no rows'}")
+        raise ValueError(
+            f"{path} needs the columns student,timestamp (one row per student or file), "
+            f"found {list(rows[0]) if rows else 'no rows'}"
+        )
     out = {}
     for n, row in enumerate(rows, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
@@ -409,8 +434,15 @@ def load_timestamps(path: Path, zone: dt.tzinfo = UTC) -> dict[str, dt.datetime]
 
 
 def _time_from_csv(p: Placement, stamps: dict[str, dt.datetime], first_id: str | None = None) -> dt.datetime | None:
-    for key in (p.student, first_id, p.lms_user_id, p.display_name, slug(p.display_name or ""), p.origin,
-                Path(p.origin).name):
+    for key in (
+        p.student,
+        first_id,
+        p.lms_user_id,
+        p.display_name,
+        slug(p.display_name or ""),
+        p.origin,
+        Path(p.origin).name,
+    ):
         if key and key in stamps:
             return stamps[key]
     return None
@@ -423,23 +455,27 @@ def apply_roster(placements: list[Placement], roster: lmsmod.Roster | None, mode
     for p in placements:
         if not p.student:
             continue
-        if not p.lms:           # a stray file (a PDF, a refused zip): what its path says
+        if not p.lms:  # a stray file (a PDF, a refused zip): what its path says
             found = identity_in(Path(p.origin), mode)
             if found and found.student_id == p.student:
                 p.display_name, p.lms, p.lms_user_id = found.display_name, found.lms, found.lms_user_id
         ident = lmsmod.Identity(p.student, p.display_name or p.student, p.lms or "names", p.lms_user_id)
         entry = roster.find(ident) if roster else None
         if entry is not None:
-            lms = p.lms if p.lms in ("canvas", "moodle") else (roster.lms or (mode if mode in ("canvas", "moodle")
-                                                                                 else ""))
+            lms = (
+                p.lms
+                if p.lms in ("canvas", "moodle")
+                else (roster.lms or (mode if mode in ("canvas", "moodle") else ""))
+            )
             if lms:
                 p.student, p.lms, p.lms_user_id = f"{lms}_{entry.id}", lms, entry.id
             else:
                 p.lms_user_id = p.lms_user_id or entry.id
         s = students.get(p.student)
         if s is None:
-            s = students[p.student] = lmsmod.Student(p.student, p.display_name or p.student, p.lms or "names",
-                                                     p.lms_user_id)
+            s = students[p.student] = lmsmod.Student(
+                p.student, p.display_name or p.student, p.lms or "names", p.lms_user_id
+            )
             if entry is not None:
                 s.display_name, s.email, s.section = entry.name, entry.email, entry.section
                 s.sis_user_id, s.login_id, s.in_roster = entry.sis_user_id, entry.login_id, True
@@ -460,9 +496,16 @@ def apply_roster(placements: list[Placement], roster: lmsmod.Roster | None, mode
     return students
 
 
-def collect(downloads: Path, assignment: Assignment, submitted: Path, timestamp: str | None = None,
-            lms: str = "names", roster: lmsmod.Roster | None = None, timestamps: Path | None = None,
-            zone: dt.tzinfo = UTC) -> list[Placement]:
+def collect(
+    downloads: Path,
+    assignment: Assignment,
+    submitted: Path,
+    timestamp: str | None = None,
+    lms: str = "names",
+    roster: lmsmod.Roster | None = None,
+    timestamps: Path | None = None,
+    zone: dt.tzinfo = UTC,
+) -> list[Placement]:
     """Copy every placeable notebook to ``submitted``; return the placements (report rows).
 
     Each student's ``timestamp.txt`` holds their latest kept file's time (timestamps CSV, else zip
@@ -470,9 +513,16 @@ def collect(downloads: Path, assignment: Assignment, submitted: Path, timestamp:
     return collect_students(downloads, assignment, submitted, timestamp, lms, roster, timestamps, zone)[0]
 
 
-def collect_students(downloads: Path, assignment: Assignment, submitted: Path, timestamp: str | None = None,
-                     lms: str = "names", roster: lmsmod.Roster | None = None, timestamps: Path | None = None,
-                     zone: dt.tzinfo = UTC) -> tuple[list[Placement], dict[str, lmsmod.Student]]:
+def collect_students(
+    downloads: Path,
+    assignment: Assignment,
+    submitted: Path,
+    timestamp: str | None = None,
+    lms: str = "names",
+    roster: lmsmod.Roster | None = None,
+    timestamps: Path | None = None,
+    zone: dt.tzinfo = UTC,
+) -> tuple[list[Placement], dict[str, lmsmod.Student]]:
     """``collect``, also returning every student (roster included) with their submission time."""
     from .late import to_timestamp
 
@@ -484,11 +534,11 @@ def collect_students(downloads: Path, assignment: Assignment, submitted: Path, t
         placements, notebooks = plan(folder, assignment, refused, lms, times)
         before = {id(p): p.student for p in placements}
         people = apply_roster(placements, roster, lms)
-        for p in placements:    # the CSV may name a student by the id before or after the roster
+        for p in placements:  # the CSV may name a student by the id before or after the roster
             when = _time_from_csv(p, stamps, before[id(p)]) if stamps else None
             if when is not None:
                 p.mtime, p.submitted_at, p.time_source = when.timestamp(), _iso(when.timestamp()), "timestamps CSV"
-        keep_newest(placements)     # the roster may have joined two names into one student
+        keep_newest(placements)  # the roster may have joined two names into one student
         # a student whose only file is unreadable still gets a (notebook-less) folder: graded 0, listed
         students = sorted({p.student for p in placements if p.student and (p.placed and p.kept or p.notebook)})
         for student in students:
@@ -498,8 +548,9 @@ def collect_students(downloads: Path, assignment: Assignment, submitted: Path, t
         for student in students:
             dest = Path(submitted) / student / assignment.name
             dest.mkdir(parents=True)
-            mine = [p for p in placements if p.student == student and (p.placed and p.kept)] or \
-                [p for p in placements if p.student == student]
+            mine = [p for p in placements if p.student == student and (p.placed and p.kept)] or [
+                p for p in placements if p.student == student
+            ]
             latest = max(mine, key=lambda p: p.mtime)
             person = people[student]
             person.submitted_at, person.time_source = latest.submitted_at, latest.time_source
@@ -548,11 +599,12 @@ def read_report(path: Path) -> list[Placement]:
 class Record:
     """What collect was given (``exports/collect.json``): export takes the due date and late policy
     from here when its own command line gives none."""
+
     downloads: str
     lms: str = "names"
     due: str = ""
     late_policy: str = ""
-    roster: dict | None = None          # ``lms.Roster.to_dict()``
+    roster: dict | None = None  # ``lms.Roster.to_dict()``
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,7 @@
 Everything that needs one of those facts — the grader, ``nbgrader_config.py``, the tools and the
 tests — asks ``Layout`` instead of writing it down, so the kit grades another course or another
 week with no code change."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 FACTS_FILE = "course.toml"
-ENV_COURSE = "COURSE_GRADE_COURSE"      # where an installed course-grade looks when no --course is given
+ENV_COURSE = "COURSE_GRADE_COURSE"  # where an installed course-grade looks when no --course is given
 
 
 class CourseNotFound(SystemExit):
@@ -48,10 +49,20 @@ class Layout:
         missing = [k for k in ("id", "assignments") if not facts.get(k)]
         if missing:
             raise CourseNotFound(f"course-grade: {path} has no {' or '.join(missing)} under [course]")
-        names = {"source": "source_folder", "release": "release_folder", "lessons": "lessons_folder",
-                 "work": "work_folder", "checks": "checks_folder", "demo": "demo_folder"}
-        return cls(root=path.parent, course_id=str(facts["id"]), assignments=tuple(facts["assignments"]),
-                   **{field: str(facts[key]) for key, field in names.items() if key in facts})
+        names = {
+            "source": "source_folder",
+            "release": "release_folder",
+            "lessons": "lessons_folder",
+            "work": "work_folder",
+            "checks": "checks_folder",
+            "demo": "demo_folder",
+        }
+        return cls(
+            root=path.parent,
+            course_id=str(facts["id"]),
+            assignments=tuple(facts["assignments"]),
+            **{field: str(facts[key]) for key, field in names.items() if key in facts},
+        )
 
     @property
     def assignment(self) -> str:
@@ -89,15 +100,19 @@ def _facts_file(course: str | Path | None) -> Path:
         path = Path(course).expanduser().resolve()
         path = path if path.is_file() else path / FACTS_FILE
         if not path.is_file():
-            raise CourseNotFound(f"course-grade: no {FACTS_FILE} in {path.parent}: give --course the folder "
-                                 f"that holds the course's {FACTS_FILE} (with source/ and release/ beside it)")
+            raise CourseNotFound(
+                f"course-grade: no {FACTS_FILE} in {path.parent}: give --course the folder "
+                f"that holds the course's {FACTS_FILE} (with source/ and release/ beside it)"
+            )
         return path
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / FACTS_FILE).is_file():
             return folder / FACTS_FILE
-    raise CourseNotFound(f"course-grade: no {FACTS_FILE} in {here} or any folder above it: run it inside the "
-                         f"course's folder or give --course DIR (or set ${ENV_COURSE})")
+    raise CourseNotFound(
+        f"course-grade: no {FACTS_FILE} in {here} or any folder above it: run it inside the "
+        f"course's folder or give --course DIR (or set ${ENV_COURSE})"
+    )
 
 
 def course_config(root: Path, timeout: int = 60, course_id: str = "") -> Config:

@@ -16,6 +16,7 @@ shared between the client and the workers:
   (a task whose worker died is rerun by the scheduler; its result still arrives once).
 Workers should run one task at a time (``dask worker --nthreads 1``): a student's kernels use the
 cores."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,16 +55,27 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
         target.write_bytes(data)
 
 
-def pack(student: str, submission: Path, template: Template, rel: Assignment, opts: GradeOptions,
-         hidden_lines: set[str], tampered: dict[str, list[str]]) -> dict:
+def pack(
+    student: str,
+    submission: Path,
+    template: Template,
+    rel: Assignment,
+    opts: GradeOptions,
+    hidden_lines: set[str],
+    tampered: dict[str, list[str]],
+) -> dict:
     """Everything one student's grading needs, as plain data and bytes."""
     checks = Path(opts.checks_dir) if opts.checks_dir else CHECKS_DIR
     return {
         "student": student,
         "submission": _files(submission),
-        "template": {"gradebook": template.gradebook.read_bytes(), "assignment": template.assignment,
-                     "instructor_hashes": template.instructor_hashes, "preimport": template.preimport,
-                     "cells_digest": template.cells_digest},
+        "template": {
+            "gradebook": template.gradebook.read_bytes(),
+            "assignment": template.assignment,
+            "instructor_hashes": template.instructor_hashes,
+            "preimport": template.preimport,
+            "cells_digest": template.cells_digest,
+        },
         "release": _files(rel.release_dir, "*.ipynb"),
         "checks": _files(checks, "*.py"),
         "options": dataclasses.asdict(opts),
@@ -92,20 +104,30 @@ def grade_task(payload: dict) -> dict:
         _write(tmp / "checks", payload["checks"])
         (tmp / "template").mkdir()
         (tmp / "template" / "gradebook.db").write_bytes(t["gradebook"])
-        job = {"student": student, "template": {k: v for k, v in t.items() if k != "gradebook"},
-               "options": dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks")),
-               "hidden_lines": payload["hidden_lines"], "tampered": payload["tampered"]}
+        job = {
+            "student": student,
+            "template": {k: v for k, v in t.items() if k != "gradebook"},
+            "options": dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks")),
+            "hidden_lines": payload["hidden_lines"],
+            "tampered": payload["tampered"],
+        }
         (tmp / "job.json").write_text(json.dumps(job))
         # the student's own budget is enforced inside; this outer limit only guards the guard
-        subprocess.run([sys.executable, "-m", "autograder.dask_grading", str(tmp)], check=False,
-                       timeout=opts.student_timeout + 300)
+        subprocess.run(
+            [sys.executable, "-m", "autograder.dask_grading", str(tmp)], check=False, timeout=opts.student_timeout + 300
+        )
         results_file = tmp / "results.json"
-        result = results_from_dict(json.loads(results_file.read_text()))[student] if results_file.exists() else \
-            StudentResult(student, error="the grading process on the worker died")
+        result = (
+            results_from_dict(json.loads(results_file.read_text()))[student]
+            if results_file.exists()
+            else StudentResult(student, error="the grading process on the worker died")
+        )
         root = student_root(tmp / "work", student)
-        return {"result": result.to_dict(),
-                "autograded": _files(root / "autograded" / student / t["assignment"]),
-                "feedback": _files(root / "feedback" / student / t["assignment"])}
+        return {
+            "result": result.to_dict(),
+            "autograded": _files(root / "autograded" / student / t["assignment"]),
+            "feedback": _files(root / "feedback" / student / t["assignment"]),
+        }
 
 
 def _run_job(folder: Path) -> None:
@@ -114,12 +136,24 @@ def _run_job(folder: Path) -> None:
 
     job = json.loads((folder / "job.json").read_text())
     t, student = job["template"], job["student"]
-    template = Template(folder / "template", folder / "template" / "gradebook.db", t["assignment"],
-                        list(t["instructor_hashes"]), {k: list(v) for k, v in t["preimport"].items()},
-                        t["cells_digest"])
+    template = Template(
+        folder / "template",
+        folder / "template" / "gradebook.db",
+        t["assignment"],
+        list(t["instructor_hashes"]),
+        {k: list(v) for k, v in t["preimport"].items()},
+        t["cells_digest"],
+    )
     rel = Assignment.load(folder / "release" / t["assignment"])
-    results = grade_all({student: folder / "submission"}, template, rel, GradeOptions(**job["options"]),
-                        folder / "work", set(job["hidden_lines"]), {student: job["tampered"]})
+    results = grade_all(
+        {student: folder / "submission"},
+        template,
+        rel,
+        GradeOptions(**job["options"]),
+        folder / "work",
+        set(job["hidden_lines"]),
+        {student: job["tampered"]},
+    )
     (folder / "results.json").write_text(json.dumps(results_to_dict(results)))
 
 
@@ -133,25 +167,35 @@ def connect(address: str, timeout: float = 10.0) -> Client:
         raise SchedulerUnreachable(
             f"no Dask scheduler answered at {address} within {timeout:g} s ({type(exc).__name__}: {exc}). "
             "Start one with `dask scheduler` (and workers with `dask worker ADDRESS --nthreads 1`), "
-            "or grade here with --executor local.") from exc
+            "or grade here with --executor local."
+        ) from exc
 
 
-def grade_all_dask(client: Client, students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions,
-                   work: Path, hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]],
-                   progress: Callable[[str, StudentResult], None] | None = None) -> dict[str, StudentResult]:
+def grade_all_dask(
+    client: Client,
+    students: dict[str, Path],
+    template: Template,
+    rel: Assignment,
+    opts: GradeOptions,
+    work: Path,
+    hidden_lines: set[str],
+    tampered: dict[str, dict[str, list[str]]],
+    progress: Callable[[str, StudentResult], None] | None = None,
+) -> dict[str, StudentResult]:
     """``grading.grade_all`` on a Dask cluster: same arguments and results, files land under ``work``."""
     from distributed import as_completed
 
     futures = {}
     for student in sorted(students):
         payload = pack(student, students[student], template, rel, opts, hidden_lines, tampered.get(student, {}))
-        future = client.submit(grade_task, payload, key=f"course-grade-{opts.probe_seed}-{student}", retries=1,
-                               pure=False)
+        future = client.submit(
+            grade_task, payload, key=f"course-grade-{opts.probe_seed}-{student}", retries=1, pure=False
+        )
         futures[future] = student
     results: dict[str, StudentResult] = {}
     for future in as_completed(futures):
         student = futures[future]
-        if student in results:          # never merged twice
+        if student in results:  # never merged twice
             continue
         try:
             out = future.result()

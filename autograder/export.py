@@ -9,6 +9,7 @@ Written answers (nbgrader's manually graded cells) are read from the course grad
 ``nbgrader formgrader`` stores them; the late penalty (``late``) comes off the earned score. The
 same grades go out in each LMS's own import format (``write_canvas``, ``write_moodle``); each
 writer's docstring says where its format comes from."""
+
 from __future__ import annotations
 
 import csv
@@ -39,12 +40,12 @@ class StudentGrade:
     total: float
     manual_pending: float
     notes: list[str] = field(default_factory=list)
-    review: list[tuple[str, str]] = field(default_factory=list)   # (notebook, reason)
-    written: float = 0.0            # manual scores entered in formgrader
-    penalty: float = 0.0            # late penalty, points
+    review: list[tuple[str, str]] = field(default_factory=list)  # (notebook, reason)
+    written: float = 0.0  # manual scores entered in formgrader
+    penalty: float = 0.0  # late penalty, points
     late_note: str = ""
-    person: Student | None = None   # who, as the LMS and the roster know them
-    lateness: Lateness | None = None    # set by apply_late
+    person: Student | None = None  # who, as the LMS and the roster know them
+    lateness: Lateness | None = None  # set by apply_late
 
     @property
     def final(self) -> float:
@@ -55,11 +56,12 @@ class StudentGrade:
         return self.person.display_name if self.person else self.student
 
 
-def student_grade(student: str, result: StudentResult | None, rel: Assignment,
-                  preflight: dict[str, Report]) -> StudentGrade:
+def student_grade(
+    student: str, result: StudentResult | None, rel: Assignment, preflight: dict[str, Report]
+) -> StudentGrade:
     """One student's row: ``result`` is their grading (None: never graded, which is for review)."""
     result = result or StudentResult(student, error="not graded")
-    exercises = {e: 0.0 for e in rel.exercises()}
+    exercises = dict.fromkeys(rel.exercises(), 0.0)
     manual = 0.0
     g = StudentGrade(student, exercises, 0.0, 0.0)
     if result.error:
@@ -80,8 +82,9 @@ def student_grade(student: str, result: StudentResult | None, rel: Assignment,
             g.notes += [f"{name}: {n}" for n in entry.notes]
             undone = entry.undone
             if undone:
-                g.review.append((name, "tampering undone before the tests ran (no points gained): "
-                                 + "; ".join(undone[:6])))
+                g.review.append(
+                    (name, "tampering undone before the tests ran (no points gained): " + "; ".join(undone[:6]))
+                )
         would_have = 0.0
         for rc in rnb.cells:
             got = nb_scores.get(rc.grade_id)
@@ -93,8 +96,13 @@ def student_grade(student: str, result: StudentResult | None, rel: Assignment,
             elif rc.kind in ("manual", "task") and (got is None or got.needs_manual or got.score is None):
                 manual += rc.points
         if entry and entry.tamper_flags:
-            g.review.append((name, f"possible tampering in the student's code (score {would_have:g} kept: "
-                             "tampering cannot raise a verdict): " + "; ".join(entry.tamper_flags[:4])))
+            g.review.append(
+                (
+                    name,
+                    f"possible tampering in the student's code (score {would_have:g} kept: "
+                    "tampering cannot raise a verdict): " + "; ".join(entry.tamper_flags[:4]),
+                )
+            )
         g.review += [(name, w) for w in result.withheld if w.startswith(name)]
     g.total = sum(exercises.values())
     g.manual_pending = manual
@@ -103,24 +111,69 @@ def student_grade(student: str, result: StudentResult | None, rel: Assignment,
 
 def write_grades(grades: list[StudentGrade], rel: Assignment, path: Path) -> None:
     maxima = rel.max_points()
-    columns = ["student"] + list(rel.exercises()) + ["total", "max_total", "manual_points_pending", "needs_review",
-                                                     "notes", "display_name", "lms_user_id", "submitted_at",
-                                                     "written", "late_penalty", "late", "final", "max_final"]
+    columns = (
+        ["student"]
+        + list(rel.exercises())
+        + [
+            "total",
+            "max_total",
+            "manual_points_pending",
+            "needs_review",
+            "notes",
+            "display_name",
+            "lms_user_id",
+            "submitted_at",
+            "written",
+            "late_penalty",
+            "late",
+            "final",
+            "max_final",
+        ]
+    )
     max_final = sum(maxima.values()) + rel.manual_points()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
-        w.writerow(["(max)"] + [f"{maxima.get(e, 0):g}" for e in rel.exercises()]
-                   + [f"{sum(maxima.values()):g}", "", f"{rel.manual_points():g}", "", "", "", "", "",
-                      f"{rel.manual_points():g}", "", "", f"{max_final:g}", ""])
+        w.writerow(
+            ["(max)"]
+            + [f"{maxima.get(e, 0):g}" for e in rel.exercises()]
+            + [
+                f"{sum(maxima.values()):g}",
+                "",
+                f"{rel.manual_points():g}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"{rel.manual_points():g}",
+                "",
+                "",
+                f"{max_final:g}",
+                "",
+            ]
+        )
         for g in grades:
-            w.writerow([g.student] + [f"{g.exercises.get(e, 0):g}" for e in rel.exercises()]
-                       + [f"{g.total:g}", f"{sum(maxima.values()):g}", f"{g.manual_pending:g}",
-                          "yes" if g.review else "", " | ".join(g.notes), text_cell(g.display_name),
-                          g.person.lms_user_id if g.person else "", g.person.submitted_at if g.person else "",
-                          f"{g.written:g}", f"{g.penalty:g}", text_cell(g.late_note), f"{g.final:g}",
-                          f"{max_final:g}"])
+            w.writerow(
+                [g.student]
+                + [f"{g.exercises.get(e, 0):g}" for e in rel.exercises()]
+                + [
+                    f"{g.total:g}",
+                    f"{sum(maxima.values()):g}",
+                    f"{g.manual_pending:g}",
+                    "yes" if g.review else "",
+                    " | ".join(g.notes),
+                    text_cell(g.display_name),
+                    g.person.lms_user_id if g.person else "",
+                    g.person.submitted_at if g.person else "",
+                    f"{g.written:g}",
+                    f"{g.penalty:g}",
+                    text_cell(g.late_note),
+                    f"{g.final:g}",
+                    f"{max_final:g}",
+                ]
+            )
 
 
 def write_review(grades: list[StudentGrade], unplaced: list[Placement], path: Path) -> int:
@@ -151,12 +204,12 @@ def summary_figure(grades: list[StudentGrade], rel: Assignment, path: Path) -> N
     ax1.set_xlabel(f"autograded score (out of {total_max:g} points)")
     ax1.set_ylabel("number of students")
     ax1.set_title(f"Score distribution ({len(grades)} students)")
-    rates = [100.0 * sum(g.exercises.get(e, 0) >= maxima[e] - 1e-9 for g in grades) / max(1, len(grades))
-             for e in exercises]
+    rates = [
+        100.0 * sum(g.exercises.get(e, 0) >= maxima[e] - 1e-9 for g in grades) / max(1, len(grades)) for e in exercises
+    ]
     bars = ax2.bar(exercises, rates, color="#55A868")
     for bar, rate in zip(bars, rates, strict=True):
-        ax2.annotate(f"{rate:.0f}%", (bar.get_x() + bar.get_width() / 2, rate), ha="center", va="bottom",
-                     fontsize=8)
+        ax2.annotate(f"{rate:.0f}%", (bar.get_x() + bar.get_width() / 2, rate), ha="center", va="bottom", fontsize=8)
     ax2.set_ylim(0, 105)
     ax2.set_xlabel("exercise")
     ax2.set_ylabel("students with every autograded test passed (%)")
@@ -175,8 +228,9 @@ def written_scores(gradebook: str | Path, rel: Assignment) -> dict[str, dict[str
 
     from .gradebook import opened
 
-    manual = {(name, c.grade_id) for name, rnb in rel.notebooks.items() for c in rnb.cells
-              if c.kind in ("manual", "task")}
+    manual = {
+        (name, c.grade_id) for name, rnb in rel.notebooks.items() for c in rnb.cells if c.kind in ("manual", "task")
+    }
     out: dict[str, dict[str, float | None]] = {}
     if "://" not in str(gradebook) and not Path(gradebook).exists():
         return out
@@ -190,15 +244,20 @@ def written_scores(gradebook: str | Path, rel: Assignment) -> dict[str, dict[str
             for nb in sub.notebooks:
                 for g in nb.grades:
                     if (nb.name, g.name) in manual:
-                        per[f"{nb.name}/{g.name}"] = None if g.manual_score is None else \
-                            float(g.manual_score) + float(g.extra_credit or 0)
+                        per[f"{nb.name}/{g.name}"] = (
+                            None if g.manual_score is None else float(g.manual_score) + float(g.extra_credit or 0)
+                        )
     return out
 
 
 def apply_written(grades: list[StudentGrade], rel: Assignment, scores: dict[str, dict[str, float | None]]) -> None:
     """Add the written answers' scores; what is still ungraded stays in manual_points_pending."""
-    points = {f"{name}/{c.grade_id}": c.points for name, rnb in rel.notebooks.items() for c in rnb.cells
-              if c.kind in ("manual", "task")}
+    points = {
+        f"{name}/{c.grade_id}": c.points
+        for name, rnb in rel.notebooks.items()
+        for c in rnb.cells
+        if c.kind in ("manual", "task")
+    }
     for g in grades:
         mine = scores.get(g.student)
         if not mine:
@@ -219,7 +278,7 @@ def apply_late(grades: list[StudentGrade], due: Due | None, policy: Policy) -> N
         g.lateness = late
         g.penalty = late.penalty(g.total + g.written)
         g.late_note = late.note
-        if late.note and late.seconds_late == 0:           # a LATE tag the recorded time contradicts
+        if late.note and late.seconds_late == 0:  # a LATE tag the recorded time contradicts
             g.review.append(("", late.note))
         elif late.seconds_late > 0 and p and p.time_source == "file time":
             g.review.append(("", f"late by the file's own date only ({late.note}): check the time in the LMS"))
@@ -228,8 +287,7 @@ def apply_late(grades: list[StudentGrade], due: Due | None, policy: Policy) -> N
 def late_record(grades: list[StudentGrade]) -> dict[str, tuple[dt.datetime | None, float]]:
     """{student: (submission time, late fraction)} as ``apply_late`` found them, for
     ``late.record_in_gradebook``."""
-    return {g.student: (g.lateness.submitted_at, g.lateness.fraction) if g.lateness else (None, 0.0)
-            for g in grades}
+    return {g.student: (g.lateness.submitted_at, g.lateness.fraction) if g.lateness else (None, 0.0) for g in grades}
 
 
 def add_roster_absences(grades: list[StudentGrade], people: dict[str, Student], absent: set[str]) -> None:
@@ -260,8 +318,10 @@ def _comment(g: StudentGrade, rel: Assignment) -> str:
     auto = sum(rel.max_points().values())
     parts = [f"autograded {g.total:g}/{auto:g}"]
     if rel.manual_points():
-        parts.append(f"written answers {g.written:g}/{rel.manual_points():g}"
-                     + (f" ({g.manual_pending:g} points not graded yet)" if g.manual_pending else ""))
+        parts.append(
+            f"written answers {g.written:g}/{rel.manual_points():g}"
+            + (f" ({g.manual_pending:g} points not graded yet)" if g.manual_pending else "")
+        )
     if g.penalty:
         parts.append(f"late penalty -{g.penalty:g}: {g.late_note}")
     return "; ".join(parts)
@@ -272,14 +332,15 @@ def _lms_id(g: StudentGrade, lms: str) -> str:
     if p and p.lms == lms and p.lms_user_id:
         return p.lms_user_id
     prefix = f"{lms}_"
-    return g.student[len(prefix):] if g.student.startswith(prefix) and g.student[len(prefix):].isdigit() else ""
+    return g.student[len(prefix) :] if g.student.startswith(prefix) and g.student[len(prefix) :].isdigit() else ""
 
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
-def write_canvas(grades: list[StudentGrade], rel: Assignment, path: Path, title: str = "",
-                 assignment_id: str = "") -> list[str]:
+def write_canvas(
+    grades: list[StudentGrade], rel: Assignment, path: Path, title: str = "", assignment_id: str = ""
+) -> list[str]:
     """Canvas Gradebook → Import (CSV). The layout is the one Canvas's own gradebook export writes and
     its import reads back (canvas-lms ``Course#gradebook_to_csv``; Canvas guide "How do I import grades
     in the Gradebook?"): the columns ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column
@@ -302,16 +363,34 @@ def write_canvas(grades: list[StudentGrade], rel: Assignment, path: Path, title:
                 skipped.append(g.student)
                 continue
             p = g.person
-            w.writerow([text_cell(p.display_name if p else g.student), uid, p.sis_user_id if p else "",
-                        p.login_id if p else "", text_cell(p.section if p else ""), f"{g.final:g}"])
+            w.writerow(
+                [
+                    text_cell(p.display_name if p else g.student),
+                    uid,
+                    p.sis_user_id if p else "",
+                    p.login_id if p else "",
+                    text_cell(p.section if p else ""),
+                    f"{g.final:g}",
+                ]
+            )
     return skipped
 
 
-MOODLE_COLUMNS = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum grade",
-                  "Grade can be changed", "Last modified (submission)", "Last modified (grade)", "Feedback comments"]
+MOODLE_COLUMNS = [
+    "Identifier",
+    "Full name",
+    "Email address",
+    "Status",
+    "Grade",
+    "Maximum grade",
+    "Grade can be changed",
+    "Last modified (submission)",
+    "Last modified (grade)",
+    "Feedback comments",
+]
 # "Maximum grade" is mod_assign's 'maxgrade' string today (Moodle 2.x wrote "Maximum Grade"); the importer
 # reads only Identifier, Grade, Last modified (grade) and the feedback columns, so either spelling imports.
-MOODLE_DATE = "%A, %d %B %Y, %I:%M %p"       # Moodle's strftimedatetime, what its worksheet shows
+MOODLE_DATE = "%A, %d %B %Y, %I:%M %p"  # Moodle's strftimedatetime, what its worksheet shows
 
 
 def write_moodle(grades: list[StudentGrade], rel: Assignment, path: Path, now: dt.datetime | None = None) -> list[str]:
@@ -340,18 +419,34 @@ def write_moodle(grades: list[StudentGrade], rel: Assignment, path: Path, now: d
             p = g.person
             submitted = p.submitted if p else True
             when = dt.datetime.fromisoformat(p.submitted_at).astimezone() if p and p.submitted_at else None
-            w.writerow([f"Participant {uid}", text_cell(p.display_name if p else g.student), p.email if p else "",
-                        "Submitted for grading" if submitted else "No submission", f"{g.final:.2f}",
-                        f"{maximum:.2f}", "Yes", when.strftime(MOODLE_DATE) if when else "-",
-                        now.strftime(MOODLE_DATE), text_cell(_comment(g, rel))])
+            w.writerow(
+                [
+                    f"Participant {uid}",
+                    text_cell(p.display_name if p else g.student),
+                    p.email if p else "",
+                    "Submitted for grading" if submitted else "No submission",
+                    f"{g.final:.2f}",
+                    f"{maximum:.2f}",
+                    "Yes",
+                    when.strftime(MOODLE_DATE) if when else "-",
+                    now.strftime(MOODLE_DATE),
+                    text_cell(_comment(g, rel)),
+                ]
+            )
     return skipped
 
 
 LMS_FILES = {"canvas": "canvas_grades.csv", "moodle": "moodle_grading_worksheet.csv"}
 
 
-def write_lms_files(grades: list[StudentGrade], rel: Assignment, formats: list[str], folder: Path,
-                    title: str = "", canvas_assignment_id: str = "") -> list[Path]:
+def write_lms_files(
+    grades: list[StudentGrade],
+    rel: Assignment,
+    formats: list[str],
+    folder: Path,
+    title: str = "",
+    canvas_assignment_id: str = "",
+) -> list[Path]:
     """Each LMS import file named in ``formats`` (``LMS_FILES``; "csv" is grades.csv, written anyway) in
     ``folder``; a student the file had to leave out (no LMS id) gets a review row. Returns the files."""
     by_name = {g.student: g for g in grades}
@@ -366,6 +461,11 @@ def write_lms_files(grades: list[StudentGrade], rel: Assignment, formats: list[s
             left = write_moodle(grades, rel, path)
         written.append(path)
         for student in left:
-            by_name[student].review.append(("", f"no {fmt} id (collect with --lms {fmt} or map it with --roster): "
-                                                f"not in {path.name}, enter the grade by hand"))
+            by_name[student].review.append(
+                (
+                    "",
+                    f"no {fmt} id (collect with --lms {fmt} or map it with --roster): "
+                    f"not in {path.name}, enter the grade by hand",
+                )
+            )
     return written

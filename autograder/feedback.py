@@ -15,6 +15,7 @@ student markdown and HTML also get unsafe link schemes and MathJax's link/markup
 A last check parses the rendered page (text, every attribute, and base64 blobs decoded) and refuses
 to publish a page that contains any line of a hidden check or a reference solution, or student markup
 that would still be live (an event handler, a javascript: URL, a MathJax link command)."""
+
 from __future__ import annotations
 
 import base64
@@ -46,8 +47,10 @@ BASE64_DATA = re.compile(r"[A-Za-z0-9+/=\s]*")
 def _scheme(name: str) -> str:
     """A regex for ``name:`` as a browser reads it: any letter may be an HTML entity, and tabs,
     newlines and control characters between letters are ignored (``java&#9;script&colon;``)."""
+
     def char(c: str) -> str:
         return f"(?:{re.escape(c)}|&#0*{ord(c)};?|&#x0*{ord(c):x};?)"
+
     sep = r"(?:[\s\x00-\x1f]|&#0*(?:9|10|13);?|&#x0*(?:9|a|d);?|&(?:tab|newline);)*"
     colon = r"(?::|&colon;|&#0*58;?|&#x0*3a;?)"
     return sep.join(char(c) for c in name) + sep + colon
@@ -60,8 +63,10 @@ UNSAFE_SCHEME = re.compile("|".join(_scheme(n) for n in ("javascript", "vbscript
 # Why: the feedback page loads MathJax, whose TeX commands \href/\url make links (javascript: too) and
 # \class/\cssId/\style/\bbox/\unicode/\require/\mmlToken/\toggle/\texttip/\tooltip put student text
 # into HTML attributes or load code. After \backslash{} they render as harmless symbols.
-MATHJAX_ACTIVE = re.compile(r"\\(href|url|class|cssId|style|bbox|unicode|require|mmlToken|toggle|texttip|"
-                            r"tooltip)(?![A-Za-z])")
+MATHJAX_ACTIVE = re.compile(
+    r"\\(href|url|class|cssId|style|bbox|unicode|require|mmlToken|toggle|texttip|"
+    r"tooltip)(?![A-Za-z])"
+)
 
 
 def defuse(text: str) -> str:
@@ -98,8 +103,9 @@ def clean_output(out: nbformat.NotebookNode) -> nbformat.NotebookNode:
     kind = out.get("output_type")
     if kind == "error":
         message = ANSI.sub("", f"{out.get('ename', 'Error')}: {out.get('evalue', '')}").strip()
-        return new_output("error", ename=str(out.get("ename", "Error")), evalue=str(out.get("evalue", "")),
-                          traceback=[message])
+        return new_output(
+            "error", ename=str(out.get("ename", "Error")), evalue=str(out.get("evalue", "")), traceback=[message]
+        )
     if kind == "stream":
         return new_output("stream", name=out.get("name", "stdout"), text=ANSI.sub("", str(out.get("text", ""))))
     if kind in ("display_data", "execute_result"):
@@ -108,7 +114,7 @@ def clean_output(out: nbformat.NotebookNode) -> nbformat.NotebookNode:
             text = "".join(value) if isinstance(value, list) else str(value)
             if mime in KEEP:
                 if mime != "text/plain" and not BASE64_DATA.fullmatch(text):
-                    dropped.append(mime)      # not image data: it would be pasted into an src="…"
+                    dropped.append(mime)  # not image data: it would be pasted into an src="…"
                     continue
                 data[mime] = text
             elif mime in SANITIZE:
@@ -134,16 +140,20 @@ def _attachments(cell: nbformat.NotebookNode, source: str) -> str:
     was dropped are renamed so they render as a broken image instead."""
     kept = {}
     for name, bundle in dict(cell.get("attachments") or {}).items():
-        safe = {m: v for m, v in dict(bundle or {}).items()
-                if m in ("image/png", "image/jpeg") and isinstance(v, str) and BASE64_DATA.fullmatch(v)}
+        safe = {
+            m: v
+            for m, v in dict(bundle or {}).items()
+            if m in ("image/png", "image/jpeg") and isinstance(v, str) and BASE64_DATA.fullmatch(v)
+        }
         if safe:
             kept[name] = safe
     if kept:
         cell["attachments"] = kept
     else:
         cell.pop("attachments", None)
-    return ATTACHMENT_REF.sub(lambda m: m.group(0) if m.group(1) in kept else f"attachment-removed:{m.group(1)}",
-                              source)
+    return ATTACHMENT_REF.sub(
+        lambda m: m.group(0) if m.group(1) in kept else f"attachment-removed:{m.group(1)}", source
+    )
 
 
 def disarm(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -157,8 +167,9 @@ def disarm(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def sanitize(nb: nbformat.NotebookNode, rnb: ReleaseNotebook,
-             verdicts: dict[str, Verdict] | None = None) -> nbformat.NotebookNode:
+def sanitize(
+    nb: nbformat.NotebookNode, rnb: ReleaseNotebook, verdicts: dict[str, Verdict] | None = None
+) -> nbformat.NotebookNode:
     release = rnb.graded
     disarm(nb)
     for cell in nb.cells:
@@ -221,14 +232,25 @@ def leaks(page: str, hidden_lines: set[str]) -> list[str]:
     return sorted(found)
 
 
-INERT = ("pre", "code", "script", "style", "textarea")     # MathJax does not typeset inside these
+INERT = ("pre", "code", "script", "style", "textarea")  # MathJax does not typeset inside these
 
 
 class _Live(HTMLParser):
     """Markup on a rendered page that a browser would run: event handlers, script URLs, MathJax links."""
 
-    URL_ATTRS = {"href", "src", "action", "formaction", "data", "srcdoc", "xlink:href", "background", "poster",
-                 "srcset", "content"}
+    URL_ATTRS = {
+        "href",
+        "src",
+        "action",
+        "formaction",
+        "data",
+        "srcdoc",
+        "xlink:href",
+        "background",
+        "poster",
+        "srcset",
+        "content",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -241,8 +263,9 @@ class _Live(HTMLParser):
             value = (value or "").strip()
             if name.startswith("on"):
                 self.found.append(f"<{tag} {name}=…>")
-            elif name in self.URL_ATTRS and (UNSAFE_SCHEME.match(value) or re.match(
-                    r"data:(text/html|image/svg|application/xhtml)", value, re.I)):
+            elif name in self.URL_ATTRS and (
+                UNSAFE_SCHEME.match(value) or re.match(r"data:(text/html|image/svg|application/xhtml)", value, re.I)
+            ):
                 self.found.append(f"<{tag} {name}={value[:40]!r}>")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -269,13 +292,17 @@ def check_page(path: Path, hidden_lines: set[str]) -> None:
     page = Path(path).read_text(encoding="utf-8", errors="replace")
     found = leaks(page, hidden_lines)
     if found:
-        Path(path).write_text("<html><body><p>Feedback withheld: it would have shown hidden tests. "
-                              "The grader has been told.</p></body></html>")
+        Path(path).write_text(
+            "<html><body><p>Feedback withheld: it would have shown hidden tests. "
+            "The grader has been told.</p></body></html>"
+        )
         raise HiddenTestLeak(f"{path.name}: feedback would show hidden test lines, e.g. {found[0]!r}")
     # Why: sanitize() defuses what it knows of; anything still live on the rendered page (a renderer
     # quirk nobody foresaw) withholds the page rather than run the student's markup in a browser.
     live = live_markup(page)
     if live:
-        Path(path).write_text("<html><body><p>Feedback withheld: it would have run markup from the notebook. "
-                              "The grader has been told.</p></body></html>")
+        Path(path).write_text(
+            "<html><body><p>Feedback withheld: it would have run markup from the notebook. "
+            "The grader has been told.</p></body></html>"
+        )
         raise HiddenTestLeak(f"{path.name}: feedback would run markup from the notebook, e.g. {live[0]}")

@@ -2,6 +2,7 @@
 ``sqlite:///…``, the default) or a database server such as PostgreSQL (``postgresql://…``) that
 several graders (formgrader, regrades) can use at once. Queries go through SQLAlchemy and nbgrader's
 own ``Gradebook`` API, so no SQL here is specific to one database."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,19 +45,32 @@ def cells_digest(location: str | Path) -> str:
     try:
         with engine.connect() as con:
             # notebooks by name: their ids are random UUIDs, new at every generate_assignment
-            rows = [list(r) for r in con.execute(text(
-                "select s.name, n.name, s.source, s.checksum, s.locked, s.cell_type from source_cell s "
-                "join notebook n on n.id = s.notebook_id order by n.name, s.name"))]
-            rows += [list(r) for r in con.execute(text(
-                "select b.name, n.name, g.max_score, g.cell_type from grade_cells g "
-                "join base_cell b on b.id = g.id join notebook n on n.id = b.notebook_id "
-                "order by n.name, b.name"))]
+            rows = [
+                list(r)
+                for r in con.execute(
+                    text(
+                        "select s.name, n.name, s.source, s.checksum, s.locked, s.cell_type from source_cell s "
+                        "join notebook n on n.id = s.notebook_id order by n.name, s.name"
+                    )
+                )
+            ]
+            rows += [
+                list(r)
+                for r in con.execute(
+                    text(
+                        "select b.name, n.name, g.max_score, g.cell_type from grade_cells g "
+                        "join base_cell b on b.id = g.id join notebook n on n.id = b.notebook_id "
+                        "order by n.name, b.name"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
     # one text form and one order for every database (SQLite gives 1/0 for booleans, PostgreSQL
     # True/False; PostgreSQL sorts text by locale)
-    norm = sorted(json.dumps([float(v) if isinstance(v, (bool, int, float)) else v for v in r], default=str)
-                  for r in rows)
+    norm = sorted(
+        json.dumps([float(v) if isinstance(v, (bool, int, float)) else v for v in r], default=str) for r in rows
+    )
     return hashlib.sha256(json.dumps(norm).encode()).hexdigest()
 
 
@@ -96,14 +110,21 @@ def read_scores(location: str | Path, assignment: str, student: str) -> Scores:
         except MissingEntry:
             return out
         for nb in sub.notebooks:
-            out[nb.name] = {g.name: CellScore(None if g.score is None else float(g.score), float(g.max_score),
-                                              bool(g.needs_manual_grade), g.cell.cell_type if g.cell else None)
-                            for g in nb.grades}
+            out[nb.name] = {
+                g.name: CellScore(
+                    None if g.score is None else float(g.score),
+                    float(g.max_score),
+                    bool(g.needs_manual_grade),
+                    g.cell.cell_type if g.cell else None,
+                )
+                for g in nb.grades
+            }
     return out
 
 
-def record_verdicts(location: str | Path, assignment: str, student: str,
-                    verdicts: dict[str, dict[str, Verdict]]) -> None:
+def record_verdicts(
+    location: str | Path, assignment: str, student: str, verdicts: dict[str, dict[str, Verdict]]
+) -> None:
     """The autograded score of each checked cell is its verdict: all its points, or none.
 
     ``verdicts`` is {notebook: {grade_id: Verdict}}; one session for all of them (opening

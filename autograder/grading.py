@@ -12,8 +12,10 @@ concurrent writers, and one dead kernel fails the student's whole submission. He
 - a worker past its wall-clock budget is killed with its kernels; finished notebooks are kept;
 - results come back as JSON files (``results.StudentResult.to_dict``); the parent alone writes the
   course gradebook (merge)."""
+
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -36,8 +38,8 @@ import nbformat
 from . import probes
 from .assignment import Assignment
 from .cells import grade_id_of, python_source, without_hidden_blocks
-from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .course import course_config
+from .gradebook import cells_digest, opened, read_scores, record_verdicts
 from .results import FeedbackResult, GuardEvent, NotebookResult, StudentResult
 from .sandbox import guard_reports, kernel_start
 from .tamper import PROTECTED
@@ -49,25 +51,24 @@ if TYPE_CHECKING:
 
     from .zygote import Zygote
 
-Progress = Callable[[str, StudentResult], None]     # called as each student finishes
-Say = Callable[[str], None]                         # one line for the grader to read
-
+Progress = Callable[[str, StudentResult], None]  # called as each student finishes
+Say = Callable[[str], None]  # one line for the grader to read
 
 
 @dataclass
 class GradeOptions:
-    timeout: int = 60                 # per cell, seconds
+    timeout: int = 60  # per cell, seconds
     jobs: int = max(1, os.cpu_count() or 1)
-    memory_mb: int = 4096             # per kernel
+    memory_mb: int = 4096  # per kernel
     sandbox: bool = True
-    student_timeout: int = 900        # whole student, seconds
+    student_timeout: int = 900  # whole student, seconds
     feedback: bool = True
-    threads: int = 0                  # torch threads per kernel; 0 = cores // jobs
-    probe_seed: str = field(default_factory=lambda: secrets.token_hex(8))   # the grader's inputs, per run
-    checks_dir: str = ""              # where the hidden checks live; "" = autograder/checks
+    threads: int = 0  # torch threads per kernel; 0 = cores // jobs
+    probe_seed: str = field(default_factory=lambda: secrets.token_hex(8))  # the grader's inputs, per run
+    checks_dir: str = ""  # where the hidden checks live; "" = autograder/checks
     # "fork": kernels forked from a pre-warmed zygote (zygote.py); "fresh": a new Python per notebook
     kernel_start: str = field(default_factory=lambda: os.environ.get("COURSE_GRADE_KERNEL_START", "fork"))
-    zygote: str = ""                  # the running zygote's socket (set by grade_all)
+    zygote: str = ""  # the running zygote's socket (set by grade_all)
 
 
 def kernel_threads(opts: GradeOptions) -> int:
@@ -92,9 +93,9 @@ class Template:
     gradebook: Path
     assignment: str
     instructor_hashes: list[str]
-    preimport: dict[str, list[str]]     # per notebook: protected modules its instructor cells import
+    preimport: dict[str, list[str]]  # per notebook: protected modules its instructor cells import
     cells_digest: str
-    course_id: str = ""                 # nbgrader files every gradebook row under it: one per course
+    course_id: str = ""  # nbgrader files every gradebook row under it: one per course
 
 
 def build_template(source_dir: Path, work: Path, timeout: int = 60, course_id: str = "") -> Template:
@@ -104,9 +105,10 @@ def build_template(source_dir: Path, work: Path, timeout: int = 60, course_id: s
     root = Path(work) / "template"
     if root.exists():
         shutil.rmtree(root)
-    shutil.copytree(source_dir, root / "source" / name,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for path in (root / "source" / name).glob("*.ipynb"):   # hidden tests never reach a kernel
+    shutil.copytree(
+        source_dir, root / "source" / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    )
+    for path in (root / "source" / name).glob("*.ipynb"):  # hidden tests never reach a kernel
         nb = nbformat.read(str(path), as_version=4)
         for cell in nb.cells:
             cell.source = without_hidden_blocks(cell.source)
@@ -150,14 +152,27 @@ def imported_modules(text: str, dotted: bool = False) -> set[str]:
 def autograde_preprocessors() -> list:
     """nbgrader's own autograde pipeline with Execute swapped for the sandboxed one, probes put in first."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
 
     from .insert_probes import InsertProbes
     from .sandbox import SandboxedExecute
 
-    return [InsertProbes, SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-            AssignLatePenalties, CheckCellMetadata]
+    return [
+        InsertProbes,
+        SandboxedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
 
 
 def _notebook_outcome(result: dict, autograded: Path) -> tuple[str, str]:
@@ -195,8 +210,16 @@ def student_root(work: Path, student: str) -> Path:
     return Path(work) / "students" / student
 
 
-def grade_student(student: str, submission: Path, template: Template, rel: Assignment, opts: GradeOptions,
-                  work: Path, hidden_lines: set[str], tampered: dict[str, list[str]]) -> StudentResult:
+def grade_student(
+    student: str,
+    submission: Path,
+    template: Template,
+    rel: Assignment,
+    opts: GradeOptions,
+    work: Path,
+    hidden_lines: set[str],
+    tampered: dict[str, list[str]],
+) -> StudentResult:
     """Grade one student in ``work``/<student>; returns the result, also written to its ``result.json``
     after each notebook (what a worker stopped mid-student leaves behind)."""
     from traitlets.config import Config
@@ -211,8 +234,9 @@ def grade_student(student: str, submission: Path, template: Template, rel: Assig
     shutil.copy(template.gradebook, root / "gradebook.db")
     result = StudentResult(student, started=time.time())
     result_path = root / "result.json"
-    notebooks = sorted(p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb")
-                       if p.stem in rel.notebooks)
+    notebooks = sorted(
+        p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb") if p.stem in rel.notebooks
+    )
     threads = kernel_threads(opts)
     for name in notebooks:
         t0 = time.perf_counter()
@@ -224,9 +248,11 @@ def grade_student(student: str, submission: Path, template: Template, rel: Assig
         extra.SandboxedKernelManager.threads = threads
         extra.SandboxedKernelManager.kernel_root = kernel_root
         extra.SandboxedKernelManager.zygote = opts.zygote
-        extra.SandboxedKernelManager.guard = {"instructor_hashes": template.instructor_hashes,
-                                              "protected": list(PROTECTED),
-                                              "preimport": template.preimport.get(name, [])}
+        extra.SandboxedKernelManager.guard = {
+            "instructor_hashes": template.instructor_hashes,
+            "protected": list(PROTECTED),
+            "preimport": template.preimport.get(name, []),
+        }
         checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         cases = probes.choose_cases(checks, opts.probe_seed, student, name)
         extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
@@ -234,8 +260,13 @@ def grade_student(student: str, submission: Path, template: Template, rel: Assig
         res = api.autograde(template.assignment, student, force=True, create=True)
         autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
         status, why = _notebook_outcome(res, autograded)
-        entry = NotebookResult(status, why, round(time.perf_counter() - t0, 2), kernel_start(Path(kernel_root)),
-                               [GuardEvent.from_dict(e) for e in guard_reports(Path(kernel_root))])
+        entry = NotebookResult(
+            status,
+            why,
+            round(time.perf_counter() - t0, 2),
+            kernel_start(Path(kernel_root)),
+            [GuardEvent.from_dict(e) for e in guard_reports(Path(kernel_root))],
+        )
         shutil.rmtree(kernel_root, ignore_errors=True)
         if status == "graded":
             nb = nbformat.read(str(autograded), as_version=4)
@@ -249,8 +280,9 @@ def grade_student(student: str, submission: Path, template: Template, rel: Assig
         result.notebooks[name] = entry
         result_path.write_text(json.dumps(result.to_dict(), indent=1))
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
-    record_verdicts(root / "gradebook.db", template.assignment, student,
-                    {nb: e.verdicts for nb, e in result.notebooks.items()})
+    record_verdicts(
+        root / "gradebook.db", template.assignment, student, {nb: e.verdicts for nb, e in result.notebooks.items()}
+    )
     result.scores = read_scores(root / "gradebook.db", template.assignment, student)
     result.gradebook_intact = cells_digest(root / "gradebook.db") == template.cells_digest
     for name, entry in result.notebooks.items():
@@ -264,8 +296,16 @@ def grade_student(student: str, submission: Path, template: Template, rel: Assig
     return result
 
 
-def render_feedback(root: Path, student: str, template: Template, rel: Assignment, hidden_lines: set[str],
-                    timeout: int, verdicts: dict[str, dict[str, probes.Verdict]], db_url: str = "") -> FeedbackResult:
+def render_feedback(
+    root: Path,
+    student: str,
+    template: Template,
+    rel: Assignment,
+    hidden_lines: set[str],
+    timeout: int,
+    verdicts: dict[str, dict[str, probes.Verdict]],
+    db_url: str = "",
+) -> FeedbackResult:
     """Render feedback from sanitized copies (the true autograded notebooks stay for graders)."""
     from . import feedback as fb
 
@@ -278,7 +318,7 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
         if path.stem in rel.notebooks:
             fb.sanitize_file(path, rel.notebooks[path.stem], verdicts.get(path.stem, {}))
     extra = None
-    if db_url:      # scores straight from the course's database server
+    if db_url:  # scores straight from the course's database server
         from traitlets.config import Config
 
         extra = Config()
@@ -291,8 +331,10 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     if not res.get("success"):
         out.error = (res.get("error") or res.get("log") or "")[-500:]
     # a line the student wrote themselves is not a leak, even if a hidden test has it too
-    submitted = (nbformat.read(str(p), as_version=4)
-                 for p in (root / "submitted" / student / template.assignment).glob("*.ipynb"))
+    submitted = (
+        nbformat.read(str(p), as_version=4)
+        for p in (root / "submitted" / student / template.assignment).glob("*.ipynb")
+    )
     secret = fb.not_theirs(hidden_lines, submitted)
     for page in sorted((root / "feedback" / student / template.assignment).glob("*.html")):
         try:
@@ -302,9 +344,17 @@ def render_feedback(root: Path, student: str, template: Template, rel: Assignmen
     return out
 
 
-def feedback_again(course: Path, student: str, rel: Assignment, hidden_lines: set[str], timeout: int,
-                   verdicts: dict[str, dict[str, probes.Verdict]], work: Path,
-                   db_url: str = "", course_id: str = "") -> FeedbackResult | None:
+def feedback_again(
+    course: Path,
+    student: str,
+    rel: Assignment,
+    hidden_lines: set[str],
+    timeout: int,
+    verdicts: dict[str, dict[str, probes.Verdict]],
+    work: Path,
+    db_url: str = "",
+    course_id: str = "",
+) -> FeedbackResult | None:
     """Render one student's feedback again from the course folder's autograded notebooks (grading does
     it once already): in a throwaway course under ``work`` holding copies of their autograded and
     submitted notebooks and the gradebook, then into ``<course>/feedback``. None: nothing autograded."""
@@ -315,7 +365,7 @@ def feedback_again(course: Path, student: str, rel: Assignment, hidden_lines: se
     root = Path(work) / student
     shutil.copytree(src, root / "autograded" / student / name)
     submitted = Path(course) / "submitted" / student / name
-    if submitted.exists():   # the student's own lines are no leak
+    if submitted.exists():  # the student's own lines are no leak
         shutil.copytree(submitted, root / "submitted" / student / name)
     if not db_url:
         shutil.copy(Path(course) / "gradebook.db", root / "gradebook.db")
@@ -347,10 +397,8 @@ def warm_imports() -> None:
     import importlib
 
     for name in ("torch", "torchvision"):
-        try:
+        with contextlib.suppress(ImportError):  # a course without torch: the checks import what they need
             importlib.import_module(name)
-        except ImportError:        # a course without torch: the checks import what they need
-            pass
 
 
 def warm_modules(release_dir: Path) -> list[str]:
@@ -380,14 +428,26 @@ def start_zygote(opts: GradeOptions, rel: Assignment) -> tuple[Zygote | None, st
 
 def zygote_line(zygote: Zygote) -> str:
     why = zygote.ready()
-    return (f"    kernels: forked from a pre-warmed zygote ({len(zygote.modules)} modules imported once)" if not why
-            else f"    kernels start fresh: {why}")
+    return (
+        f"    kernels: forked from a pre-warmed zygote ({len(zygote.modules)} modules imported once)"
+        if not why
+        else f"    kernels start fresh: {why}"
+    )
 
 
-def grade_all(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
-              hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress: Progress | None = None,
-              start_method: str = "", say: Say | None = None, zygote: Zygote | None = None,
-              ) -> dict[str, StudentResult]:
+def grade_all(
+    students: dict[str, Path],
+    template: Template,
+    rel: Assignment,
+    opts: GradeOptions,
+    work: Path,
+    hidden_lines: set[str],
+    tampered: dict[str, dict[str, list[str]]],
+    progress: Progress | None = None,
+    start_method: str = "",
+    say: Say | None = None,
+    zygote: Zygote | None = None,
+) -> dict[str, StudentResult]:
     """Grade ``{student: submission folder}`` with ``opts.jobs`` workers; return results by student.
 
     Workers are forked (cheap) from a single-threaded grader. From a process with other threads (a
@@ -401,20 +461,32 @@ def grade_all(students: dict[str, Path], template: Template, rel: Assignment, op
         zygote, why = start_zygote(opts, rel)
     try:
         warm_imports()
-        for name in rel.notebooks:          # the checks too: every worker would import them again
+        for name in rel.notebooks:  # the checks too: every worker would import them again
             probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
         if zygote is not None:
             opts = dataclasses.replace(opts, zygote=zygote.socket)
-        return _pool(students, template, rel, opts, work, hidden_lines, tampered, progress, start_method,
-                     say, zygote, why)
+        return _pool(
+            students, template, rel, opts, work, hidden_lines, tampered, progress, start_method, say, zygote, why
+        )
     finally:
         if own and zygote is not None:
             zygote.stop()
 
 
-def _pool(students: dict[str, Path], template: Template, rel: Assignment, opts: GradeOptions, work: Path,
-          hidden_lines: set[str], tampered: dict[str, dict[str, list[str]]], progress: Progress | None,
-          start_method: str, say: Say | None, zygote: Zygote | None, why: str) -> dict[str, StudentResult]:
+def _pool(
+    students: dict[str, Path],
+    template: Template,
+    rel: Assignment,
+    opts: GradeOptions,
+    work: Path,
+    hidden_lines: set[str],
+    tampered: dict[str, dict[str, list[str]]],
+    progress: Progress | None,
+    start_method: str,
+    say: Say | None,
+    zygote: Zygote | None,
+    why: str,
+) -> dict[str, StudentResult]:
     import threading
 
     if say and why:
@@ -441,16 +513,14 @@ def _pool(students: dict[str, Path], template: Template, rel: Assignment, opts: 
         time.sleep(0.05)
         if say and zygote is not None and zygote.answered():
             say(zygote_line(zygote))
-            say = None             # said once
+            say = None  # said once
         for s, (p, t0, result_file) in list(running.items()):
             if p.is_alive() and time.monotonic() - t0 <= opts.student_timeout:
                 continue
             killed = p.is_alive()
             if killed:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             p.join()
             results[s] = _collect_result(s, result_file, student_root(work, s), template.assignment, killed, opts)
             del running[s]
@@ -459,18 +529,21 @@ def _pool(students: dict[str, Path], template: Template, rel: Assignment, opts: 
     return results
 
 
-def _collect_result(student: str, result_file: Path, root: Path, assignment: str, killed: bool,
-                    opts: GradeOptions) -> StudentResult:
+def _collect_result(
+    student: str, result_file: Path, root: Path, assignment: str, killed: bool, opts: GradeOptions
+) -> StudentResult:
     if result_file.exists():
         return StudentResult.from_dict(json.loads(result_file.read_text()))
     partial = root / "result.json"
     result = StudentResult.from_dict(json.loads(partial.read_text())) if partial.exists() else StudentResult(student)
-    result.error = (f"grading took longer than {opts.student_timeout} s and was stopped" if killed
-                    else "the grading worker died")
+    result.error = (
+        f"grading took longer than {opts.student_timeout} s and was stopped" if killed else "the grading worker died"
+    )
     # notebooks finished before the stop keep their scores; the one running scores 0
-    if (root / "gradebook.db").exists():     # the notebooks finished before the stop count: their verdicts
-        record_verdicts(root / "gradebook.db", assignment, student,
-                        {nb: e.verdicts for nb, e in result.notebooks.items()})
+    if (root / "gradebook.db").exists():  # the notebooks finished before the stop count: their verdicts
+        record_verdicts(
+            root / "gradebook.db", assignment, student, {nb: e.verdicts for nb, e in result.notebooks.items()}
+        )
         result.scores = read_scores(root / "gradebook.db", assignment, student)
     else:
         result.scores = {}

@@ -3,6 +3,7 @@
 It sits first in ``grading.autograde_preprocessors`` (after nbgrader has restored the instructor
 cells from the gradebook, before Execute), so each probe runs right after its test cell, in the
 student's sandboxed kernel. The probes' sources are made per student (``probes.probe_cell``)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -14,6 +14,7 @@ Limits (said in the grader's report): in-process, a determined student can still
 
 Its type hints load nothing new: IPython has imported ``__future__`` and ``typing`` before
 ``exec_lines`` runs this file, and the ``TYPE_CHECKING`` imports never run."""
+
 from __future__ import annotations
 
 import builtins
@@ -34,10 +35,31 @@ if TYPE_CHECKING:
 
 DATA = (int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)
 # Builtins that IPython/ipykernel themselves swap in and out around every execution.
-JUPYTER_MANAGED = {"input", "raw_input", "get_ipython", "exit", "quit", "display", "help", "copyright", "credits",
-                   "license", "dreload", "__IPYTHON__"}
-SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
-                 "_showtraceback", "showsyntaxerror", "transform_cell", "should_run_async")
+JUPYTER_MANAGED = {
+    "input",
+    "raw_input",
+    "get_ipython",
+    "exit",
+    "quit",
+    "display",
+    "help",
+    "copyright",
+    "credits",
+    "license",
+    "dreload",
+    "__IPYTHON__",
+}
+SHELL_METHODS = (
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "run_code",
+    "showtraceback",
+    "_showtraceback",
+    "showsyntaxerror",
+    "transform_cell",
+    "should_run_async",
+)
 
 
 def _from_jupyter(obj: object) -> bool:
@@ -66,8 +88,14 @@ def _unchanged(current: Mapping[str, object], entries: dict[str, object]) -> boo
     return all(map(operator.is_, map(current.get, entries.keys(), entries.values()), entries.values()))
 
 
-def _warning_to_stdout(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                       file: TextIO | None = None, line: str | None = None) -> None:
+def _warning_to_stdout(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
@@ -79,9 +107,13 @@ class Guard:
         self.packages = set(config["protected"])
         warnings.showwarning = _warning_to_stdout  # before the snapshot: it is the version to keep
         self.streams = (sys.stdout, sys.stderr)
-        self.builtins = {k: v for k, v in vars(builtins).items()
-                         if not isinstance(v, DATA) and k not in JUPYTER_MANAGED
-                         and (not k.startswith("_") or k in ("__import__", "__build_class__"))}
+        self.builtins = {
+            k: v
+            for k, v in vars(builtins).items()
+            if not isinstance(v, DATA)
+            and k not in JUPYTER_MANAGED
+            and (not k.startswith("_") or k in ("__import__", "__build_class__"))
+        }
         self.modules, self.classes, self.class_keys = {}, {}, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
@@ -95,7 +127,7 @@ class Guard:
         self.ns_initial = {k: v for k, v in shell.user_ns.items() if k in self.builtins}
         self.custom = (shell.custom_exceptions, shell.CustomTB)
         self.transformers = (list(shell.input_transformers_post), list(shell.ast_transformers))
-        self.bound = {}      # names instructor cells bound to modules/functions/classes
+        self.bound = {}  # names instructor cells bound to modules/functions/classes
         self._before = None
         self._pending = []
 
@@ -106,8 +138,12 @@ class Guard:
         itself swaps ``sys.displayhook`` and ``sys.excepthook`` around every execution, so a
         snapshot of ``sys`` would "undo" IPython in every honest notebook."""
         parts = name.split(".")
-        return isinstance(mod, types.ModuleType) and name not in ("builtins", "sys") and parts[0] in self.packages \
+        return (
+            isinstance(mod, types.ModuleType)
+            and name not in ("builtins", "sys")
+            and parts[0] in self.packages
             and not any(p.startswith("_") for p in parts[1:])
+        )
 
     def _snapshot_module(self, name: str, mod: types.ModuleType) -> None:
         entries = {k: v for k, v in vars(mod).items() if not isinstance(v, DATA)}
@@ -163,8 +199,11 @@ class Guard:
             if _unchanged(current, entries) and current.keys() <= self.class_keys[cls]:
                 continue
             self._put_back(cls, f"{cls.__module__}.{cls.__qualname__}", entries)
-            for k in [k for k in current if k.startswith("__") and k not in entries
-                      and callable(current[k]) and k not in ("__init_subclass__",)]:
+            for k in [
+                k
+                for k in current
+                if k.startswith("__") and k not in entries and callable(current[k]) and k not in ("__init_subclass__",)
+            ]:
                 if any(k in vars(base) for base in cls.__mro__[1:]) or k in ("__eq__", "__bool__"):
                     self._note(f"{cls.__qualname__}.{k} was added")
                     try:
@@ -181,8 +220,14 @@ class Guard:
             ns["__builtins__"] = builtins
             self._note("__builtins__ was replaced")
         for k, v in self.builtins.items():
-            if k in ns and ns[k] is not v and ns[k] is not self.ns_initial.get(k) and callable(ns[k]) \
-                    and not k.startswith("_") and not _from_jupyter(ns[k]):
+            if (
+                k in ns
+                and ns[k] is not v
+                and ns[k] is not self.ns_initial.get(k)
+                and callable(ns[k])
+                and not k.startswith("_")
+                and not _from_jupyter(ns[k])
+            ):
                 self._note(f"the builtin {k} was shadowed by a notebook global")
                 del ns[k]
         for k, v in self.bound.items():
@@ -196,8 +241,10 @@ class Guard:
         if (self.shell.custom_exceptions, self.shell.CustomTB) != self.custom:
             self._note("a custom exception handler was installed")
             self.shell.custom_exceptions, self.shell.CustomTB = self.custom
-        if list(self.shell.input_transformers_post) != self.transformers[0] or \
-                list(self.shell.ast_transformers) != self.transformers[1]:
+        if (
+            list(self.shell.input_transformers_post) != self.transformers[0]
+            or list(self.shell.ast_transformers) != self.transformers[1]
+        ):
             self._note("input/AST transformers were changed")
             self.shell.input_transformers_post[:] = self.transformers[0]
             self.shell.ast_transformers[:] = self.transformers[1]
@@ -237,8 +284,11 @@ class Guard:
         if getattr(self, "_current", None) is None or self._before is None:
             return
         for k, v in self.shell.user_ns.items():
-            if not k.startswith("_") and self._before.get(k) != id(v) and (
-                    isinstance(v, types.ModuleType) or isinstance(v, (types.FunctionType, type))):
+            if (
+                not k.startswith("_")
+                and self._before.get(k) != id(v)
+                and (isinstance(v, (types.ModuleType, types.FunctionType, type)))
+            ):
                 self.bound[k] = v
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

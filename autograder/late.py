@@ -27,6 +27,7 @@ The policy (``--late-policy``), applied to the score a student earned:
 ``PerDayPenalty`` is the same policy as an nbgrader ``LateSubmissionPlugin`` (for
 ``AssignLatePenalties.plugin_class``): nbgrader calls it per notebook with that notebook's score,
 so the per-notebook penalties add up to the penalty computed here on the total."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,7 @@ from traitlets import Float, Int
 if TYPE_CHECKING:
     from pathlib import Path
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 
 
@@ -52,7 +53,7 @@ class LateError(ValueError):
 
 @dataclass(frozen=True)
 class Due:
-    at: dt.datetime            # aware
+    at: dt.datetime  # aware
     zone: dt.tzinfo
 
     @property
@@ -65,8 +66,10 @@ def parse_due(text: str) -> Due:
     text = (text or "").strip()
     m = re.match(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)\s*(.*)$", text)
     if not m:
-        raise LateError(f"due date {text!r} not understood: write it as 'YYYY-MM-DD HH:MM Area/City', "
-                        "e.g. '2026-12-08 23:59 Europe/Berlin' (or an ISO time with an offset)")
+        raise LateError(
+            f"due date {text!r} not understood: write it as 'YYYY-MM-DD HH:MM Area/City', "
+            "e.g. '2026-12-08 23:59 Europe/Berlin' (or an ISO time with an offset)"
+        )
     when = dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
     rest = m.group(3).strip()
     if re.match(r"^[+-]\d{2}:?\d{2}$", rest) or rest == "Z":
@@ -77,14 +80,13 @@ def parse_due(text: str) -> Due:
     try:
         zone = UTC if rest.upper() == "UTC" else ZoneInfo(rest)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise LateError(f"unknown time zone {rest!r} in the due date: use an IANA name such as Europe/Paris") \
-            from exc
+        raise LateError(f"unknown time zone {rest!r} in the due date: use an IANA name such as Europe/Paris") from exc
     return Due(when.replace(tzinfo=zone), zone)
 
 
 @dataclass(frozen=True)
 class Policy:
-    kind: str = "per-day"        # per-day | zero | none
+    kind: str = "per-day"  # per-day | zero | none
     percent_per_day: float = 10.0
     max_days: int = 7
 
@@ -135,16 +137,15 @@ def from_iso(text: str) -> dt.datetime | None:
 class Lateness:
     submitted_at: dt.datetime | None
     seconds_late: float
-    days_late: int               # started days
-    fraction: float              # of the earned score
+    days_late: int  # started days
+    fraction: float  # of the earned score
     note: str
 
     def penalty(self, score: float) -> float:
         return round(score * self.fraction, 4)
 
 
-def lateness(submitted_at: dt.datetime | None, due: Due | None, policy: Policy,
-             late_tag: bool = False) -> Lateness:
+def lateness(submitted_at: dt.datetime | None, due: Due | None, policy: Policy, late_tag: bool = False) -> Lateness:
     if submitted_at is None or due is None:
         note = "LATE in the LMS, but no due date given: no penalty (pass --due)" if late_tag and due is None else ""
         return Lateness(submitted_at, 0.0, 0, 0.0, note)
@@ -153,8 +154,10 @@ def lateness(submitted_at: dt.datetime | None, due: Due | None, policy: Policy,
     frac = policy.fraction(seconds)
     if seconds > 0:
         local = submitted_at.astimezone(due.zone).strftime("%Y-%m-%d %H:%M %Z")
-        note = f"submitted {local}, {_span(seconds)} after the due date: {days} day(s) late, " \
-               f"-{frac * 100:g} % ({policy.describe()})"
+        note = (
+            f"submitted {local}, {_span(seconds)} after the due date: {days} day(s) late, "
+            f"-{frac * 100:g} % ({policy.describe()})"
+        )
     elif late_tag:
         note = "the LMS marks this submission LATE but its recorded time is before the due date: check the time"
     else:
@@ -197,8 +200,9 @@ class PerDayPenalty(LateSubmissionPlugin):
         return round((score or 0.0) * policy.fraction(total_seconds_late), 4)
 
 
-def record_in_gradebook(gradebook: str | Path, assignment: str, due: Due | None,
-                        students: dict[str, tuple[dt.datetime | None, float]]) -> int:
+def record_in_gradebook(
+    gradebook: str | Path, assignment: str, due: Due | None, students: dict[str, tuple[dt.datetime | None, float]]
+) -> int:
     """Write the due date, each student's submission time and per-notebook late penalties
     (``fraction`` of each notebook's score, as ``PerDayPenalty`` would) into nbgrader's gradebook (a
     path or a URL), so formgrader and ``nbgrader export`` show them. Returns the submissions updated."""
@@ -242,10 +246,12 @@ def annotate_feedback(folder: str | Path, note: str) -> int:
         text = page.read_text(encoding="utf-8")
         new = re.sub(re.escape(LATE_START) + ".*?" + re.escape(LATE_END), "", text, flags=re.S)
         if note:
-            banner = (f'{LATE_START}<div id="late-penalty" style="border:2px solid #c60;padding:.5em;margin:.5em">'
-                      f"<strong>Late submission:</strong> {html.escape(note)}</div>{LATE_END}")
+            banner = (
+                f'{LATE_START}<div id="late-penalty" style="border:2px solid #c60;padding:.5em;margin:.5em">'
+                f"<strong>Late submission:</strong> {html.escape(note)}</div>{LATE_END}"
+            )
             m = re.search(r"<body[^>]*>", new)
-            new = new[:m.end()] + banner + new[m.end():] if m else banner + new
+            new = new[: m.end()] + banner + new[m.end() :] if m else banner + new
         if new != text:
             page.write_text(new, encoding="utf-8")
             changed += 1

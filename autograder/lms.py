@@ -30,6 +30,7 @@ The roster (``--roster FILE``) is a CSV with the columns ``id, name, email, sect
 ``sis_user_id, login_id``); a Canvas gradebook export (``Student, ID, SIS User ID, SIS Login ID,
 Section``) or a Moodle grading worksheet (``Identifier, Full name, Email address``) is accepted as
 it is downloaded. Roster ids are LMS user ids (Canvas) or participant ids (Moodle)."""
+
 from __future__ import annotations
 
 import csv
@@ -43,7 +44,7 @@ LMS_CHOICES = ("names", "canvas", "moodle", "auto")
 
 CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?P<late>_(?i:late))?_(?P<uid>\d+)_(?P<fid>\d+)_(?P<rest>.+)$")
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?(?P<rest>.*)$")
-CANVAS_RESUBMISSION = re.compile(r"-(\d+)$")      # ex12-1.ipynb: the second upload of ex12.ipynb
+CANVAS_RESUBMISSION = re.compile(r"-(\d+)$")  # ex12-1.ipynb: the second upload of ex12.ipynb
 
 
 def slug(text: str) -> str:
@@ -60,14 +61,15 @@ def squash(text: str) -> str:
 @dataclass(frozen=True)
 class Identity:
     """The student one file belongs to, as its name tells it."""
-    student_id: str                 # the nbgrader student id (folder under submitted/)
-    display_name: str               # as the LMS wrote it ("smithjohn", "Alice Smith"), or the folder name
-    lms: str                        # canvas | moodle | names
-    lms_user_id: str = ""           # Canvas user id / Moodle participant id
-    file_id: str = ""               # Canvas attachment id
-    late: bool = False              # Canvas's LATE tag
-    resubmission: int = 0           # Canvas's "-N" on a re-uploaded file name
-    rest: str = ""                  # what is left of the name: the student's own file name
+
+    student_id: str  # the nbgrader student id (folder under submitted/)
+    display_name: str  # as the LMS wrote it ("smithjohn", "Alice Smith"), or the folder name
+    lms: str  # canvas | moodle | names
+    lms_user_id: str = ""  # Canvas user id / Moodle participant id
+    file_id: str = ""  # Canvas attachment id
+    late: bool = False  # Canvas's LATE tag
+    resubmission: int = 0  # Canvas's "-N" on a re-uploaded file name
+    rest: str = ""  # what is left of the name: the student's own file name
 
 
 def parse_canvas(part: str) -> Identity | None:
@@ -77,9 +79,17 @@ def parse_canvas(part: str) -> Identity | None:
     rest = m.group("rest")
     resub = CANVAS_RESUBMISSION.search(rest)
     if resub:
-        rest = rest[:resub.start()]
-    return Identity(f"canvas_{m.group('uid')}", m.group("name"), "canvas", m.group("uid"), m.group("fid"),
-                    bool(m.group("late")), int(resub.group(1)) if resub else 0, rest)
+        rest = rest[: resub.start()]
+    return Identity(
+        f"canvas_{m.group('uid')}",
+        m.group("name"),
+        "canvas",
+        m.group("uid"),
+        m.group("fid"),
+        bool(m.group("late")),
+        int(resub.group(1)) if resub else 0,
+        rest,
+    )
 
 
 def parse_moodle(part: str, stable: bool = True) -> Identity | None:
@@ -122,7 +132,7 @@ class RosterEntry:
 class Roster:
     entries: list[RosterEntry] = field(default_factory=list)
     source: str = ""
-    lms: str = ""                   # canvas | moodle when the file is that LMS's own export
+    lms: str = ""  # canvas | moodle when the file is that LMS's own export
 
     def find(self, identity: Identity) -> RosterEntry | None:
         """By LMS user id first; then by name (Canvas's squashed sortable name, a full name, or a
@@ -132,9 +142,12 @@ class Roster:
                 if e.id == identity.lms_user_id:
                     return e
         wanted = {squash(identity.display_name), squash(identity.student_id)}
-        matches = [e for e in self.entries
-                   if {squash(e.name), squash(_first_last(e.name)), squash(e.email.split("@")[0]),
-                       squash(e.login_id)} & wanted - {""}]
+        matches = [
+            e
+            for e in self.entries
+            if {squash(e.name), squash(_first_last(e.name)), squash(e.email.split("@")[0]), squash(e.login_id)}
+            & wanted - {""}
+        ]
         return matches[0] if len(matches) == 1 else None
 
     def to_dict(self) -> dict:
@@ -162,7 +175,7 @@ def load_roster(path: Path) -> Roster:
     rows = list(csv.DictReader(text.splitlines()))
     if not rows:
         raise RosterError(f"the roster {path} has no rows")
-    cols = {c.strip().lower(): c for c in rows[0].keys() if c}
+    cols = {c.strip().lower(): c for c in rows[0] if c}
     entries: list[RosterEntry] = []
     kind = ""
 
@@ -172,29 +185,47 @@ def load_roster(path: Path) -> Roster:
                 return row[cols[n]].strip()
         return ""
 
-    if "identifier" in cols:                       # a Moodle grading worksheet
+    if "identifier" in cols:  # a Moodle grading worksheet
         kind = "moodle"
         for row in rows:
             ident = get(row, "identifier")
             m = re.search(r"(\d+)\s*$", ident)
             if m:
                 entries.append(RosterEntry(m.group(1), get(row, "full name"), get(row, "email address")))
-    elif "student" in cols and "id" in cols:       # a Canvas gradebook export
+    elif "student" in cols and "id" in cols:  # a Canvas gradebook export
         kind = "canvas"
         for row in rows:
             if "points possible" in get(row, "student").lower() or not get(row, "id"):
-                continue                           # Canvas's second row, and "Muted" rows
-            entries.append(RosterEntry(get(row, "id"), get(row, "student"), "", get(row, "section"),
-                                       get(row, "sis user id"), get(row, "sis login id")))
+                continue  # Canvas's second row, and "Muted" rows
+            entries.append(
+                RosterEntry(
+                    get(row, "id"),
+                    get(row, "student"),
+                    "",
+                    get(row, "section"),
+                    get(row, "sis user id"),
+                    get(row, "sis login id"),
+                )
+            )
     elif "id" in cols and "name" in cols:
         for row in rows:
             if get(row, "id"):
-                entries.append(RosterEntry(get(row, "id"), get(row, "name"), get(row, "email"), get(row, "section"),
-                                           get(row, "sis_user_id", "sis user id"), get(row, "login_id", "login")))
+                entries.append(
+                    RosterEntry(
+                        get(row, "id"),
+                        get(row, "name"),
+                        get(row, "email"),
+                        get(row, "section"),
+                        get(row, "sis_user_id", "sis user id"),
+                        get(row, "login_id", "login"),
+                    )
+                )
     else:
-        raise RosterError(f"the roster {path} has the columns {list(rows[0].keys())}: it needs id, name "
-                          "(and optionally email, section), or be a Canvas gradebook export or a Moodle "
-                          "grading worksheet as downloaded")
+        raise RosterError(
+            f"the roster {path} has the columns {list(rows[0].keys())}: it needs id, name "
+            "(and optionally email, section), or be a Canvas gradebook export or a Moodle "
+            "grading worksheet as downloaded"
+        )
     seen: dict[str, RosterEntry] = {}
     for e in entries:
         if e.id in seen:
@@ -206,6 +237,7 @@ def load_roster(path: Path) -> Roster:
 @dataclass
 class Student:
     """Everything the exports need about one student (exports/students.json)."""
+
     student_id: str
     display_name: str
     lms: str
@@ -216,14 +248,14 @@ class Student:
     login_id: str = ""
     late_tag: bool = False
     resubmissions: int = 0
-    submitted_at: str = ""          # ISO 8601, UTC
-    time_source: str = ""           # timestamps CSV | zip entry time | file time
+    submitted_at: str = ""  # ISO 8601, UTC
+    time_source: str = ""  # timestamps CSV | zip entry time | file time
     origins: list[str] = field(default_factory=list)
     in_roster: bool = False
     submitted: bool = True
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Student":
+    def from_dict(cls, d: dict) -> Student:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -245,8 +277,9 @@ def write_students(path: Path, people: dict[str, Student]) -> None:
 def roster_student(e: RosterEntry, lms: str) -> Student:
     prefix = lms if lms in ("canvas", "moodle") else ""
     sid = f"{prefix}_{e.id}" if prefix else slug(e.name)
-    return Student(sid, e.name, lms, e.id, e.email, e.section, e.sis_user_id, e.login_id, in_roster=True,
-                   submitted=False)
+    return Student(
+        sid, e.name, lms, e.id, e.email, e.section, e.sis_user_id, e.login_id, in_roster=True, submitted=False
+    )
 
 
 def split_name(display: str) -> tuple[str, str]:

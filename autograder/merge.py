@@ -3,6 +3,7 @@
 The course gradebook (``<course>/gradebook.db``) gets every student's autograded scores, so
 ``nbgrader formgrader`` can be used for the manually graded answers; the autograded notebooks and
 the feedback pages are copied to nbgrader's usual places. Manual scores already entered are kept."""
+
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,10 @@ class StaleGradebook(RuntimeError):
 def course_gradebook(course: Path, template: Template, fresh: bool = False, db_url: str = "") -> str:
     """The course gradebook's URL, holding this assignment: ``<course>/gradebook.db`` (SQLite) by
     default, or the database at ``db_url`` (e.g. PostgreSQL, shared by several graders)."""
-    stale = ("was made from a different version of source/ (tests or points changed). Re-run with "
-             "--fresh-gradebook (manual grades in it will be lost; back it up first).")
+    stale = (
+        "was made from a different version of source/ (tests or points changed). Re-run with "
+        "--fresh-gradebook (manual grades in it will be lost; back it up first)."
+    )
     if not db_url:
         path = Path(course) / "gradebook.db"
         if path.exists() and not fresh and cells_digest(path) != template.cells_digest:
@@ -63,8 +66,9 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def merge_student(course: Path, gradebook: str, template: Template, result: StudentResult, work: Path,
-                  timestamp: str | None = None) -> None:
+def merge_student(
+    course: Path, gradebook: str, template: Template, result: StudentResult, work: Path, timestamp: str | None = None
+) -> None:
     """One student's files into the course folder and scores into the course gradebook: a failed
     notebook's tests score 0 (flagged for a human), written answers wait for one."""
     student = result.student
@@ -78,8 +82,9 @@ def merge_student(course: Path, gradebook: str, template: Template, result: Stud
             shutil.copytree(folder, dest)
     with opened(gradebook) as gb:
         gb.update_or_create_student(student)
-        sub = gb.update_or_create_submission(template.assignment, student, **(
-            {"timestamp": timestamp} if timestamp else {}))
+        sub = gb.update_or_create_submission(
+            template.assignment, student, **({"timestamp": timestamp} if timestamp else {})
+        )
         for nb in sub.notebooks:
             graded = result.scores.get(nb.name, {})
             entry = result.notebooks.get(nb.name)
@@ -89,8 +94,8 @@ def merge_student(course: Path, gradebook: str, template: Template, result: Stud
                 got = graded.get(grade.name)
                 if got is not None and not failed:
                     grade.auto_score, grade.needs_manual_grade = got.score, got.needs_manual
-                elif grade.name in answers:      # a written answer: a human grades it
+                elif grade.name in answers:  # a written answer: a human grades it
                     grade.auto_score, grade.needs_manual_grade = None, True
-                else:                             # a test that never ran
+                else:  # a test that never ran
                     grade.auto_score, grade.needs_manual_grade = 0, bool(failed)
         gb.db.commit()

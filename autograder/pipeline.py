@@ -26,6 +26,7 @@ keyword-only settings, and leaves its result in ``<work>/exports`` for the next 
 
 A step says what it does through ``say`` (the CLI passes ``print``; by default nothing is said) and
 raises ``PipelineError`` with a message for the user when it cannot run."""
+
 from __future__ import annotations
 
 import os
@@ -64,14 +65,23 @@ class Run:
 
     layout: Layout
     assignment: Assignment
-    work: Path                              # submitted/, autograded/, feedback/, gradebook.db, exports/
-    source: Path | None = None              # nbgrader's source/ (hidden tests); None: collect/preflight/export only
-    checks: str = ""                        # the hidden checks' folder; "": the ones shipped with the grader
-    db_url: str = ""                        # the course gradebook's database; "": <work>/gradebook.db
+    work: Path  # submitted/, autograded/, feedback/, gradebook.db, exports/
+    source: Path | None = None  # nbgrader's source/ (hidden tests); None: collect/preflight/export only
+    checks: str = ""  # the hidden checks' folder; "": the ones shipped with the grader
+    db_url: str = ""  # the course gradebook's database; "": <work>/gradebook.db
 
     @classmethod
-    def open(cls, *, course: str | Path | None = None, assignment: str = "", work: str | Path = "",
-             release: str | Path = "", source: str | Path = "", checks: str = "", db_url: str = "") -> Run:
+    def open(
+        cls,
+        *,
+        course: str | Path | None = None,
+        assignment: str = "",
+        work: str | Path = "",
+        release: str | Path = "",
+        source: str | Path = "",
+        checks: str = "",
+        db_url: str = "",
+    ) -> Run:
         """The run for ``assignment`` of the course at ``course`` (course.toml), each folder the
         course's unless given."""
         layout = Layout.load(course)
@@ -79,11 +89,19 @@ class Run:
         release_dir = Path(release or layout.release(name)).resolve()
         source_dir = Path(source or layout.source(name)).resolve()
         if not release_dir.is_dir():
-            raise PipelineError(f"course-grade: no release folder at {release_dir}: generate it from source/ "
-                                "(`make release`) or give --release")
-        source_dir = source_dir if source_dir.is_dir() else None   # graders without source/ can still collect
-        return cls(layout, Assignment.load(release_dir, source_dir), Path(work or layout.work).resolve(),
-                   source_dir, checks or (str(layout.checks) if layout.checks else ""), db_url)
+            raise PipelineError(
+                f"course-grade: no release folder at {release_dir}: generate it from source/ "
+                "(`make release`) or give --release"
+            )
+        source_dir = source_dir if source_dir.is_dir() else None  # graders without source/ can still collect
+        return cls(
+            layout,
+            Assignment.load(release_dir, source_dir),
+            Path(work or layout.work).resolve(),
+            source_dir,
+            checks or (str(layout.checks) if layout.checks else ""),
+            db_url,
+        )
 
     @property
     def name(self) -> str:
@@ -148,7 +166,7 @@ def _due_and_policy(due: str, late_policy: str) -> tuple[late.Due | None, late.P
 def _no_tqdm_monitor():
     from tqdm.auto import tqdm
 
-    tqdm.monitor_interval = 0     # no monitor thread: a single-threaded grader forks its workers (warm imports)
+    tqdm.monitor_interval = 0  # no monitor thread: a single-threaded grader forks its workers (warm imports)
     return tqdm
 
 
@@ -159,8 +177,17 @@ class Collected:
     people: dict[str, lmsmod.Student]
 
 
-def collect(*, run: Run, downloads: Path, lms: str = "names", roster: Path | None = None,
-            timestamps: Path | None = None, due: str = "", late_policy: str = "", say: Say = quiet) -> Collected:
+def collect(
+    *,
+    run: Run,
+    downloads: Path,
+    lms: str = "names",
+    roster: Path | None = None,
+    timestamps: Path | None = None,
+    due: str = "",
+    late_policy: str = "",
+    say: Say = quiet,
+) -> Collected:
     """Place ``downloads`` as ``submitted/<student>/<assignment>/`` (replacing what an earlier collect
     placed) and report every file.
 
@@ -180,29 +207,45 @@ def collect(*, run: Run, downloads: Path, lms: str = "names", roster: Path | Non
         except lmsmod.RosterError as exc:
             raise PipelineError(f"course-grade: {exc}") from None
     if timestamps and not Path(timestamps).is_file():
-        raise PipelineError(f"course-grade: no timestamps file at {timestamps} (a CSV with the columns "
-                            "student,timestamp)")
+        raise PipelineError(
+            f"course-grade: no timestamps file at {timestamps} (a CSV with the columns student,timestamp)"
+        )
     say(f"==> collect: {downloads} → {run.submitted}/<student>/{run.name}/ (file names read as: {mode})")
     if run.submitted.exists():
         shutil.rmtree(run.submitted)
     shutil.rmtree(run.originals, ignore_errors=True)
     try:
         placements, people = collectmod.collect_students(
-            downloads, run.assignment, run.submitted, lms=mode, roster=the_roster,
-            timestamps=Path(timestamps) if timestamps else None, zone=due_at.zone if due_at else late.UTC)
+            downloads,
+            run.assignment,
+            run.submitted,
+            lms=mode,
+            roster=the_roster,
+            timestamps=Path(timestamps) if timestamps else None,
+            zone=due_at.zone if due_at else late.UTC,
+        )
     except collectmod.UnsafeArchive:
         raise
     except ValueError as exc:
         raise PipelineError(f"course-grade: {exc}") from None
     collectmod.write_report(placements, run.collect_report)
-    collectmod.write_record(run.collect_record, collectmod.Record(
-        str(Path(downloads).resolve()), mode, due, late_policy or late.DEFAULT_POLICY,
-        the_roster.to_dict() if the_roster else None))
+    collectmod.write_record(
+        run.collect_record,
+        collectmod.Record(
+            str(Path(downloads).resolve()),
+            mode,
+            due,
+            late_policy or late.DEFAULT_POLICY,
+            the_roster.to_dict() if the_roster else None,
+        ),
+    )
     lmsmod.write_students(run.students_file, people)
 
     placed = [p for p in placements if p.placed and p.kept]
-    say(f"    {len(placements)} file(s): {len(placed)} notebook(s) placed for "
-        f"{len({p.student for p in placed})} student(s)")
+    say(
+        f"    {len(placements)} file(s): {len(placed)} notebook(s) placed for "
+        f"{len({p.student for p in placed})} student(s)"
+    )
     for p in placements:
         if p.placed and not p.kept:
             say(f"    older copy ignored: {p.origin} ({p.how})")
@@ -249,10 +292,24 @@ def preflight(*, run: Run, say: Say = quiet) -> preflightmod.Reports:
 DEFAULT_SCHEDULER = "tcp://127.0.0.1:8786"
 
 
-def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, student_timeout: int = 900,
-          sandbox: bool = True, kernel_start: str = "fork", feedback: bool = True, students: list[str] | None = None,
-          fresh_gradebook: bool = False, keep_work: bool = False, executor: str = "local",
-          scheduler: str = DEFAULT_SCHEDULER, probe_seed: str = "", say: Say = quiet) -> dict[str, StudentResult]:
+def grade(
+    *,
+    run: Run,
+    jobs: int = 0,
+    timeout: int = 60,
+    memory_mb: int = 4096,
+    student_timeout: int = 900,
+    sandbox: bool = True,
+    kernel_start: str = "fork",
+    feedback: bool = True,
+    students: list[str] | None = None,
+    fresh_gradebook: bool = False,
+    keep_work: bool = False,
+    executor: str = "local",
+    scheduler: str = DEFAULT_SCHEDULER,
+    probe_seed: str = "",
+    say: Say = quiet,
+) -> dict[str, StudentResult]:
     """Autograde every collected student (or ``students``) and merge them into the course gradebook.
 
     Args:
@@ -267,23 +324,27 @@ def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, 
         every student's result so far (earlier runs' too), also in ``exports/results.json``."""
     tqdm = _no_tqdm_monitor()
     if not run.source:
-        raise PipelineError("course-grade: grading needs the assignment's source folder (nbgrader's source/ "
-                            "holds the hidden tests): give --source or put it where course.toml says")
+        raise PipelineError(
+            "course-grade: grading needs the assignment's source folder (nbgrader's source/ "
+            "holds the hidden tests): give --source or put it where course.toml says"
+        )
     folders = run.student_folders()
     if students:
         folders = {s: f for s, f in folders.items() if s in set(students)}
     if not folders:
         raise PipelineError(f"nothing to grade in {run.submitted}: run `course-grade collect DOWNLOADS` first")
     jobs = jobs or os.cpu_count() or 1
-    say(f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {timeout} s, "
-        f"memory cap {memory_mb} MiB per kernel")
+    say(
+        f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {timeout} s, "
+        f"memory cap {memory_mb} MiB per kernel"
+    )
     from .sandbox import decide
 
     sandboxed, lines = decide(sandbox)
     for line in lines:
         say(line)
     client = None
-    if executor == "dask":    # before anything is written: an unreachable scheduler changes nothing
+    if executor == "dask":  # before anything is written: an unreachable scheduler changes nothing
         from .dask_grading import SchedulerUnreachable, connect
 
         try:
@@ -293,9 +354,17 @@ def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, 
         workers = len(client.scheduler_info().get("workers", {}))
         say(f"    executor: Dask at {scheduler} ({workers} worker(s) now; each student is one task)")
     work = Path(tempfile.mkdtemp(prefix="course-grade-"))
-    opts = grading.GradeOptions(timeout=timeout, jobs=jobs, memory_mb=memory_mb, sandbox=sandboxed,
-                                student_timeout=student_timeout, feedback=feedback, checks_dir=run.checks,
-                                kernel_start=kernel_start, **({"probe_seed": probe_seed} if probe_seed else {}))
+    opts = grading.GradeOptions(
+        timeout=timeout,
+        jobs=jobs,
+        memory_mb=memory_mb,
+        sandbox=sandboxed,
+        student_timeout=student_timeout,
+        feedback=feedback,
+        checks_dir=run.checks,
+        kernel_start=kernel_start,
+        **({"probe_seed": probe_seed} if probe_seed else {}),
+    )
     # the zygote imports torch & co. while nbgrader generates the assignment (local workers use it)
     # (when it cannot, grade_all says why once)
     zygote = grading.start_zygote(opts, run.assignment)[0] if client is None else None
@@ -307,7 +376,7 @@ def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, 
         gradebook = merge.course_gradebook(run.work, template, fresh=fresh_gradebook, db_url=run.db_url)
         bar = tqdm(total=len(folders), desc="grading", unit="student", disable=None)
 
-        def write(message: str) -> None:      # a line above the progress bar
+        def write(message: str) -> None:  # a line above the progress bar
             with tqdm.external_write_mode():
                 say(message)
 
@@ -319,7 +388,7 @@ def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, 
             results[student] = result
             bar.set_postfix_str(f"{student} {result.seconds:.0f}s")
             bar.update(1)
-            if bar.disable:   # no terminal (CI, a log file): one line per student instead of a bar
+            if bar.disable:  # no terminal (CI, a log file): one line per student instead of a bar
                 say(f"    graded {student} in {result.seconds:.1f} s ({result.points:g} points before review)")
             for p in result.problems():
                 write(f"    {student}: {p}")
@@ -330,15 +399,18 @@ def grade(*, run: Run, jobs: int = 0, timeout: int = 60, memory_mb: int = 4096, 
 
             grade_all_dask(client, folders, template, run.assignment, opts, work, secret, tampered, progress=done)
         else:
-            grading.grade_all(folders, template, run.assignment, opts, work, secret, tampered, progress=done,
-                              say=write, zygote=zygote)
+            grading.grade_all(
+                folders, template, run.assignment, opts, work, secret, tampered, progress=done, say=write, zygote=zygote
+            )
         bar.close()
         wall = time.perf_counter() - t0
         write_results(run.results_file, results)
         per_student = [r.seconds for s, r in results.items() if s in folders]
-        say(f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
+        say(
+            f"    graded {len(folders)} student(s) in {wall:.1f} s wall clock "
             f"({wall / len(folders):.1f} s per student; one student alone took "
-            f"{min(per_student):.1f}–{max(per_student):.1f} s)")
+            f"{min(per_student):.1f}–{max(per_student):.1f} s)"
+        )
         say(f"    course gradebook: {merge.safe_url(gradebook)} (open `nbgrader formgrader` for the written answers)")
         return results
     finally:
@@ -367,8 +439,17 @@ def feedback(*, run: Run, timeout: int = 60, say: Say = quiet) -> dict[str, Feed
     try:
         for student in sorted(results):
             verdicts = {nb: e.verdicts for nb, e in results[student].notebooks.items()}
-            out = grading.feedback_again(run.work, student, run.assignment, hidden, timeout, verdicts, work,
-                                         db_url=run.db_url, course_id=run.layout.course_id)
+            out = grading.feedback_again(
+                run.work,
+                student,
+                run.assignment,
+                hidden,
+                timeout,
+                verdicts,
+                work,
+                db_url=run.db_url,
+                course_id=run.layout.course_id,
+            )
             if out is None:
                 continue
             results[student].feedback = rendered[student] = out
@@ -382,9 +463,18 @@ def feedback(*, run: Run, timeout: int = 60, say: Say = quiet) -> dict[str, Feed
 
 
 # -- 5. export ---------------------------------------------------------------------------------
-def export(*, run: Run, formats: list[str] | None = None, assignment_title: str = "",
-           canvas_assignment_id: str = "", similarity: bool = False, similarity_threshold: float = 0.6,
-           due: str = "", late_policy: str = "", say: Say = quiet) -> list[exportmod.StudentGrade]:
+def export(
+    *,
+    run: Run,
+    formats: list[str] | None = None,
+    assignment_title: str = "",
+    canvas_assignment_id: str = "",
+    similarity: bool = False,
+    similarity_threshold: float = 0.6,
+    due: str = "",
+    late_policy: str = "",
+    say: Say = quiet,
+) -> list[exportmod.StudentGrade]:
     """Grades from everything the earlier steps left in ``exports/``, and the files a grader needs.
 
     Args:
@@ -396,16 +486,21 @@ def export(*, run: Run, formats: list[str] | None = None, assignment_title: str 
     Returns:
         one StudentGrade per student (graded, or in the roster with nothing sent)."""
     record = collectmod.read_record(run.collect_record)
-    due_at, policy = _due_and_policy(due or (record.due if record else ""),
-                                     late_policy or (record.late_policy if record else ""))
+    due_at, policy = _due_and_policy(
+        due or (record.due if record else ""), late_policy or (record.late_policy if record else "")
+    )
     results = read_results(run.results_file)
     reports = preflightmod.read_reports(run.preflight_file)
     people = lmsmod.read_students(run.students_file)
     folders = run.student_folders()
     absent = {sid for sid, p in people.items() if not p.submitted and sid not in folders}
     # a roster student who sent nothing: 0, no grading error
-    grades = [exportmod.student_grade(s, StudentResult(s) if s in absent else results.get(s), run.assignment,
-                                      reports.get(s, {})) for s in sorted(set(folders) | set(results) | absent)]
+    grades = [
+        exportmod.student_grade(
+            s, StudentResult(s) if s in absent else results.get(s), run.assignment, reports.get(s, {})
+        )
+        for s in sorted(set(folders) | set(results) | absent)
+    ]
     exportmod.add_roster_absences(grades, people, absent)
     written = exportmod.written_scores(run.gradebook, run.assignment) if run.has_gradebook else {}
     exportmod.apply_written(grades, run.assignment, written)
@@ -420,23 +515,29 @@ def export(*, run: Run, formats: list[str] | None = None, assignment_title: str 
     for g in grades:
         folder = run.work / "feedback" / g.student / run.name
         if folder.exists():
-            late.annotate_feedback(folder, f"{g.late_note}; {g.penalty:g} points deducted" if g.penalty
-                                   else g.late_note)
+            late.annotate_feedback(
+                folder, f"{g.late_note}; {g.penalty:g} points deducted" if g.penalty else g.late_note
+            )
     exportmod.write_grades(grades, run.assignment, run.exports / "grades.csv")
     files = [run.exports / "grades.csv"]
-    files += exportmod.write_lms_files(grades, run.assignment, formats or ["csv"], run.exports, assignment_title,
-                                       canvas_assignment_id)
+    files += exportmod.write_lms_files(
+        grades, run.assignment, formats or ["csv"], run.exports, assignment_title, canvas_assignment_id
+    )
     n_review = exportmod.write_review(grades, unplaced, run.exports / "needs_review.csv")
     if grades:
         exportmod.summary_figure(grades, run.assignment, run.exports / "summary.png")
 
     maxima = sum(run.assignment.max_points().values())
-    say(f"==> export: {len(grades)} student(s), autograded total out of {maxima:g}"
-        + (f", due {due_at.at:%Y-%m-%d %H:%M %Z} ({policy.describe()})" if due_at else ""))
+    say(
+        f"==> export: {len(grades)} student(s), autograded total out of {maxima:g}"
+        + (f", due {due_at.at:%Y-%m-%d %H:%M %Z} ({policy.describe()})" if due_at else "")
+    )
     if grades:
         totals = sorted(g.total for g in grades)
-        say(f"    median {totals[len(totals) // 2]:g}, min {totals[0]:g}, max {totals[-1]:g}; "
-            f"{sum(1 for g in grades if g.review)} student(s) and {len(unplaced)} file(s) need a human look")
+        say(
+            f"    median {totals[len(totals) // 2]:g}, min {totals[0]:g}, max {totals[-1]:g}; "
+            f"{sum(1 for g in grades if g.review)} student(s) and {len(unplaced)} file(s) need a human look"
+        )
         late_ones = [g for g in grades if g.penalty]
         if late_ones:
             say(f"    late: {', '.join(f'{g.student} -{g.penalty:g}' for g in late_ones)}")
@@ -447,8 +548,9 @@ def export(*, run: Run, formats: list[str] | None = None, assignment_title: str 
     return grades
 
 
-def _similar_pairs(run: Run, grades: list[exportmod.StudentGrade], folders: dict[str, Path], threshold: float,
-                   say: Say) -> None:
+def _similar_pairs(
+    run: Run, grades: list[exportmod.StudentGrade], folders: dict[str, Path], threshold: float, say: Say
+) -> None:
     """Pairs of students whose answer code is alike: review rows, similarity.json and .html."""
     subs = {s: {nb: f / rnb.filename for nb, rnb in run.assignment.notebooks.items()} for s, f in folders.items()}
     pairs = similaritymod.compare(subs, run.assignment, {g.student: g.display_name for g in grades}, threshold)

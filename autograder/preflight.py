@@ -8,6 +8,7 @@ on the matched cells. Findings carry a severity:
   info      — worth telling the student (edited test cell: nbgrader restores it anyway)
   repaired  — fixed unambiguously (metadata restored, cell retyped, duplicate dropped, test restored)
   review    — graded as repaired, but a human must look (answer cell deleted, ambiguous match, …)"""
+
 from __future__ import annotations
 
 import ast
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Finding:
-    severity: str          # info | repaired | review | tamper
+    severity: str  # info | repaired | review | tamper
     grade_id: str | None
     message: str
 
@@ -41,10 +42,11 @@ class Finding:
 @dataclass
 class Report:
     """What preflight found in one notebook of one student (``exports/preflight.json`` holds them all)."""
+
     student: str
     notebook: str
     findings: list[Finding] = field(default_factory=list)
-    missing: bool = False   # the student sent no such notebook
+    missing: bool = False  # the student sent no such notebook
 
     def add(self, severity: str, grade_id: str | None, message: str) -> None:
         self.findings.append(Finding(severity, grade_id, message))
@@ -64,14 +66,21 @@ class Report:
         return any(f.severity == "tamper" for f in self.findings)
 
     def to_dict(self) -> dict:
-        return {"student": self.student, "notebook": self.notebook, "status": self.status,
-                "findings": [asdict(f) for f in self.findings]}
+        return {
+            "student": self.student,
+            "notebook": self.notebook,
+            "status": self.status,
+            "findings": [asdict(f) for f in self.findings],
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
-        return cls(str(data["student"]), str(data["notebook"]),
-                   [Finding(f["severity"], f.get("grade_id"), f["message"]) for f in data.get("findings") or []],
-                   data.get("status") == "missing")
+        return cls(
+            str(data["student"]),
+            str(data["notebook"]),
+            [Finding(f["severity"], f.get("grade_id"), f["message"]) for f in data.get("findings") or []],
+            data.get("status") == "missing",
+        )
 
     def for_review(self) -> list[str]:
         """The findings a human must look at (review and tamper), as messages."""
@@ -81,7 +90,7 @@ class Report:
         return [f.message for f in self.findings if f.severity == "tamper"]
 
 
-Reports = dict[str, dict[str, Report]]      # {student: {notebook: Report}}
+Reports = dict[str, dict[str, Report]]  # {student: {notebook: Report}}
 
 
 def read_reports(path: Path) -> Reports:
@@ -89,8 +98,10 @@ def read_reports(path: Path) -> Reports:
     path = Path(path)
     if not path.exists():
         return {}
-    return {student: {nb: Report.from_dict(r) for nb, r in per.items()}
-            for student, per in json.loads(path.read_text()).items()}
+    return {
+        student: {nb: Report.from_dict(r) for nb, r in per.items()}
+        for student, per in json.loads(path.read_text()).items()
+    }
 
 
 def write_reports(path: Path, reports: Reports) -> None:
@@ -115,7 +126,7 @@ def check_folder(folder: Path, rel: Assignment, student: str, originals: Path) -
     for name, rnb in rel.notebooks.items():
         path = Path(folder) / rnb.filename
         original = Path(originals) / rnb.filename
-        if original.exists():          # preflight again: start from what the student sent
+        if original.exists():  # preflight again: start from what the student sent
             shutil.copy(original, path)
         if not path.exists():
             report = Report(student, name, missing=True)
@@ -195,8 +206,9 @@ def content_score(cell: nbformat.NotebookNode, rc: ReleaseCell) -> float:
 
 
 def _release_cell_node(rc: ReleaseCell) -> nbformat.NotebookNode:
-    return nbformat.from_dict(nbformat.reads(nbformat.writes(nbformat.v4.new_notebook(cells=[rc.cell])),
-                                             as_version=4).cells[0])
+    return nbformat.from_dict(
+        nbformat.reads(nbformat.writes(nbformat.v4.new_notebook(cells=[rc.cell])), as_version=4).cells[0]
+    )
 
 
 def _retyped(cell: nbformat.NotebookNode, cell_type: str) -> nbformat.NotebookNode:
@@ -244,8 +256,7 @@ def match_cells(cells: list[nbformat.NotebookNode], rnb: ReleaseNotebook, report
         rivals = [score(i, other) for og, other in release.items() if og != gid and og not in taken]
         if rivals and max(rivals) >= best:
             if max(rivals) == best:
-                report.add("review", gid, f"cell #{i} looks equally like {gid} and another graded cell: "
-                                          "left unmatched")
+                report.add("review", gid, f"cell #{i} looks equally like {gid} and another graded cell: left unmatched")
             continue
         duplicates = [j for s, j in scored[1:] if s >= best - 1e-9 and s >= 0.99]
         owner[i] = gid
@@ -264,16 +275,26 @@ def match_cells(cells: list[nbformat.NotebookNode], rnb: ReleaseNotebook, report
         if gid in placed or rc.kind not in ("answer", "manual"):
             continue
         lo = max((placed[g] for g in order[:k] if g in placed), default=-1)
-        hi = min((placed[g] for g in order[k + 1:] if g in placed), default=len(cells))
+        hi = min((placed[g] for g in order[k + 1 :] if g in placed), default=len(cells))
         gaps.setdefault((lo, hi, rc.cell_type), []).append(gid)
     for (lo, hi, cell_type), missing in gaps.items():
-        between = [i for i in range(lo + 1, hi) if i not in owner and cells[i].cell_type == cell_type
-                   and _norm(cells[i].get("source", "")) not in release_texts and cells[i].get("source", "").strip()]
+        between = [
+            i
+            for i in range(lo + 1, hi)
+            if i not in owner
+            and cells[i].cell_type == cell_type
+            and _norm(cells[i].get("source", "")) not in release_texts
+            and cells[i].get("source", "").strip()
+        ]
         if len(between) == len(missing):
             for i, gid in zip(between, missing, strict=True):
                 owner[i] = gid
-                report.add("repaired", gid, f"{gid}: recognised cell #{i} by its place between the graded "
-                                            "cells around it (metadata gone, text rewritten)")
+                report.add(
+                    "repaired",
+                    gid,
+                    f"{gid}: recognised cell #{i} by its place between the graded "
+                    "cells around it (metadata gone, text rewritten)",
+                )
     return owner
 
 
@@ -307,8 +328,12 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
             report.add("repaired", gid, f"{gid} appeared {len(idxs)} times with the same text: kept one")
         else:
             demoted |= set(idxs[:-1])
-            report.add("review", gid, f"{gid} appeared {len(idxs)} times with different text: graded the last "
-                                      "one (what ran last), earlier ones kept as plain cells")
+            report.add(
+                "review",
+                gid,
+                f"{gid} appeared {len(idxs)} times with different text: graded the last "
+                "one (what ran last), earlier ones kept as plain cells",
+            )
         for i in idxs[:-1]:
             del owner[i]
         owner[keep] = gid
@@ -319,9 +344,8 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
             continue
         gid = owner.get(i)
         if gid is None:
-            if nbgrader_meta(cell) and (i in demoted or grade_id_of(cell) not in release):
-                if i not in demoted:
-                    report.add("repaired", None, f"cell #{i}: nbgrader metadata of an unknown cell removed")
+            if nbgrader_meta(cell) and i not in demoted and grade_id_of(cell) not in release:
+                report.add("repaired", None, f"cell #{i}: nbgrader metadata of an unknown cell removed")
             # a cell of the student's own carries no instructions for the run (tags such as
             # skip-execution or raises-exception, nbgrader metadata): only its text and outputs count
             cell.metadata = nbformat.NotebookNode()
@@ -337,8 +361,9 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
                 report.add("repaired", gid, f"{gid}: nbgrader metadata was stripped, restored from the release")
             elif meta.get("grade_id") != gid:
                 report.add("repaired", gid, f"{gid}: metadata named {meta.get('grade_id')!r}, restored")
-            elif {k: v for k, v in meta.items() if k != "checksum"} != \
-                    {k: v for k, v in nbgrader_meta(rc.cell).items() if k != "checksum"}:
+            elif {k: v for k, v in meta.items() if k != "checksum"} != {
+                k: v for k, v in nbgrader_meta(rc.cell).items() if k != "checksum"
+            }:
                 report.add("repaired", gid, f"{gid}: nbgrader metadata had been edited, restored")
         if rc.kind in ("test", "readonly"):
             # an instructor cell is the release's cell, whole: text, metadata and tags, no outputs
@@ -367,8 +392,12 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
         if rc.kind in ("test", "readonly"):
             report.add("repaired", rc.grade_id, f"{rc.grade_id} was missing: restored from the release")
         elif rc.kind == "answer":
-            report.add("review", rc.grade_id, f"answer cell {rc.grade_id} was deleted: graded with the blank "
-                                              "stub; check whether the student's code is elsewhere")
+            report.add(
+                "review",
+                rc.grade_id,
+                f"answer cell {rc.grade_id} was deleted: graded with the blank "
+                "stub; check whether the student's code is elsewhere",
+            )
         else:
             report.add("review", rc.grade_id, f"{rc.grade_id} ({rc.kind}) was deleted: restored blank")
 
@@ -383,8 +412,7 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
         try:
             ast.parse(python_source(cell.source))
         except SyntaxError as exc:
-            report.add("info", gid, f"{gid or 'a student cell'} has a syntax error (line {exc.lineno}): "
-                                    f"{exc.msg}")
+            report.add("info", gid, f"{gid or 'a student cell'} has a syntax error (line {exc.lineno}): {exc.msg}")
         for severity, message in tamper.scan(cell.source):
             report.add(severity, gid, message)
 
@@ -394,17 +422,18 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
     return nb, report
 
 
-MAX_CELLS = 3000                 # a real exercise notebook has well under 200
-MAX_SOURCE_CHARS = 8 * 2**20     # all cell sources together
-SECONDS = 30                     # matching is quadratic in cells: a hostile notebook must not stall the run
+MAX_CELLS = 3000  # a real exercise notebook has well under 200
+MAX_SOURCE_CHARS = 8 * 2**20  # all cell sources together
+SECONDS = 30  # matching is quadratic in cells: a hostile notebook must not stall the run
 
 
 class _OutOfTime(Exception):
     pass
 
 
-def preflight_within(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str,
-                     seconds: int = SECONDS) -> tuple[nbformat.NotebookNode, Report]:
+def preflight_within(
+    nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str, seconds: int = SECONDS
+) -> tuple[nbformat.NotebookNode, Report]:
     """``preflight`` within bounds: a notebook too large to check, or one that takes longer than
     ``seconds``, is graded as the blank release and sent to a human (the caller keeps the original)."""
     import signal
@@ -419,7 +448,7 @@ def preflight_within(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: s
     if len(cells) > MAX_CELLS or sum(len(str(c.get("source", ""))) for c in cells) > MAX_SOURCE_CHARS:
         return blank(f"the notebook is too large to check ({len(cells)} cells)")
     if threading.current_thread() is not threading.main_thread():
-        return preflight(nb, rnb, student)        # no timer signal off the main thread
+        return preflight(nb, rnb, student)  # no timer signal off the main thread
 
     def out_of_time(signum: int, frame: FrameType | None) -> NoReturn:
         raise _OutOfTime()

@@ -58,8 +58,9 @@ class Recorder:
         self.results[str(key)] = {"__raised__": [type(exc).__name__[:100], message]}
 
     # -- plain data ------------------------------------------------------------------------
-    def encode(self, value: "object",
-               depth: "int" = 0) -> "bool | int | float | list[object] | dict[str, object] | None":
+    def encode(
+        self, value: "object", depth: "int" = 0
+    ) -> "bool | int | float | list[object] | dict[str, object] | None":
         import base64
         import math
 
@@ -82,8 +83,13 @@ class Recorder:
             kind = "bool" if t.dtype == torch.bool else ("int64" if not t.is_floating_point() else "float64")
             t = t.to({"bool": torch.uint8, "int64": torch.int64, "float64": torch.float64}[kind]).contiguous()
             data = t.numpy().tobytes()
-            return {"__tensor__": {"dtype": kind, "shape": [int(s) for s in t.shape],
-                                   "b64": base64.b64encode(data).decode()}}
+            return {
+                "__tensor__": {
+                    "dtype": kind,
+                    "shape": [int(s) for s in t.shape],
+                    "b64": base64.b64encode(data).decode(),
+                }
+            }
         if np is not None and isinstance(value, np.ndarray):
             return self.encode(torch.from_numpy(np.ascontiguousarray(value)), depth) if torch is not None else None
         if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
@@ -100,8 +106,11 @@ class Recorder:
         if isinstance(value, list):
             return [self.encode(v, depth + 1) for v in list(value)[:10000]]
         if isinstance(value, dict):
-            return {"__dict__": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
-                                 for k, v in list(dict.items(value))[:10000]]}
+            return {
+                "__dict__": [
+                    [self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in list(dict.items(value))[:10000]
+                ]
+            }
         return {"__object__": type(value).__qualname__[:200]}
 
     # -- the one line the grader reads ---------------------------------------------------------

@@ -18,6 +18,7 @@ The gradebook's autograded scores are the verdicts (a cell's points when it pass
 public test cells still run in the notebook for the student's own self-check, but nothing they do
 changes a score. A probe that crashed, timed out or emitted garbage simply has no (usable) data,
 and its verdict fails with the reason."""
+
 from __future__ import annotations
 
 import base64
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 # A probe cell is known by its cell id (nbgrader's autograde clears cell metadata other than its own);
 # a student cell that claims the prefix is renamed when the probes go in.
 PROBE_ID = "course-probe-"
-MAX_RECORD_CHARS = 32 * 2**20       # a probe's line is small; anything bigger is not read
+MAX_RECORD_CHARS = 32 * 2**20  # a probe's line is small; anything bigger is not read
 MAX_TENSOR_ELEMENTS = 4 * 2**20
 DTYPES = {"float64": "<f8", "int64": "<i8", "bool": "u1"}
 
@@ -69,6 +70,7 @@ class Fail(Exception):
 @dataclass(frozen=True)
 class Raised:
     """The student's code raised this (name and message, as text)."""
+
     name: str
     message: str
 
@@ -79,6 +81,7 @@ class Raised:
 @dataclass(frozen=True)
 class Opaque:
     """Something the probe could not turn into plain data (its type name only)."""
+
     type_name: str
 
 
@@ -87,7 +90,7 @@ class Results:
 
     def __init__(self, values: dict[str, Any], problem: str = ""):
         self.values = values
-        self.problem = problem      # why there is no (complete) record, e.g. a timeout
+        self.problem = problem  # why there is no (complete) record, e.g. a timeout
 
     def __contains__(self, key: object) -> bool:
         return str(key) in self.values
@@ -113,12 +116,12 @@ class Results:
 class Check:
     grade_id: str
     cases: Callable[[random.Random], Any]
-    probe: Callable                                  # (cases, rec) -> None, runs in the kernel
-    verdict: Callable[[Any, Results], None]          # raises Fail
+    probe: Callable  # (cases, rec) -> None, runs in the kernel
+    verdict: Callable[[Any, Results], None]  # raises Fail
     helpers: tuple[Callable, ...] = field(default=())  # more kernel-side functions the probe calls
 
 
-CHECKS_DIR = Path(__file__).with_name("checks")   # the course's own checks (a package)
+CHECKS_DIR = Path(__file__).with_name("checks")  # the course's own checks (a package)
 
 
 def checks_for(notebook: str, folder: Path | None = None) -> dict[str, Check]:
@@ -138,7 +141,7 @@ def checks_for(notebook: str, folder: Path | None = None) -> dict[str, Check]:
         if module is None:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
-            module.__package__ = f"{__package__}.checks"   # so `from . import common` works from any folder
+            module.__package__ = f"{__package__}.checks"  # so `from . import common` works from any folder
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return {c.grade_id: c for c in module.CHECKS}
@@ -154,37 +157,41 @@ def choose_cases(checks: dict[str, Check], seed: str, student: str, notebook: st
     out = {}
     for gid, check in checks.items():
         cases = check.cases(case_rng(seed, student, notebook, gid))
-        out[gid] = json.loads(json.dumps(cases))   # plain data only, the same on both sides
+        out[gid] = json.loads(json.dumps(cases))  # plain data only, the same on both sides
     return out
 
 
 # -- the probe cell ----------------------------------------------------------------------------
 def _runtime_source() -> str:
     text = inspect.getsource(probe_runtime)
-    return text.split('"""', 2)[2].lstrip("\n")   # drop the module docstring
+    return text.split('"""', 2)[2].lstrip("\n")  # drop the module docstring
 
 
 def probe_cell(check: Check, cases: Any) -> str:
     """Source of the cell that runs ``check.probe`` on ``cases`` in the student's kernel."""
     parts = [_runtime_source()] + [inspect.getsource(f) for f in (*check.helpers, check.probe)]
     body = "\n\n".join(textwrap.dedent(p) for p in parts)
-    call = (f"_state = rng_state()\n"
-            f"rec = Recorder(globals())\n"
-            f"try:\n"
-            f"    {check.probe.__name__}(json.loads({json.dumps(json.dumps(cases))}), rec)\n"
-            f"finally:\n"
-            f"    restore_rng(_state)\n"
-            f"    rec.emit({check.grade_id!r})\n")
+    call = (
+        f"_state = rng_state()\n"
+        f"rec = Recorder(globals())\n"
+        f"try:\n"
+        f"    {check.probe.__name__}(json.loads({json.dumps(json.dumps(cases))}), rec)\n"
+        f"finally:\n"
+        f"    restore_rng(_state)\n"
+        f"    rec.emit({check.grade_id!r})\n"
+    )
     inner = "import json\n\n" + body + "\n\n" + call
-    return (f"# Grader's probe for {check.grade_id}: calls your code on new inputs (added by course-grade)\n"
-            "def __course_probe():\n" + textwrap.indent(inner, "    ") + "\n\n"
-            "try:\n    __course_probe()\nfinally:\n    globals().pop('__course_probe', None)\n")
+    return (
+        f"# Grader's probe for {check.grade_id}: calls your code on new inputs (added by course-grade)\n"
+        "def __course_probe():\n" + textwrap.indent(inner, "    ") + "\n\n"
+        "try:\n    __course_probe()\nfinally:\n    globals().pop('__course_probe', None)\n"
+    )
 
 
 def probe_of(cell: NotebookNode) -> str | None:
     """The grade_id a probe cell belongs to, or None for any other cell."""
     cid = str(cell.get("id") or "")
-    return cid[len(PROBE_ID):] if cid.startswith(PROBE_ID) else None
+    return cid[len(PROBE_ID) :] if cid.startswith(PROBE_ID) else None
 
 
 def insert_probes(nb: NotebookNode, probes: dict[str, str]) -> int:
@@ -199,7 +206,7 @@ def insert_probes(nb: NotebookNode, probes: dict[str, str]) -> int:
     placed, cells, done = 0, [], set()
     used = {str(c.get("id")) for c in nb.cells}
     for i, cell in enumerate(nb.cells):
-        if probe_of(cell) is not None:          # a student's cell under a reserved id
+        if probe_of(cell) is not None:  # a student's cell under a reserved id
             # Why: the new id must be free too; a student cell already called "student-cell-<i>"
             # would otherwise give the notebook two cells with one id (nbformat then renames cells).
             new, n = f"student-cell-{i}", 0
@@ -237,7 +244,7 @@ def decode(obj: Any, depth: int = 0) -> Any:
         return [decode(v, depth + 1) for v in obj]
     if not isinstance(obj, dict) or len(obj) != 1:
         return Opaque("dict")
-    (tag, value), = obj.items()
+    ((tag, value),) = obj.items()
     if tag == "__tuple__" and isinstance(value, list):
         return tuple(decode(v, depth + 1) for v in value)
     if tag == "__str__" and isinstance(value, str):
@@ -255,7 +262,7 @@ def decode(obj: Any, depth: int = 0) -> Any:
                 key = decode(pair[0], depth + 1)
                 try:
                     out[key] = decode(pair[1], depth + 1)
-                except TypeError:         # an unhashable key (a list): not plain data we use
+                except TypeError:  # an unhashable key (a list): not plain data we use
                     return Opaque("dict")
         return out
     if tag == "__tensor__" and isinstance(value, dict):
@@ -290,16 +297,22 @@ def read_records(nb: NotebookNode) -> dict[str, Results]:
         gid = probe_of(cell)
         if not gid:
             continue
-        text = "".join(str(o.get("text", "")) for o in cell.get("outputs", [])
-                       if o.get("output_type") == "stream" and o.get("name") == "stdout")
+        text = "".join(
+            str(o.get("text", ""))
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "stream" and o.get("name") == "stdout"
+        )
         lines = [ln for ln in text[-MAX_RECORD_CHARS:].splitlines() if ln.startswith(probe_runtime.RECORD_MARK)]
         problem = _cell_problem(cell)
         values: dict[str, Any] = {}
         if lines:
             try:
-                record = json.loads(lines[-1][len(probe_runtime.RECORD_MARK):])
-                if not (isinstance(record, dict) and record.get("grade_id") == gid
-                        and isinstance(record.get("results"), dict)):
+                record = json.loads(lines[-1][len(probe_runtime.RECORD_MARK) :])
+                if not (
+                    isinstance(record, dict)
+                    and record.get("grade_id") == gid
+                    and isinstance(record.get("results"), dict)
+                ):
                     raise ValueError("not a probe record")
                 values = {str(k): decode(v) for k, v in record["results"].items()}
             except (ValueError, TypeError, RecursionError, OverflowError, MemoryError) as exc:

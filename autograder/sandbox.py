@@ -26,6 +26,7 @@ nbgrader starts one kernel per notebook through nbclient; ``SandboxedExecute`` s
 - The guard (kernel_guard.py) is loaded with ``exec_lines`` before the first cell; it only flags
   (no grade depends on it: scores come from verdicts computed outside, see probes.py).
 Where bwrap or user namespaces are unavailable, kernels run unboxed and ``status()`` says why."""
+
 from __future__ import annotations
 
 import contextlib
@@ -53,18 +54,31 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 GUARD_SOURCE = Path(__file__).with_name("kernel_guard.py")
-LIMITS = ("import os,resource,signal,sys\n"
-          "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-          "n, f, procs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
-          "if n > 0: resource.setrlimit(resource.RLIMIT_DATA, (n, n))\n"
-          "if f > 0: resource.setrlimit(resource.RLIMIT_FSIZE, (f, f))\n"
-          "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-          "for p in filter(None, procs.split(',')):\n"
-          "    with open(p, 'w') as fh: fh.write(str(os.getpid()))\n"
-          "os.execvp(sys.argv[4], sys.argv[4:])")
+LIMITS = (
+    "import os,resource,signal,sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "n, f, procs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+    "if n > 0: resource.setrlimit(resource.RLIMIT_DATA, (n, n))\n"
+    "if f > 0: resource.setrlimit(resource.RLIMIT_FSIZE, (f, f))\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+    "for p in filter(None, procs.split(',')):\n"
+    "    with open(p, 'w') as fh: fh.write(str(os.getpid()))\n"
+    "os.execvp(sys.argv[4], sys.argv[4:])"
+)
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-       "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types", "/etc/hosts")
+ETC = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/fonts",
+    "/etc/mime.types",
+    "/etc/hosts",
+)
 CGROUPS = "/sys/fs/cgroup"
 # the watchdog's line above RLIMIT_DATA: the heap stops at RLIMIT_DATA with a clean MemoryError first;
 # what RLIMIT_DATA does not count (shared memory) may add this much before the kernel is killed
@@ -72,8 +86,19 @@ WATCHDOG_SLACK = 256 * 2**20
 # What a box drops of the environment it is given (a forked kernel drops the same itself)
 UNSET_IN_BOX = ("JPY_PARENT_PID", "PYTHONPATH")
 # What a kernel may see of the grader's environment: nothing else (tokens, paths) reaches student code.
-ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "NBGRADER_EXECUTION", "CUDA_VISIBLE_DEVICES",
-               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYTHONIOENCODING", "PYTHONNOUSERSITE")
+ENV_ALLOWED = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "NBGRADER_EXECUTION",
+    "CUDA_VISIBLE_DEVICES",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "PYTHONIOENCODING",
+    "PYTHONNOUSERSITE",
+)
 
 
 @dataclass
@@ -89,18 +114,37 @@ def status() -> SandboxStatus:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return SandboxStatus(False, "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`")
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-             "--unshare-all", "--die-with-parent", "--", sys.executable, "-c", "print('ok')"]
+    probe = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-all",
+        "--die-with-parent",
+        "--",
+        sys.executable,
+        "-c",
+        "print('ok')",
+    ]
     try:
         out = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return SandboxStatus(False, f"bwrap could not run: {exc}", bwrap)
     if out.returncode != 0 or "ok" not in out.stdout:
         why = (out.stderr or out.stdout).strip().splitlines()
-        return SandboxStatus(False, "bwrap cannot create namespaces here (user namespaces disabled?): "
-                                    + (why[-1] if why else f"exit {out.returncode}"), bwrap)
-    return SandboxStatus(True, "bubblewrap: no network, no view of source/, the gradebook or other students",
-                         bwrap)
+        return SandboxStatus(
+            False,
+            "bwrap cannot create namespaces here (user namespaces disabled?): "
+            + (why[-1] if why else f"exit {out.returncode}"),
+            bwrap,
+        )
+    return SandboxStatus(True, "bubblewrap: no network, no view of source/, the gradebook or other students", bwrap)
 
 
 BANNER = "!" * 78
@@ -113,30 +157,31 @@ def decide(enabled: bool) -> tuple[bool, list[str]]:
     if enabled and st.available:
         return True, [f"    sandbox: ON ({st.reason})"]
     why = "disabled with --no-sandbox" if not enabled else st.reason
-    return False, [BANNER,
-                   "!! WARNING: student kernels run WITHOUT a sandbox: they can read files the grader can read",
-                   "!! (source/ with solutions and hidden tests) and write anywhere the grader can write.",
-                   f"!! Reason: {why}",
-                   "!! Still in place: memory cap, per-cell timeout, tamper guard, gradebook integrity check.",
-                   BANNER]
+    return False, [
+        BANNER,
+        "!! WARNING: student kernels run WITHOUT a sandbox: they can read files the grader can read",
+        "!! (source/ with solutions and hidden tests) and write anywhere the grader can write.",
+        f"!! Reason: {why}",
+        "!! Still in place: memory cap, per-cell timeout, tamper guard, gradebook integrity check.",
+        BANNER,
+    ]
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     use_sandbox = Bool(True, help="Run the kernel inside bubblewrap.").tag(config=True)
     memory_mb = Integer(4096, help="Data (heap) cap of a kernel (MiB); 0 = none.").tag(config=True)
     threads = Integer(1, help="Torch/OpenMP threads per kernel.").tag(config=True)
-    guard = Dict(help="Guard settings (instructor_hashes, protected, preimport); empty = no guard.").tag(
-        config=True)
-    kernel_root = Unicode("", help="Where per-kernel folders are made (short path: unix sockets).").tag(
-        config=True)
+    guard = Dict(help="Guard settings (instructor_hashes, protected, preimport); empty = no guard.").tag(config=True)
+    kernel_root = Unicode("", help="Where per-kernel folders are made (short path: unix sockets).").tag(config=True)
     tmp_mb = Integer(64, help="Size of the kernel's /tmp (MiB).").tag(config=True)
     file_mb = Integer(64, help="Largest file the kernel may write (MiB); 0 = no cap.").tag(config=True)
     disk_mb = Integer(256, help="What the kernel's writable folders may hold together (MiB); 0 = no cap.").tag(
-        config=True)
-    max_tasks = Integer(64, help="Processes and threads the kernel may run at once (pids cgroup).").tag(
-        config=True)
-    zygote = Unicode("", help="Socket of the grading run's zygote: fork kernels from it (zygote.py); "
-                              "\"\" = start each kernel fresh.").tag(config=True)
+        config=True
+    )
+    max_tasks = Integer(64, help="Processes and threads the kernel may run at once (pids cgroup).").tag(config=True)
+    zygote = Unicode(
+        "", help='Socket of the grading run\'s zygote: fork kernels from it (zygote.py); "" = start each kernel fresh.'
+    ).tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_dir = tempfile.mkdtemp(prefix="cg-", dir=self.kernel_root or None)
@@ -153,8 +198,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             config = dict(self.guard, report=os.path.join(self.kernel_dir, "guard.jsonl"))
             config_path = os.path.join(self.kernel_dir, "guard.json")
             Path(config_path).write_text(json.dumps(config))
-            line = (f"__import__('runpy').run_path({guard_py!r}, run_name='_course_guard')"
-                    f"['install']({config_path!r});")
+            line = f"__import__('runpy').run_path({guard_py!r}, run_name='_course_guard')['install']({config_path!r});"
             cmd = cmd + [f"--IPKernelApp.exec_lines={line}"]
         return cmd
 
@@ -168,8 +212,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         limits = int(self.memory_mb) * 2**20
         # the memory cgroup sits 1 GiB above RLIMIT_DATA: heap growth meets a MemoryError first (a clean
         # cell error); what RLIMIT_DATA does not count (shared mappings, tmpfs) meets the cgroup
-        self.cgroups = (kernel_cgroups(self.kernel_dir, self.max_tasks, limits + 2**30 if limits else 0)
-                        if self.use_sandbox else [])
+        self.cgroups = (
+            kernel_cgroups(self.kernel_dir, self.max_tasks, limits + 2**30 if limits else 0) if self.use_sandbox else []
+        )
         log_path = os.path.join(self.kernel_dir, "kernel.log")
         forked = self._launch_forked(kernel_cmd, env, cwd, limits, log_path) if boxed and self.zygote else None
         if forked is not None:
@@ -179,8 +224,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             if boxed:
                 kernel_cmd = self._bwrap_args(cwd) + kernel_cmd
             procs = ",".join(os.path.join(g, "cgroup.procs") for g in self.cgroups)
-            kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs
-                          ] + kernel_cmd
+            kernel_cmd = [sys.executable, "-c", LIMITS, str(limits), str(int(self.file_mb) * 2**20), procs] + kernel_cmd
             # the kernel's own chatter ("To connect another client…") goes to a log, not the grader's screen
             with open(log_path, "ab") as log:
                 kw.setdefault("stdout", log)
@@ -188,13 +232,15 @@ class SandboxedKernelManager(AsyncKernelManager):
                 info = await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
         if process is not None and (limits or self.disk_mb):
-            self.watchdog = KernelWatchdog(process.pid, limits + WATCHDOG_SLACK if limits else 0,
-                                           (self.kernel_dir, cwd), int(self.disk_mb) * 2**20)
+            self.watchdog = KernelWatchdog(
+                process.pid, limits + WATCHDOG_SLACK if limits else 0, (self.kernel_dir, cwd), int(self.disk_mb) * 2**20
+            )
             self.watchdog.start()
         return info
 
-    def _launch_forked(self, kernel_cmd: list[str], env: dict, cwd: str, limits: int,
-                       log_path: str) -> KernelConnectionInfo | None:
+    def _launch_forked(
+        self, kernel_cmd: list[str], env: dict, cwd: str, limits: int, log_path: str
+    ) -> KernelConnectionInfo | None:
         """The kernel forked by the zygote into this notebook's own box; None (and a line in the kernel
         log) when that cannot be done, and the caller starts the kernel fresh."""
         from .zygote import ForkedKernel, ZygoteError, request_kernel, start_placeholder
@@ -202,14 +248,24 @@ class SandboxedKernelManager(AsyncKernelManager):
         try:
             launcher = kernel_cmd.index("ipykernel_launcher")
         except ValueError:
-            return None          # another kernel than ipykernel: nothing to fork
+            return None  # another kernel than ipykernel: nothing to fork
         box = None
         try:
             box, holder = start_placeholder(self._bwrap_args(cwd)[:-1])
             env = {k: v for k, v in env.items() if k not in UNSET_IN_BOX}
-            pid = request_kernel(self.zygote, {
-                "holder": holder, "argv": kernel_cmd[launcher + 1:], "env": env, "cwd": cwd, "log": log_path,
-                "data_limit": limits, "file_limit": int(self.file_mb) * 2**20, "threads": int(self.threads)})
+            pid = request_kernel(
+                self.zygote,
+                {
+                    "holder": holder,
+                    "argv": kernel_cmd[launcher + 1 :],
+                    "env": env,
+                    "cwd": cwd,
+                    "log": log_path,
+                    "data_limit": limits,
+                    "file_limit": int(self.file_mb) * 2**20,
+                    "threads": int(self.threads),
+                },
+            )
         except ZygoteError as exc:
             if box is not None:
                 box.kill()
@@ -233,7 +289,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if getattr(self, "watchdog", None):
             self.watchdog.stop()
         if getattr(self, "forked", None):
-            self.forked.kill()       # and its box: nothing of the notebook outlives it
+            self.forked.kill()  # and its box: nothing of the notebook outlives it
         await super()._async_cleanup_resources(restart=restart)
         for group in getattr(self, "cgroups", []):
             release_cgroup(group)
@@ -245,8 +301,14 @@ class SandboxedKernelManager(AsyncKernelManager):
 def kernel_env(given: Mapping[str, str], threads: int) -> dict[str, str]:
     """What a kernel's environment holds: the allowed variables of the grader's, and its thread settings."""
     env = {k: v for k, v in dict(given).items() if k in ENV_ALLOWED or k.startswith("LC_")}
-    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-                "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(
+        {
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "MPLBACKEND": "Agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
@@ -261,16 +323,40 @@ def box_args(bwrap: str, cwd: str, kernel_dir: str, tmp_mb: int) -> list[str]:
     for path in ETC:
         args += ["--ro-bind-try", path, path]
     # the course's Python: the venv and the interpreter it links to (read-only)
-    for path in sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                      os.path.dirname(os.path.dirname(sys.executable)))}, key=len):
+    for path in sorted(
+        {
+            os.path.realpath(p)
+            for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(sys.executable)))
+        },
+        key=len,
+    ):
         if not any(path.startswith(d + os.sep) or path == d for d in SYSTEM):
             args += ["--ro-bind", path, path]
             if os.path.realpath(sys.prefix) == path and os.path.abspath(sys.prefix) != path:
                 args += ["--symlink", path, os.path.abspath(sys.prefix)]
-    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
-             "--bind", kernel_dir, kernel_dir, "--bind", cwd, cwd, "--remount-ro", "/",
-             # bwrap run by root keeps root's capabilities in the box unless told
-             "--unshare-all", "--die-with-parent", "--cap-drop", "ALL"]
+    args += [
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--size",
+        str(int(tmp_mb) * 2**20),
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        kernel_dir,
+        kernel_dir,
+        "--bind",
+        cwd,
+        cwd,
+        "--remount-ro",
+        "/",
+        # bwrap run by root keeps root's capabilities in the box unless told
+        "--unshare-all",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+    ]
     for name in UNSET_IN_BOX:
         args += ["--unsetenv", name]
     return args
@@ -333,8 +419,7 @@ class KernelWatchdog(threading.Thread):
     many. Memory summed over the kernel's process tree, and the size of its folders, polled, work
     everywhere."""
 
-    def __init__(self, pid: int, limit: int, folders: tuple[str, ...] = (), disk_limit: int = 0,
-                 every: float = 0.1):
+    def __init__(self, pid: int, limit: int, folders: tuple[str, ...] = (), disk_limit: int = 0, every: float = 0.1):
         super().__init__(daemon=True, name=f"kernel-watchdog-{pid}")
         self.pid, self.limit, self.every = pid, limit, every
         self.folders, self.disk_limit = folders, disk_limit
@@ -367,7 +452,7 @@ class KernelWatchdog(threading.Thread):
             if self.limit and held_memory(p.pid for p in tree) > self.limit:
                 self.killed = "memory"
             elif self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
-                self.killed = "disk"      # once a second: walking the folders costs more than reading memory
+                self.killed = "disk"  # once a second: walking the folders costs more than reading memory
             if self.killed:
                 for p in reversed(tree):
                     with contextlib.suppress(psutil.Error):
@@ -389,10 +474,8 @@ def release_cgroup(group: str) -> None:
         except (OSError, ValueError):
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         try:
             os.rmdir(group)
             return
@@ -408,7 +491,8 @@ class SandboxedExecute(Execute):
     gets a fresh working folder instead, with the submission's other files but no notebook."""
 
     cell_output_kb = Integer(2048, help="Output kept per student cell (KiB); the rest is cut with a note.").tag(
-        config=True)
+        config=True
+    )
     notebook_output_kb = Integer(16384, help="Output kept per notebook (KiB), probe cells aside.").tag(config=True)
     probe_output_kb = Integer(16384, help="Output kept per probe cell (KiB).").tag(config=True)
 
@@ -416,8 +500,9 @@ class SandboxedExecute(Execute):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
 
-    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-               cell_index: int) -> NotebookNode | None:
+    def output(
+        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
+    ) -> NotebookNode | None:
         """nbclient's output handler, with caps: past them an output is dropped and one note is left."""
         from nbformat.v4 import new_output
 
@@ -432,21 +517,28 @@ class SandboxedExecute(Execute):
         if self._cell_bytes[cell_index] > cap or (not probe and self._notebook_bytes > self.notebook_output_kb * 1024):
             if cell_index not in self._truncated:
                 self._truncated.add(cell_index)
-                outs.append(new_output("stream", name="stdout",
-                                       text="\n[output cut by the grader: this cell or notebook printed too much]\n"))
+                outs.append(
+                    new_output(
+                        "stream",
+                        name="stdout",
+                        text="\n[output cut by the grader: this cell or notebook printed too much]\n",
+                    )
+                )
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def preprocess(self, nb: NotebookNode, resources: dict[str, Any] | None = None,
-                   km: KernelManager | None = None) -> tuple[NotebookNode, dict[str, Any]]:
+    def preprocess(
+        self, nb: NotebookNode, resources: dict[str, Any] | None = None, km: KernelManager | None = None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
         resources = dict(resources or {})
         meta = dict(resources.get("metadata") or {})
         original = meta.get("path")
         root = self.config.SandboxedKernelManager.get("kernel_root") or None
         clean = tempfile.mkdtemp(prefix="cwd-", dir=root)
         if original and os.path.isdir(original):
-            shutil.copytree(original, clean, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+            shutil.copytree(
+                original, clean, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints")
+            )
         meta["path"] = clean
         resources["metadata"] = meta
         self._cell_bytes, self._notebook_bytes, self._truncated = {}, 0, set()

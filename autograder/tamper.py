@@ -7,6 +7,7 @@ the attempt itself, including ways to switch the guard off, so a human looks at 
   tamper     — a library/builtin object is replaced, or the kernel machinery is touched
                (the notebook's autograded score is set to 0 pending review)
   review     — unusual but possibly innocent (eval/exec, dunder comparison overrides)"""
+
 from __future__ import annotations
 
 import ast
@@ -24,20 +25,91 @@ from .cells import python_source
 # kernel's own machinery (IPython, ipykernel, nbgrader). A package missing on one side was a hole
 # there (e.g. `collections.OrderedDict = ...` passed the scan; `inspect.signature = ...` was
 # never undone), not a deliberate difference.
-PROTECTED = ("torch", "torchvision", "math", "numpy", "builtins", "random", "operator", "functools",
-             "collections", "IPython", "ipykernel", "sys", "nbgrader", "unittest", "pytest", "warnings",
-             "inspect", "types")
+PROTECTED = (
+    "torch",
+    "torchvision",
+    "math",
+    "numpy",
+    "builtins",
+    "random",
+    "operator",
+    "functools",
+    "collections",
+    "IPython",
+    "ipykernel",
+    "sys",
+    "nbgrader",
+    "unittest",
+    "pytest",
+    "warnings",
+    "inspect",
+    "types",
+)
 # Legitimate configuration writes into a protected module.
 ALLOWED_WRITES = ("torch.backends.",)
 # Builtins tests call; a callable with one of these names in the notebook's globals shadows the real one.
-CRITICAL_BUILTINS = {"isinstance", "issubclass", "type", "len", "abs", "all", "any", "sum", "min", "max", "round",
-                     "float", "int", "str", "bool", "list", "tuple", "dict", "set", "range", "zip", "enumerate",
-                     "sorted", "repr", "callable", "hasattr", "getattr", "print", "iter", "next", "map",
-                     "filter", "divmod", "pow", "hash", "id", "vars", "dir", "format", "object", "super",
-                     "AssertionError", "Exception", "BaseException"}
-KERNEL_HOOKS = {"set_custom_exc", "showtraceback", "_showtraceback", "run_cell", "run_cell_async",
-                "events", "input_transformers_post", "input_transformers_cleanup", "ast_transformers",
-                "settrace", "setprofile", "excepthook", "CustomTB", "custom_exceptions"}
+CRITICAL_BUILTINS = {
+    "isinstance",
+    "issubclass",
+    "type",
+    "len",
+    "abs",
+    "all",
+    "any",
+    "sum",
+    "min",
+    "max",
+    "round",
+    "float",
+    "int",
+    "str",
+    "bool",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "range",
+    "zip",
+    "enumerate",
+    "sorted",
+    "repr",
+    "callable",
+    "hasattr",
+    "getattr",
+    "print",
+    "iter",
+    "next",
+    "map",
+    "filter",
+    "divmod",
+    "pow",
+    "hash",
+    "id",
+    "vars",
+    "dir",
+    "format",
+    "object",
+    "super",
+    "AssertionError",
+    "Exception",
+    "BaseException",
+}
+KERNEL_HOOKS = {
+    "set_custom_exc",
+    "showtraceback",
+    "_showtraceback",
+    "run_cell",
+    "run_cell_async",
+    "events",
+    "input_transformers_post",
+    "input_transformers_cleanup",
+    "ast_transformers",
+    "settrace",
+    "setprofile",
+    "excepthook",
+    "CustomTB",
+    "custom_exceptions",
+}
 SUSPICIOUS_CALLS = {"eval", "exec", "compile", "__import__"}
 COMPARISON_DUNDERS = {"__eq__", "__ne__", "__bool__", "__float__", "__index__", "__instancecheck__"}
 
@@ -58,8 +130,15 @@ def _dotted(node: ast.expr) -> str | None:
 
 class _Scan(ast.NodeVisitor):
     def __init__(self) -> None:
-        self.aliases = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "np": "numpy",
-                        "math": "math", "builtins": "builtins", "sys": "sys"}
+        self.aliases = {
+            "torch": "torch",
+            "nn": "torch.nn",
+            "F": "torch.nn.functional",
+            "np": "numpy",
+            "math": "math",
+            "builtins": "builtins",
+            "sys": "sys",
+        }
         self.found: list[tuple[str, str]] = []
         self.depth = 0
 
@@ -96,8 +175,11 @@ class _Scan(ast.NodeVisitor):
         if isinstance(target, ast.Name):
             value = getattr(node, "value", None)
             # only a callable stand-in can make a test pass; `sum = 0` can only hurt the student
-            if self.depth == 0 and target.id in CRITICAL_BUILTINS and isinstance(
-                    value, (ast.Lambda, ast.Name, ast.Attribute)):
+            if (
+                self.depth == 0
+                and target.id in CRITICAL_BUILTINS
+                and isinstance(value, (ast.Lambda, ast.Name, ast.Attribute))
+            ):
                 self._flag("tamper", node, f"rebinds the builtin `{target.id}` for the whole notebook")
             if target.id == "__builtins__":
                 self._flag("tamper", node, "replaces __builtins__")
@@ -156,11 +238,11 @@ class _Scan(ast.NodeVisitor):
             target = self._module_path(_dotted(node.args[0]))
             if target or (_dotted(node.args[0]) or "").split(".")[0] in self.aliases:
                 self._flag("tamper", node, f"{name}() on `{_dotted(node.args[0])}`, which the tests rely on")
-        if name in KERNEL_HOOKS or func.endswith("events.unregister") or func.endswith("events.register"):
+        if name in KERNEL_HOOKS or func.endswith(("events.unregister", "events.register")):
             self._flag("tamper", node, f"calls `{func}` (kernel machinery the grader relies on)")
         if func in ("get_ipython", "IPython.get_ipython"):
             self._flag("review", node, "uses get_ipython() (kernel machinery)")
-        if isinstance(node.func, ast.Name) and node.func.id in SUSPICIOUS_CALLS:   # not model.eval()
+        if isinstance(node.func, ast.Name) and node.func.id in SUSPICIOUS_CALLS:  # not model.eval()
             self._flag("review", node, f"calls {func}() (code the grader cannot read)")
         if func.endswith("sys.modules.__setitem__") or func.endswith("update") and "sys.modules" in func:
             self._flag("tamper", node, "rewrites sys.modules")
@@ -170,8 +252,11 @@ class _Scan(ast.NodeVisitor):
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             dotted = _dotted(node.value) or ""
             path = self._module_path(dotted)
-            if dotted.endswith("sys.modules") or (path or "").endswith("sys.modules") or dotted in (
-                    "__builtins__", "vars(builtins)"):
+            if (
+                dotted.endswith("sys.modules")
+                or (path or "").endswith("sys.modules")
+                or dotted in ("__builtins__", "vars(builtins)")
+            ):
                 self._flag("tamper", node, f"writes into `{dotted}`")
         self.generic_visit(node)
 

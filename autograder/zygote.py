@@ -31,6 +31,7 @@ the notebooks of that run. Nothing in grading depends on it.
 
 This module imports only the standard library at top level: it is both the zygote's program and
 the grader's client of it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,13 +47,20 @@ import sys
 import time
 from collections.abc import Callable
 
-CLONE = {"user": 0x10000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000,
-         "pid": 0x20000000, "cgroup": 0x02000000, "mnt": 0x00020000}   # the order they are joined in
+CLONE = {
+    "user": 0x10000000,
+    "ipc": 0x08000000,
+    "uts": 0x04000000,
+    "net": 0x40000000,
+    "pid": 0x20000000,
+    "cgroup": 0x02000000,
+    "mnt": 0x00020000,
+}  # the order they are joined in
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 36, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 REQUEST_LIMIT = 1 << 20
-START_TIMEOUT = 180          # seconds for the zygote's imports on a slow, busy machine
-REPLY_TIMEOUT = 120        # the first requests wait for the zygote's imports
+START_TIMEOUT = 180  # seconds for the zygote's imports on a slow, busy machine
+REPLY_TIMEOUT = 120  # the first requests wait for the zygote's imports
 
 
 class ZygoteError(RuntimeError):
@@ -97,13 +105,13 @@ def _warm(modules: list[str]) -> list[str]:
 def serve(sock_path: str, parent: int, modules: list[str]) -> None:
     """The zygote's main loop: one fork per request, nothing else (no threads, no torch op)."""
     libc = _libc()
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)    # dies with the grader, even on SIGKILL
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grader, even on SIGKILL
     if os.getppid() != parent:
         return
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)          # orphaned kernels are ours to reap
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned kernels are ours to reap
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-        del sys.path[0]            # a kernel's sys.path, not this script's folder
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the grader stops it; a terminal's Ctrl-C is the grader's
+        del sys.path[0]  # a kernel's sys.path, not this script's folder
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader stops it; a terminal's Ctrl-C is the grader's
     # listening before the imports: a kernel asked for meanwhile waits for them instead of starting fresh
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(sock_path)
@@ -167,7 +175,8 @@ def _join_box(holder: int) -> None:
                 fds[name] = os.open(path, os.O_RDONLY)
     if "mnt" not in fds or "pid" not in fds or "net" not in fds:
         raise ZygoteError(f"process {holder} is not in a box of its own")
-    last_cap = int(open("/proc/sys/kernel/cap_last_cap").read())
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last_cap = int(f.read())
     for name, fd in fds.items():
         if libc.setns(fd, CLONE[name]) != 0:
             raise ZygoteError(f"setns({name}): {os.strerror(ctypes.get_errno())}")
@@ -181,8 +190,7 @@ def _join_box(holder: int) -> None:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
     if libc.capset(ctypes.byref(Header(0x20080522, 0)), ctypes.byref((Data * 2)())) != 0:
         raise ZygoteError(f"capset: {os.strerror(ctypes.get_errno())}")
@@ -229,9 +237,11 @@ def _become_kernel(request: dict, ready_w: int) -> None:
     import resource
 
     try:
-        os.setsid()      # its own process group: an interrupt or kill reaches the kernel and its children
-        for which, value in (("RLIMIT_DATA", request.get("data_limit", 0)),
-                             ("RLIMIT_FSIZE", request.get("file_limit", 0))):
+        os.setsid()  # its own process group: an interrupt or kill reaches the kernel and its children
+        for which, value in (
+            ("RLIMIT_DATA", request.get("data_limit", 0)),
+            ("RLIMIT_FSIZE", request.get("file_limit", 0)),
+        ):
             if value:
                 resource.setrlimit(getattr(resource, which), (value, value))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -288,16 +298,21 @@ class Zygote:
     def __init__(self, folder: str, env: dict[str, str], modules: list[str]):
         self.folder, self.modules = folder, modules
         self.socket = os.path.join(folder, "zygote.sock")
-        env = dict(env, OPENBLAS_NUM_THREADS="1")      # OpenBLAS starts its threads at import otherwise
-        env.pop("PYTHONPATH", None)                    # a kernel's sys.path, not the grader's
+        env = dict(env, OPENBLAS_NUM_THREADS="1")  # OpenBLAS starts its threads at import otherwise
+        env.pop("PYTHONPATH", None)  # a kernel's sys.path, not the grader's
         # run from a copy: a kernel's command line (inherited from the zygote) names no path of the grader's
         program = os.path.join(folder, "zygote.py")
         shutil.copy(__file__, program)
-        with open(os.path.join(folder, "zygote.log"), "ab") as log:     # the zygote holds its own copy
+        with open(os.path.join(folder, "zygote.log"), "ab") as log:  # the zygote holds its own copy
             self.process = subprocess.Popen(
                 [sys.executable, program, self.socket, str(os.getpid()), *modules],
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=folder,
-                start_new_session=True)
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=folder,
+                start_new_session=True,
+            )
         self._status: dict | None = None
 
     def answered(self) -> bool:
@@ -313,9 +328,12 @@ class Zygote:
             try:
                 self._status = json.loads(line)
             except ValueError:
-                self._status = {"ready": False,
-                                "why": "the zygote did not start (see zygote.log)" if line == b""
-                                else f"the zygote said {line[:200]!r}"}
+                self._status = {
+                    "ready": False,
+                    "why": "the zygote did not start (see zygote.log)"
+                    if line == b""
+                    else f"the zygote said {line[:200]!r}",
+                }
         return "" if self._status.get("ready") else self._status.get("why", "not ready")
 
     def stop(self) -> None:
@@ -333,7 +351,7 @@ def request_kernel(sock_path: str, request: dict) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         try:
             conn.settimeout(REPLY_TIMEOUT)
-            for _ in range(100):       # the zygote may not be listening yet (it binds first thing)
+            for _ in range(100):  # the zygote may not be listening yet (it binds first thing)
                 try:
                     conn.connect(sock_path)
                     break
@@ -359,10 +377,22 @@ def start_placeholder(box: list[str]) -> tuple[subprocess.Popen, int]:
     box (seen: 2 kernels in 100 under load never got ready)."""
     info_r, info_w = os.pipe()
     try:
-        proc = subprocess.Popen(box + ["--info-fd", str(info_w), "--", sys.executable, "-S", "-c",
-                                       "import os, signal\nos.write(1, b'up')\nwhile True: signal.pause()"],
-                                pass_fds=(info_w,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            box
+            + [
+                "--info-fd",
+                str(info_w),
+                "--",
+                sys.executable,
+                "-S",
+                "-c",
+                "import os, signal\nos.write(1, b'up')\nwhile True: signal.pause()",
+            ],
+            pass_fds=(info_w,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     finally:
         os.close(info_w)
     deadline = time.monotonic() + REPLY_TIMEOUT
@@ -404,7 +434,7 @@ class ForkedKernel:
         self._signalled = 0
         try:
             self._fd = os.pidfd_open(pid)
-        except OSError:           # already gone
+        except OSError:  # already gone
             self._fd, self.returncode = -1, 1
 
     def _ended(self, timeout: float = 0) -> bool:
@@ -441,7 +471,7 @@ class ForkedKernel:
             self._signalled = sig
             try:
                 signal.pidfd_send_signal(self._fd, sig)
-            except ProcessLookupError:     # it ended on its own (or with its box) since the last poll
+            except ProcessLookupError:  # it ended on its own (or with its box) since the last poll
                 self._ended(1.0)
 
     def kill(self) -> None:

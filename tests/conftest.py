@@ -2,7 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from tools import CHECKOUT as REPO, LAYOUT  # noqa: F401  (the course's facts: course.toml)
+from tools import CHECKOUT as REPO
+from tools import LAYOUT  # the course's facts (course.toml), for every test module
+
+__all__ = ["LAYOUT", "REPO", "SHARED", "HYMENOPTERA"]
 
 SHARED = REPO.parent / "shared"
 HYMENOPTERA = SHARED / "data" / "hymenoptera_data"

@@ -1,4 +1,5 @@
 """The `make lab` server really serves the course: start JupyterLab on a free port, ask its API."""
+
 import json
 import os
 import secrets
@@ -27,10 +28,20 @@ def test_jupyterlab_serves_lessons_and_release(tmp_path):
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     log = open(tmp_path / "server.log", "wb")  # a file, not a pipe: a full pipe would stall the server
     server = subprocess.Popen(
-        [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}"]
+        [
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={REPO}",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
     def get(path):
         req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"token {token}"})

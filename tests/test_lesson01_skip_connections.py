@@ -4,6 +4,7 @@ pure functions and widgets compute the right things for many inputs.
 Expectations are computed here independently: plain formulas with math.pow, brute-force searches,
 autograd on scalar chains, and real torchvision layers/models (built on the "meta" device when only
 their parameter counts matter)."""
+
 from __future__ import annotations
 
 import ast
@@ -62,6 +63,7 @@ def n_params(model):
 
 # --------------------------------------------------------------------------- the committed file
 
+
 def test_notebook_is_committed_clean():
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     nbformat.validate(nb)
@@ -84,18 +86,20 @@ def test_functions_cells_only_define_things():
             continue
         for node in ast.parse(cell.source).body:
             constant = isinstance(node, ast.Assign) and all(
-                isinstance(t, ast.Name) and t.id.isupper() for t in node.targets)
+                isinstance(t, ast.Name) and t.id.isupper() for t in node.targets
+            )
             assert isinstance(node, allowed) or constant, (
-                f"cell {cell.id}: top-level statement at line {node.lineno} is not a definition")
+                f"cell {cell.id}: top-level statement at line {node.lineno} is not a definition"
+            )
 
 
 # --------------------------------------------------------------------------- gradient product
 
+
 @pytest.mark.parametrize("delta", DELTAS)
 def test_plain_gradient_fraction_is_delta_to_the_L_minus_1(ns, delta):
     for depth in (1, 2, 5, 6, 20, 49, 50, 100):
-        assert math.isclose(ns["plain_gradient_fraction"](delta, depth), math.pow(delta, depth - 1),
-                            rel_tol=1e-12)
+        assert math.isclose(ns["plain_gradient_fraction"](delta, depth), math.pow(delta, depth - 1), rel_tol=1e-12)
 
 
 def residual_closed_form(delta, num_layers, block_size):
@@ -118,8 +122,11 @@ def test_residual_gradient_fraction_closed_form(ns, block_size):
 
 def test_one_block_around_everything_gives_the_plain_value(ns):
     for delta, depth in [(0.7, 4), (0.9, 9), (0.5, 1)]:
-        assert math.isclose(ns["residual_gradient_fraction"](delta, depth, depth),
-                            ns["plain_gradient_fraction"](delta, depth), rel_tol=1e-12)
+        assert math.isclose(
+            ns["residual_gradient_fraction"](delta, depth, depth),
+            ns["plain_gradient_fraction"](delta, depth),
+            rel_tol=1e-12,
+        )
 
 
 @pytest.mark.parametrize("depth,block_size", [(5, 2), (7, 3), (0, 2), (4, 0), (-2, 2)])
@@ -155,11 +162,16 @@ def test_lesson_uses_exercise_1_convention(ns):
         for block_size in (1, 2, 3):
             for blocks in (1, 2, 3, 7):
                 depth = blocks * block_size
-                assert math.isclose(ns["plain_gradient_fraction"](delta, depth),
-                                    exercise["plain_gradient_fraction"](delta, depth), rel_tol=1e-9)
-                assert math.isclose(ns["residual_gradient_fraction"](delta, depth, block_size),
-                                    exercise["residual_gradient_fraction"](delta, depth, block_size),
-                                    rel_tol=1e-9)
+                assert math.isclose(
+                    ns["plain_gradient_fraction"](delta, depth),
+                    exercise["plain_gradient_fraction"](delta, depth),
+                    rel_tol=1e-9,
+                )
+                assert math.isclose(
+                    ns["residual_gradient_fraction"](delta, depth, block_size),
+                    exercise["residual_gradient_fraction"](delta, depth, block_size),
+                    rel_tol=1e-9,
+                )
 
 
 def scalar_chain_gradients(delta, depth, block_size):
@@ -209,6 +221,7 @@ def test_depth_below_at_exact_powers_and_invalid_delta(ns):
 
 
 # --------------------------------------------------------------------------- widget 1
+
 
 def controls(widget):
     return {c.description: c for c in widget.children if hasattr(c, "value") and c.description}
@@ -275,7 +288,7 @@ def test_plain_and_residual_stacks_share_their_layers(ns):
     assert all(torch.equal(a, b) for a, b in zip(plain_params, residual_params, strict=True))
     # residual forward = input layer, then h + f2(f1(h)) per pair, then the head
     x = torch.randn(5, 8)
-    layers = [m for m in plain[1:-1]]
+    layers = list(plain[1:-1])
     h = plain[0](x)
     for i in range(0, 6, 2):
         h = h + layers[i + 1](layers[i](h))
@@ -308,8 +321,7 @@ def test_measured_loss_is_the_loss_after_that_training(ns, small_results):
         optimizer.step()
     with torch.no_grad():
         logits = model(inputs)
-    assert math.isclose(small_results["residual"]["loss"][1], F.cross_entropy(logits, labels).item(),
-                        rel_tol=1e-4)
+    assert math.isclose(small_results["residual"]["loss"][1], F.cross_entropy(logits, labels).item(), rel_tol=1e-4)
     error = (logits.argmax(1) != labels).float().mean().item()
     assert math.isclose(small_results["residual"]["error"][1], error, abs_tol=1e-6)
     counts = [int((labels == c).sum()) for c in range(4)]
@@ -342,8 +354,11 @@ def test_depth_widget_follows_its_slider(ns, small_results, capsys):
 
 # --------------------------------------------------------------------------- residual block
 
-@pytest.mark.parametrize("in_ch,out_ch,stride,size", [(64, 128, 2, 32), (64, 64, 1, 32), (16, 16, 2, 9),
-                                                      (8, 24, 1, 7), (32, 64, 2, 15), (3, 3, 1, 4)])
+
+@pytest.mark.parametrize(
+    "in_ch,out_ch,stride,size",
+    [(64, 128, 2, 32), (64, 64, 1, 32), (16, 16, 2, 9), (8, 24, 1, 7), (32, 64, 2, 15), (3, 3, 1, 4)],
+)
 def test_residual_block_shape_shortcut_and_parameters(ns, in_ch, out_ch, stride, size):
     block = ns["ResidualBlock"](in_ch, out_ch, stride)
     out = block(torch.randn(2, in_ch, size, size))
@@ -372,8 +387,10 @@ def test_block_without_projection_fails_only_when_shapes_change(ns):
     assert ns["NoProjectionBlock"](16, 16)(torch.randn(1, 16, 8, 8)).shape == (1, 16, 8, 8)
 
 
-@pytest.mark.parametrize("size,kernel,stride,padding", [(32, 3, 2, 1), (224, 7, 2, 3), (7, 1, 1, 0), (15, 3, 2, 1),
-                                                        (56, 3, 1, 1), (9, 5, 3, 2)])
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding",
+    [(32, 3, 2, 1), (224, 7, 2, 3), (7, 1, 1, 0), (15, 3, 2, 1), (56, 3, 1, 1), (9, 5, 3, 2)],
+)
 def test_conv_output_size_matches_a_real_convolution(ns, size, kernel, stride, padding):
     conv = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
     assert ns["conv_output_size"](size, kernel, stride, padding) == conv(torch.zeros(1, 1, size, size)).shape[-1]
@@ -396,8 +413,9 @@ def test_count_parameters_trainable_only(ns):
     assert ns["count_parameters"](model, trainable_only=True) == 3 + 3 * 2 + 2
 
 
-@pytest.mark.parametrize("name,depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101),
-                                        ("resnet152", 152)])
+@pytest.mark.parametrize(
+    "name,depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)]
+)
 def test_weighted_depth_gives_the_name(ns, name, depth):
     assert ns["weighted_depth"](meta_model(getattr(torchvision.models, name))) == depth
 
@@ -410,6 +428,7 @@ def test_basic_blocks_in_3_4_6_3_are_resnet34(ns):
 
 
 # --------------------------------------------------------------------------- inference helpers
+
 
 def test_top_k_orders_labels_by_probability(ns):
     logits = torch.tensor([[0.5, 3.0, -1.0, 2.0, 0.0, 1.5, 2.5]])
@@ -456,6 +475,7 @@ def test_differential_param_groups_are_disjoint_and_complete(ns):
 
 
 # --------------------------------------------------------------------------- weights: both paths
+
 
 def resnet_and_weights(arch):
     return getattr(torchvision.models, arch), torchvision.models.get_model_weights(arch).DEFAULT
@@ -511,6 +531,7 @@ def test_loader_falls_back_offline_with_one_line(ns, tmp_path, monkeypatch, caps
 
 
 # --------------------------------------------------------------------------- the whole notebook
+
 
 def table_rows(text):
     """Parse the depth experiment's printed table: depth | grad loss error% | grad loss error%."""
@@ -590,8 +611,9 @@ def test_notebook_prints_the_architecture_facts(executed):
     assert "branch zeroed -> block(x) == relu(x): True" in text
     assert f"BasicBlock(256 -> 256):  {n_params(BasicBlock(256, 256)):>9,}" in text
     assert f"Bottleneck(256 -> 256):  {n_params(Bottleneck(256, 64)):>9,}" in text
-    counts = {name: n_params(meta_model(getattr(torchvision.models, name)))
-              for name in ("resnet18", "resnet34", "resnet50")}
+    counts = {
+        name: n_params(meta_model(getattr(torchvision.models, name))) for name in ("resnet18", "resnet34", "resnet50")
+    }
     for name, layers in (("resnet18", "18"), ("resnet34", "34"), ("resnet50", "50")):
         row = next(ln for ln in text.splitlines() if ln.startswith(f"ResNet-{layers} "))
         assert row.split()[-1] == f"{counts[name]:,}" and row.split()[-2] == layers
@@ -642,6 +664,7 @@ def test_offline_run_says_so_once_per_model(executed):
 
 # --------------------------------------------------------------------------- issue 20: corrected claims, pinned
 
+
 def test_make_stack_batchnorm_only_adds_normalisation(ns):
     plain = ns["make_stack"](6, residual=False, seed=4)
     normed = ns["make_stack"](6, residual=False, seed=4, batchnorm=True)
@@ -658,7 +681,7 @@ def test_block_chain_gradient_is_exactly_one_with_zeroed_last_bn(ns):
         assert math.isclose(ns["block_chain_gradient"](blocks, zero_init_last_bn=True), 1.0, rel_tol=1e-6)
     default = [ns["block_chain_gradient"](blocks) for blocks in (1, 4, 16)]
     assert default[0] < default[1] < default[2], "with the default init the gradient grows with the blocks"
-    assert default[2] < 1e-2 * (1 + 0.85 ** 2) ** 16, "but far more slowly than the scalar model"
+    assert default[2] < 1e-2 * (1 + 0.85**2) ** 16, "but far more slowly than the scalar model"
 
 
 def test_degradation_verdict(ns):
@@ -683,16 +706,18 @@ def test_notebook_shows_real_blocks_do_not_compound_like_the_scalar_model(execut
     assert [int(r[0]) for r in rows] == [1, 2, 4, 8, 16, 32]
     for blocks, _default, zeroed, scalar in ((int(a), float(b), c.strip(), d.strip()) for a, b, c, d in rows):
         assert zeroed == "1.000", "with the last BN scale zeroed every block is the identity"
-        assert scalar == f"{(1 + 0.85 ** 2) ** blocks:.3g}"
-    assert float(rows[-1][1]) < 1e-3 * (1 + 0.85 ** 2) ** 32
+        assert scalar == f"{(1 + 0.85**2) ** blocks:.3g}"
+    assert float(rows[-1][1]) < 1e-3 * (1 + 0.85**2) ** 32
 
 
 @pytest.mark.slow
 def test_notebook_separates_vanishing_gradients_from_degradation(executed):
     text = outputs_text(executed[0])
     plain = table_rows(text)
-    bn_rows = [tuple(float(v.rstrip("%")) for v in m.groups()) for m in
-               re.finditer(r"^\s*(\d+) \|\s+([0-9.e+-]+)\s+([0-9.]+)\s+([0-9.]+)%$", text, flags=re.M)]
+    bn_rows = [
+        tuple(float(v.rstrip("%")) for v in m.groups())
+        for m in re.finditer(r"^\s*(\d+) \|\s+([0-9.e+-]+)\s+([0-9.]+)\s+([0-9.]+)%$", text, flags=re.M)
+    ]
     assert [int(r[0]) for r in bn_rows] == [r[0] for r in plain] == [2, 4, 8, 16, 32]
     bn_grad = [r[1] for r in bn_rows]
     bn_err = [r[3] / 100 for r in bn_rows]
@@ -700,8 +725,11 @@ def test_notebook_separates_vanishing_gradients_from_degradation(executed):
     assert min(bn_grad) > 0.05
     degrades = bn_err[-1] > min(bn_err[:-1])
     assert degrades, "the BN stack is meant to show degradation with healthy gradients"
-    assert re.search(rf"deepest \(depth 32\) training error {bn_err[-1]:.1%} vs {min(bn_err[:-1]):.1%} at depth "
-                     rf"\d+ -> worse when deeper: {degrades}", text)
+    assert re.search(
+        rf"deepest \(depth 32\) training error {bn_err[-1]:.1%} vs {min(bn_err[:-1]):.1%} at depth "
+        rf"\d+ -> worse when deeper: {degrades}",
+        text,
+    )
     baseline = float(re.search(r"most frequent class gives ([0-9.]+)% error", text).group(1)) / 100
     stuck = [r[0] for r in plain if r[2] >= baseline - 0.05]
     assert f"within 5 points of the majority baseline ({baseline:.1%}): {stuck[0]}" in text

@@ -2,6 +2,7 @@
 with pretrained weights, its cost functions agree with real layers and PyTorch's FLOP counter, and its
 widgets respond to new values. Expectations come from torch layers, torchvision models and the
 MobileNet architecture table typed in here, never from a previous run of the notebook."""
+
 from __future__ import annotations
 
 import math
@@ -26,12 +27,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "02_depthwise_separable.ipynb"
 # Weights the notebook loads; the pretrained-path tests fake their checkpoint files.
-PRETRAINED = [(models.mobilenet_v2, models.MobileNet_V2_Weights.DEFAULT),
-              (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.DEFAULT)]
+PRETRAINED = [
+    (models.mobilenet_v2, models.MobileNet_V2_Weights.DEFAULT),
+    (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.DEFAULT),
+]
 # Any download attempt inside a kernel goes to a closed local port, so "offline" holds everywhere.
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-              "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
-              "NO_PROXY": "", "no_proxy": ""}
+NO_NETWORK = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+    "no_proxy": "",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +58,10 @@ def madds_by_flop_counter(module, input_shape):
 def mobilenet_v1_expected_params(num_classes=1000):
     """From the MobileNets paper's table: conv 3->32 s2, 13 depthwise separable blocks, FC 1024."""
     channels = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
-    total = 3 * 3 * 3 * 32 + 2 * 32                                   # stem conv + its BN
+    total = 3 * 3 * 3 * 32 + 2 * 32  # stem conv + its BN
     for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
-        total += 3 * 3 * c_in + 2 * c_in                              # depthwise + BN
-        total += c_in * c_out + 2 * c_out                             # pointwise + BN
+        total += 3 * 3 * c_in + 2 * c_in  # depthwise + BN
+        total += c_in * c_out + 2 * c_out  # pointwise + BN
     return total + 1024 * num_classes + num_classes
 
 
@@ -103,17 +111,30 @@ def test_functions_cells_define_the_demos_silently(capsys):
     namespace = notebook_namespace(NB)
     assert capsys.readouterr().out == ""
     assert plt.get_fignums() == [], "functions cells must not draw"
-    for name in ["standard_conv_params", "dwsep_params", "standard_conv_madds", "dwsep_madds",
-                 "reduction_ratio", "cost_ratio_formula", "count_madds", "DWSepConv", "MobileNetV1",
-                 "load_pretrained", "make_cost_widget", "make_speed_widget", "measure_speed"]:
+    for name in [
+        "standard_conv_params",
+        "dwsep_params",
+        "standard_conv_madds",
+        "dwsep_madds",
+        "reduction_ratio",
+        "cost_ratio_formula",
+        "count_madds",
+        "DWSepConv",
+        "MobileNetV1",
+        "load_pretrained",
+        "make_cost_widget",
+        "make_speed_widget",
+        "measure_speed",
+    ]:
         assert name in namespace, f"{name} should be defined in a cell tagged 'functions'"
 
 
 # --------------------------------------------------------------------------- cost formulas
 def random_configs(count, seed):
     rng = random.Random(seed)
-    return [(rng.choice([1, 3, 5, 7]), rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 40))
-            for _ in range(count)]
+    return [
+        (rng.choice([1, 3, 5, 7]), rng.randint(1, 300), rng.randint(1, 300), rng.randint(1, 40)) for _ in range(count)
+    ]
 
 
 @pytest.mark.parametrize("k, m, n, d_f", random_configs(30, seed=2))
@@ -146,11 +167,14 @@ def test_count_madds_agrees_with_flop_counter_on_random_layers(ns):
         ns["make_conv_pair"](8, 8, 4)
 
 
-@pytest.mark.parametrize("builder, weights", [
-    (models.mobilenet_v2, models.MobileNet_V2_Weights.DEFAULT),
-    (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.DEFAULT),
-    (models.resnet50, models.ResNet50_Weights.DEFAULT),
-])
+@pytest.mark.parametrize(
+    "builder, weights",
+    [
+        (models.mobilenet_v2, models.MobileNet_V2_Weights.DEFAULT),
+        (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.DEFAULT),
+        (models.resnet50, models.ResNet50_Weights.DEFAULT),
+    ],
+)
 def test_count_madds_matches_torchvision_metadata(ns, builder, weights):
     model = meta_model(builder)
     counted = ns["count_madds"](model)
@@ -181,7 +205,7 @@ def test_dwsep_block_shapes_and_parameters(ns):
         assert dw_convs[0].bias is None and pw_convs[0].bias is None
         assert sum(p.numel() for p in block.parameters()) == 9 * in_ch + in_ch * out_ch + 2 * (in_ch + out_ch)
         assert out.min() >= 0 and out.max() <= 6, "ReLU6 bounds the block's output"
-        stage = block.dw(torch.randn(2, in_ch, size, size))           # the dw stage ends in its activation
+        stage = block.dw(torch.randn(2, in_ch, size, size))  # the dw stage ends in its activation
         assert tuple(stage.shape) == (2, in_ch, expected_side, expected_side) and stage.min() >= 0
 
 
@@ -223,8 +247,11 @@ def test_loader_falls_back_to_random_weights_offline(ns, tmp_path, monkeypatch, 
 
 def test_loader_uses_cached_pretrained_checkpoint(ns, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file",
-                        lambda *a, **k: pytest.fail("the cached checkpoint should be used, not downloaded"))
+    monkeypatch.setattr(
+        torch.hub,
+        "download_url_to_file",
+        lambda *a, **k: pytest.fail("the cached checkpoint should be used, not downloaded"),
+    )
     builder, weights = PRETRAINED[1]
     saved = write_fake_checkpoint(tmp_path, builder, weights, seed=3)
     model, pretrained = ns["load_pretrained"](builder, weights)
@@ -249,8 +276,10 @@ def test_cost_explorer_follows_its_sliders(ns):
         r = widget.result
         assert (r["m"], r["n"], r["k"], r["d_f"]) == (m, n, k, d_f)
         standard = nn.Conv2d(m, n, k, padding=k // 2, bias=False, device="meta")
-        separable = nn.Sequential(nn.Conv2d(m, m, k, padding=k // 2, groups=m, bias=False, device="meta"),
-                                  nn.Conv2d(m, n, 1, bias=False, device="meta"))
+        separable = nn.Sequential(
+            nn.Conv2d(m, m, k, padding=k // 2, groups=m, bias=False, device="meta"),
+            nn.Conv2d(m, n, 1, bias=False, device="meta"),
+        )
         assert r["standard_params"] == r["standard_params_real"] == standard.weight.numel()
         assert r["dwsep_params"] == r["dwsep_params_real"] == sum(p.numel() for p in separable.parameters())
         assert r["standard_madds"] == madds_by_flop_counter(standard, (1, m, d_f, d_f))
@@ -295,9 +324,16 @@ def test_speed_widget_measures_and_caches(ns):
     plt.close("all")
 
 
-@pytest.mark.parametrize("measured, promised, expected", [
-    (0.5, 8.0, "SLOWER"), (2.0, 8.0, "short of"), (7.5, 8.0, "close to"), (1.1, 1.03, "close to"),
-    (13.7, 8.7, "beyond")])
+@pytest.mark.parametrize(
+    "measured, promised, expected",
+    [
+        (0.5, 8.0, "SLOWER"),
+        (2.0, 8.0, "short of"),
+        (7.5, 8.0, "close to"),
+        (1.1, 1.03, "close to"),
+        (13.7, 8.7, "beyond"),
+    ],
+)
 def test_speed_verdict_reports_what_was_measured(ns, measured, promised, expected):
     verdict = ns["speed_verdict"]({"measured_speedup": measured, "madds_speedup": promised})
     assert expected in verdict
@@ -322,6 +358,7 @@ def independent_figures() -> list[str]:
     with torch.no_grad():
         v2_dim = v2.features(torch.zeros(1, 3, 224, 224, device="meta")).shape[1]
         v3_dim = v3s.features(torch.zeros(1, 3, 224, 224, device="meta")).shape[1]
+
     def params(builder, **kwargs):
         return f"{sum(p.numel() for p in meta_model(builder, **kwargs).parameters()):,}"
 
@@ -346,26 +383,35 @@ def independent_figures() -> list[str]:
 def width_multiplier_figures() -> list[str]:
     """Issue 20: the backbone keeps far more than α² (0.309 at α = 0.5, 0.178 at 0.35), mainly because the last
     1×1 conv stays 1,280 wide; without it the rest is close to α². Counted here on torchvision's own models."""
+
     def backbone(alpha):
         net = meta_model(models.mobilenet_v2, width_mult=alpha)
         last = net.features[-1]
-        return (sum(p.numel() for p in net.features.parameters()), sum(p.numel() for p in last.parameters()),
-                last[0].in_channels, last[0].out_channels)
+        return (
+            sum(p.numel() for p in net.features.parameters()),
+            sum(p.numel() for p in last.parameters()),
+            last[0].in_channels,
+            last[0].out_channels,
+        )
 
     full, full_last, _, _ = backbone(1.0)
     patterns = []
     for alpha in (0.35, 0.5, 0.75):
         total, last, c_in, c_out = backbone(alpha)
         frac, rest = total / full, (total - last) / (full - full_last)
-        assert frac > alpha ** 2 + 0.04 and abs(rest - alpha ** 2) < abs(frac - alpha ** 2) / 2
-        patterns.append(rf"α = {alpha}: backbone keeps {frac:.3f} of its parameters \(α² = {alpha ** 2:.4f}\); "
-                        rf"its last 1×1 conv \({c_in} -> {c_out}\) is {last / total:.0%} of it; "
-                        rf"the rest keeps {rest:.3f}")
+        assert frac > alpha**2 + 0.04 and abs(rest - alpha**2) < abs(frac - alpha**2) / 2
+        patterns.append(
+            rf"α = {alpha}: backbone keeps {frac:.3f} of its parameters \(α² = {alpha**2:.4f}\); "
+            rf"its last 1×1 conv \({c_in} -> {c_out}\) is {last / total:.0%} of it; "
+            rf"the rest keeps {rest:.3f}"
+        )
     whole = sum(p.numel() for p in meta_model(models.mobilenet_v2).parameters())
     for alpha in (0.35, 0.5):
         kept = sum(p.numel() for p in meta_model(models.mobilenet_v2, width_mult=alpha).parameters()) / whole
-        patterns.append(rf"Q6: α = {alpha} keeps {kept:.3f} of all parameters, "
-                        rf"{backbone(alpha)[0] / full:.3f} of the backbone's")
+        patterns.append(
+            rf"Q6: α = {alpha} keeps {kept:.3f} of all parameters, "
+            rf"{backbone(alpha)[0] / full:.3f} of the backbone's"
+        )
     return patterns
 
 
@@ -381,9 +427,11 @@ def squeeze_excitation_figures() -> list[str]:
     fc_madds = sum(se.fc1.weight.numel() + se.fc2.weight.numel() for se in se_layers)
     all_madds = madds_by_flop_counter(net, (1, 3, 224, 224))
     assert fc_madds / all_madds < 0.02
-    return [rf"{len(se_layers)} SE layers holding {se_params:,} of them \({100 * se_params / total:.1f}%\)",
-            rf"SE multiply-adds: {fc_madds:,} in the 1x1 layers \({100 * fc_madds / all_madds:.1f}% of the network's "
-            rf"{all_madds:,}\)"]
+    return [
+        rf"{len(se_layers)} SE layers holding {se_params:,} of them \({100 * se_params / total:.1f}%\)",
+        rf"SE multiply-adds: {fc_madds:,} in the 1x1 layers \({100 * fc_madds / all_madds:.1f}% of the network's "
+        rf"{all_madds:,}\)",
+    ]
 
 
 def inverted_residual_pointwise_share() -> str:
@@ -409,8 +457,11 @@ def check_executed(nb):
         assert re.search(pattern, text), f"expected the notebook to print something matching {pattern!r}"
     missing = sorted(n for n in markdown_numbers(nb) if n not in text)
     assert not missing, f"numbers quoted in markdown but printed by no cell: {missing}"
-    noise = [line for line in stderr_text(nb).splitlines() if line.strip()
-             and "Kernel is running over TCP without encryption" not in line]  # jupyter, not the notebook
+    noise = [
+        line
+        for line in stderr_text(nb).splitlines()
+        if line.strip() and "Kernel is running over TCP without encryption" not in line
+    ]  # jupyter, not the notebook
     assert "Downloading: " not in text, "the loader should replace torch.hub's chatter by one line"
     assert not noise, f"unexpected stderr (warnings?): {noise}"
     return text
@@ -443,10 +494,11 @@ def test_diagrams_label_what_they_draw(ns):
     axes = fig.subplots(3, 1)
     ns["draw_conv_split"](*axes, m=5, n=6, k=3)
     titles = [ax.get_title(loc="left") for ax in axes]
-    assert titles == [f"standard conv: {nn.Conv2d(5, 6, 3, bias=False).weight.numel():,} weights",
-                      f"depthwise conv (groups = M): "
-                      f"{nn.Conv2d(5, 5, 3, groups=5, bias=False).weight.numel():,} weights",
-                      f"pointwise 1×1 conv: {nn.Conv2d(5, 6, 1, bias=False).weight.numel():,} weights"]
+    assert titles == [
+        f"standard conv: {nn.Conv2d(5, 6, 3, bias=False).weight.numel():,} weights",
+        f"depthwise conv (groups = M): {nn.Conv2d(5, 5, 3, groups=5, bias=False).weight.numel():,} weights",
+        f"pointwise 1×1 conv: {nn.Conv2d(5, 6, 1, bias=False).weight.numel():,} weights",
+    ]
     fig2 = ns["Figure"]()
     ax = fig2.subplots()
     ns["draw_block_widths"](ax, [24, 144, 144, 24], ["a", "b", "c"], "v2")

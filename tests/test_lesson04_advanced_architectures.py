@@ -1,5 +1,6 @@
 """Lesson 4 (advanced architectures): the notebook runs top to bottom, and its pure functions and widgets
 agree with torchvision's real models and with arithmetic done independently here."""
+
 import ast
 import itertools
 import math
@@ -81,9 +82,13 @@ def test_notebook_runs_top_to_bottom_without_warnings(executed):
     nb = executed
     text = outputs_text(nb)
     assert stderr_text(nb) == "", f"the lesson wrote to stderr (warnings?):\n{stderr_text(nb)}"
-    for evidence in ["parameter counts of the built models equal weights.meta['num_params'] for all eight",
-                     "all five levels match the stride arithmetic", "matches the formula",
-                     "nearest real variant:", "Pareto front"]:
+    for evidence in [
+        "parameter counts of the built models equal weights.meta['num_params'] for all eight",
+        "all five levels match the stride arithmetic",
+        "matches the formula",
+        "nearest real variant:",
+        "Pareto front",
+    ]:
         assert evidence in text, f"expected the lesson to print {evidence!r}"
 
 
@@ -109,6 +114,7 @@ def test_paper_constants_about_double_the_flops_per_step(ns):
 
 def test_flops_rule_matches_multiply_adds_of_a_real_convolution(ns):
     """FLOPs x width^2 x resolution^2: count a real conv's multiply-adds at two widths and resolutions."""
+
     def conv_macs(channels, side):
         conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         out = conv(torch.zeros(1, channels, side, side))
@@ -157,8 +163,10 @@ def test_flops_rule_predicts_torchvision_gflops(ns, effnets):
     for row in rows:
         assert row["flops_effective"] == pytest.approx(row["flops_measured"], rel=0.2), row["name"]
         assert row["params_rule"] == pytest.approx(row["params_measured"], rel=0.15), row["name"]
+
     def mean_log_error(key):
         return sum(abs(math.log(r[key] / r["flops_measured"])) for r in rows) / len(rows)
+
     assert mean_log_error("flops_effective") < mean_log_error("flops_nominal"), "rounding explains the gap"
     assert ns["fitted_phi"](1.2**3.5, 1.2) == pytest.approx(3.5)
     assert rows[0]["phi_depth"] == rows[0]["phi_width"] == rows[0]["phi_resolution"] == 0
@@ -170,8 +178,10 @@ def test_nearest_variant_recovers_each_torchvision_variant(ns, effnets):
         assert nearest(r["depth_mult"], r["width_mult"], r["resolution"], effnets) is r
         assert nearest(r["depth_mult"] * 1.01, r["width_mult"] * 0.99, r["resolution"] + 2, effnets) is r
     # the ideal rule walks through the variants in order as phi grows
-    picks = [nearest(s["depth_mult"], s["width_mult"], s["resolution"], effnets)["name"]
-             for s in (ns["compound_scaling"](phi / 4) for phi in range(0, 33))]
+    picks = [
+        nearest(s["depth_mult"], s["width_mult"], s["resolution"], effnets)["name"]
+        for s in (ns["compound_scaling"](phi / 4) for phi in range(33))
+    ]
     indices = [EFFNET_NAMES.index(p) for p in picks]
     assert indices == sorted(indices) and indices[0] == 0 and indices[-1] == 7
 
@@ -233,8 +243,8 @@ def test_resnext_and_wide_resnet_arithmetic_on_real_layers():
     r50, rx50, wide = meta_model("resnet50"), meta_model("resnext50_32x4d"), meta_model("wide_resnet50_2")
     base, wider = r50.layer1[1], wide.layer1[1]
     assert wider.conv2.in_channels == 2 * base.conv2.in_channels
-    assert wider.conv2.weight.numel() == 4 * base.conv2.weight.numel()   # 3x3: width squared
-    assert wider.conv1.weight.numel() == 2 * base.conv1.weight.numel()   # 1x1: linear in width
+    assert wider.conv2.weight.numel() == 4 * base.conv2.weight.numel()  # 3x3: width squared
+    assert wider.conv1.weight.numel() == 2 * base.conv1.weight.numel()  # 1x1: linear in width
     grouped = rx50.layer1[1].conv2
     dense = nn.Conv2d(grouped.in_channels, grouped.out_channels, 3, bias=False, device="meta")
     assert dense.weight.numel() == grouped.groups * grouped.weight.numel()
@@ -243,6 +253,7 @@ def test_resnext_and_wide_resnet_arithmetic_on_real_layers():
 @pytest.mark.parametrize("name", ["convnext_tiny", "convnext_base"])
 def test_convnext_block_formula_on_every_block(ns, name):
     from torchvision.models.convnext import CNBlock
+
     model = meta_model(name)
     blocks = [m for m in model.modules() if isinstance(m, CNBlock)]
     for block in blocks:
@@ -262,8 +273,10 @@ def test_vit_formula_matches_torchvision(ns, name):
     assert ns["vit_param_count"](**config) == numel(model) == get_model_weights(name).DEFAULT.meta["num_params"]
 
 
-@pytest.mark.parametrize("image_size,patch,dim,depth,heads,mlp,classes",
-                         [(32, 4, 64, 2, 2, 128, 5), (64, 8, 128, 4, 4, 512, 10), (48, 16, 96, 1, 3, 192, 3)])
+@pytest.mark.parametrize(
+    "image_size,patch,dim,depth,heads,mlp,classes",
+    [(32, 4, 64, 2, 2, 128, 5), (64, 8, 128, 4, 4, 512, 10), (48, 16, 96, 1, 3, 192, 3)],
+)
 def test_small_vit_counts_and_shapes(ns, image_size, patch, dim, depth, heads, mlp, classes):
     torch.manual_seed(0)
     vit = ns["SmallViT"](image_size, patch, dim, depth, heads, mlp, classes).eval()
@@ -294,20 +307,21 @@ def test_token_stats_agree_with_running_the_layers(ns):
 
 
 def test_attention_and_linear_costs_match_a_flop_counter(ns):
-    dim, heads, seq_len = 48, 4, 50   # 7x7 patches + [CLS]
+    dim, heads, seq_len = 48, 4, 50  # 7x7 patches + [CLS]
     stats = ns["vit_token_stats"](7 * 16, 16, dim=dim, heads=heads)
     assert stats["seq_len"] == seq_len
     mha = nn.MultiheadAttention(dim, heads, batch_first=True)
     mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
     tokens = torch.zeros(1, seq_len, dim)
-    with FlopCounterMode(display=False) as counter:   # counts 2 FLOPs per multiply-add
+    with FlopCounterMode(display=False) as counter:  # counts 2 FLOPs per multiply-add
         mlp(mha(tokens, tokens, tokens, need_weights=True)[0])
     counts = {str(op): flops for op, flops in counter.get_flop_counts()["Global"].items()}
-    assert counts["aten.bmm"] == 2 * stats["attention_macs"]      # Q K^T and attention x V
-    assert counts["aten.addmm"] == 2 * stats["linear_macs"]       # q/k/v/out projections and the MLP
+    assert counts["aten.bmm"] == 2 * stats["attention_macs"]  # Q K^T and attention x V
+    assert counts["aten.addmm"] == 2 * stats["linear_macs"]  # q/k/v/out projections and the MLP
     bigger = ns["vit_token_stats"](14 * 16, 16, dim=dim, heads=heads)
     assert bigger["attention_entries_per_head"] / stats["attention_entries_per_head"] == pytest.approx(
-        (4 * 49 + 1) ** 2 / 50**2)
+        (4 * 49 + 1) ** 2 / 50**2
+    )
 
 
 def test_tokens_widget_is_driven_by_its_controls(ns, capsys):
@@ -348,8 +362,11 @@ def test_token_plot_marks_the_chosen_side_on_the_formula_curves(ns, image_size, 
 def multitask_batch():
     torch.manual_seed(0)
     images = torch.rand(4, 3, 32, 32)
-    targets = {"class": torch.tensor([0, 2, 1, 2]), "box": torch.rand(4, 4),
-               "embedding": F.normalize(torch.randn(4, 8), dim=1)}
+    targets = {
+        "class": torch.tensor([0, 2, 1, 2]),
+        "box": torch.rand(4, 4),
+        "embedding": F.normalize(torch.randn(4, 8), dim=1),
+    }
     return images, targets
 
 
@@ -375,7 +392,7 @@ def test_task_weights_decide_which_heads_learn(ns, multitask_batch):
     step = ns["multitask_step"](model, images, targets, {"class": 1.0, "box": 0.0, "embedding": 0.0})
     assert step["moved"]["backbone"] > 0 and step["moved"]["head class"] > 0
     assert step["moved"]["head box"] == 0 and step["moved"]["head embedding"] == 0
-    losses = ns["task_losses"](model(images), targets)   # a head gets no gradient from another task's loss
+    losses = ns["task_losses"](model(images), targets)  # a head gets no gradient from another task's loss
     box_grads = torch.autograd.grad(losses["class"], list(model.heads["box"].parameters()), allow_unused=True)
     assert all(g is None for g in box_grads)
 
@@ -419,8 +436,9 @@ def test_fpn_equals_torchvision_feature_pyramid(ns, in_channels, channels, side)
     ours = ns["FPN"](in_channels, channels).eval()
     theirs = ns["torchvision_fpn_from"](ours).eval()
     sizes = [math.ceil(side / 2**level) for level in (3, 4, 5)]
-    features = {name: torch.randn(1, c, s, s + 1)
-                for name, c, s in zip(("C3", "C4", "C5"), in_channels, sizes, strict=True)}
+    features = {
+        name: torch.randn(1, c, s, s + 1) for name, c, s in zip(("C3", "C4", "C5"), in_channels, sizes, strict=True)
+    }
     with torch.no_grad():
         mine, reference = ours(features), theirs(features)
     assert numel(ours) == numel(theirs)
@@ -446,16 +464,19 @@ def test_zoo_covers_every_classification_model_from_weights_meta(zoo):
         assert row["acc1"] == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
         assert row["gflops"] == weights.meta["_ops"] and row["params"] == weights.meta["num_params"]
         assert row["weights"] == str(weights)
-    for name in ["resnet18", "mobilenet_v3_small", "squeezenet1_1"]:   # metadata vs the built architecture
+    for name in ["resnet18", "mobilenet_v3_small", "squeezenet1_1"]:  # metadata vs the built architecture
         assert next(r for r in zoo if r["name"] == name)["params"] == numel(meta_model(name))
 
 
 def test_zoo_reads_the_installed_metadata_not_typed_numbers(ns, monkeypatch):
     real = ns["get_model_weights"]
-    fake_weights = SimpleNamespace(meta={"_metrics": {"ImageNet-1K": {"acc@1": 12.5}}, "_ops": 0.123,
-                                         "num_params": 4321}, transforms=lambda: SimpleNamespace(crop_size=[99]))
-    monkeypatch.setitem(ns, "get_model_weights",
-                        lambda name: SimpleNamespace(DEFAULT=fake_weights) if name == "alexnet" else real(name))
+    fake_weights = SimpleNamespace(
+        meta={"_metrics": {"ImageNet-1K": {"acc@1": 12.5}}, "_ops": 0.123, "num_params": 4321},
+        transforms=lambda: SimpleNamespace(crop_size=[99]),
+    )
+    monkeypatch.setitem(
+        ns, "get_model_weights", lambda name: SimpleNamespace(DEFAULT=fake_weights) if name == "alexnet" else real(name)
+    )
     row = next(r for r in ns["zoo_records"]() if r["name"] == "alexnet")
     assert (row["acc1"], row["gflops"], row["params"], row["input"]) == (12.5, 0.123, 4321, 99)
 
@@ -464,6 +485,7 @@ def test_pareto_front(ns, zoo):
     def dominates(a, b):
         at_least_as_good = a["gflops"] <= b["gflops"] and a["acc1"] >= b["acc1"]
         return at_least_as_good and (a["gflops"], a["acc1"]) != (b["gflops"], b["acc1"])
+
     front = ns["pareto_front"](zoo)
     names = {r["name"] for r in front}
     assert front and [r["gflops"] for r in front] == sorted(r["gflops"] for r in front)
@@ -476,7 +498,12 @@ def test_pareto_front(ns, zoo):
 def test_model_family(ns):
     family = ns["model_family"]
     assert [family(n) for n in ["resnext50_32x4d", "wide_resnet50_2", "vit_b_16", "efficientnet_v2_s", "resnet18"]] == [
-        "resnext", "wide_resnet", "vit", "efficientnet", "resnet"]
+        "resnext",
+        "wide_resnet",
+        "vit",
+        "efficientnet",
+        "resnet",
+    ]
 
 
 # ------------------------------------------------------------------------------- ViT patching picture
@@ -492,7 +519,7 @@ def test_vit_patching_picture_cuts_the_image_into_its_tokens(ns, shape, patch):
     assert len(patches) == rows * cols and all(p.shape == (patch, patch, 3) for _, _, p in patches)
     r, c, last = patches[-1]
     assert (r, c) == (rows - 1, cols - 1)
-    assert (last == image[r * patch:(r + 1) * patch, c * patch:(c + 1) * patch]).all()
+    assert (last == image[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch]).all()
     fig, facts = ns["plot_vit_patching"](image, patch, max_tokens=8)
     assert facts == {"grid": (rows, cols), "tokens": rows * cols, "shown": min(7, rows * cols)}
     image_ax = fig.axes[0]
@@ -568,8 +595,11 @@ def test_fpn_self_check_reports_mismatches_of_planted_wrong_implementations(ns, 
     assert ((100, 150), "forward pass") in failed, "scale_factor=2 cannot add up on odd sizes"
     no_top_down = ns["fpn_self_check"](_NoTopDown, resnet18_features)
     bad = {c["check"] for c in no_top_down["checks"] if not c["ok"]}
-    assert bad == {"P6 (channels, height, width)", "P7 (channels, height, width)",
-                   "P3 changes when only C5 changes (top-down pathway)"}
+    assert bad == {
+        "P6 (channels, height, width)",
+        "P7 (channels, height, width)",
+        "P3 changes when only C5 changes (top-down pathway)",
+    }
     assert all(c["ok"] for c in no_top_down["checks"] if c["check"].startswith(("P3 (", "P4", "P5")))
     out = capsys.readouterr().out
     assert "MISMATCH" in out and "match   " in out

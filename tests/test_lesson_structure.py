@@ -25,6 +25,7 @@
 
 Each rule is a function of a notebook returning a list of problems; the tests at the end plant faults in a
 copy of every lesson (written to a temporary folder, never committed) and show each rule failing on each."""
+
 from __future__ import annotations
 
 import ast
@@ -44,8 +45,13 @@ NOTEBOOKS = REPO / "notebooks"
 # lesson -> the papers behind its architectures, (surname, year), that its References must list
 REQUIRED_PAPERS: dict[str, list[tuple[str, str]]] = {
     "01_skip_connections.ipynb": [("He", "2016"), ("Ioffe", "2015")],
-    "02_depthwise_separable.ipynb": [("Howard", "2017"), ("Sandler", "2018"), ("Howard", "2019"), ("Hu", "2018"),
-                                     ("Chollet", "2017")],
+    "02_depthwise_separable.ipynb": [
+        ("Howard", "2017"),
+        ("Sandler", "2018"),
+        ("Howard", "2019"),
+        ("Hu", "2018"),
+        ("Chollet", "2017"),
+    ],
     "03_transfer_learning.ipynb": [],
     "04_advanced_architectures.ipynb": [],
 }
@@ -65,14 +71,30 @@ SHARED_HELPERS: dict[str, str] = {
 SHARED_CONSTANTS = ("DEVICE", "SEED")
 # Names the lessons once used, or that come to mind, for the same things: never defined, called or named.
 SYNONYMS: dict[str, str] = {
-    "count_params": "count_parameters", "num_parameters": "count_parameters", "param_count": "count_parameters",
-    "n_params": "count_parameters", "load_resnet": "load_pretrained", "load_model": "load_pretrained",
-    "load_weights": "load_pretrained", "make_cost_explorer": "make_cost_widget", "device": "DEVICE",
+    "count_params": "count_parameters",
+    "num_parameters": "count_parameters",
+    "param_count": "count_parameters",
+    "n_params": "count_parameters",
+    "load_resnet": "load_pretrained",
+    "load_model": "load_pretrained",
+    "load_weights": "load_pretrained",
+    "make_cost_explorer": "make_cost_widget",
+    "device": "DEVICE",
 }
 CELL_ID_WORD = r"(?:[a-z]+\d*|\d{1,2})"
 BACKTICKED_NAME = re.compile(r"`([A-Za-z_]\w*)(?:\([^`]*\))?`")
-LIBRARIES = (torch, torch.nn, torch.nn.functional, torch.nn.Module, torch.Tensor, torch.optim.Optimizer,
-             torch.nn.Linear(1, 1), torchvision, torchvision.models, torchvision.models.WeightsEnum)
+LIBRARIES = (
+    torch,
+    torch.nn,
+    torch.nn.functional,
+    torch.nn.Module,
+    torch.Tensor,
+    torch.optim.Optimizer,
+    torch.nn.Linear(1, 1),
+    torchvision,
+    torchvision.models,
+    torchvision.models.WeightsEnum,
+)
 # not a bare "predict": lesson 2's prose ("multiply-adds predict cost") and references use the word too
 PROMPT = re.compile(r"(?i)\b(?:pause and predict|predict first)\b")
 HEADING = re.compile(r"^#{1,3} ", re.M)
@@ -80,9 +102,10 @@ ANSWER_SUMMARY = "<details><summary>Answer"
 SAYS_PRINTED = "cell above prints"
 TYPED_NUMBER = re.compile(r"(?<![\w.^{])\d[\d,]*\.\d+|(?<![\w^{])\d{1,3}(?:,\d{3})+")  # 4.5, 1,280
 CITATION = re.compile(
-    r"\b([A-Z][\w-]+)(?: et al\.| & [A-Z][\w-]+),? \(?((?:19|20)\d\d)\b"   # He et al. (2016), Ioffe & Szegedy, 2015
-    r"|\(([A-Z][\w-]+), ((?:19|20)\d\d)\)"                                 # (Chollet, 2017)
-    r"|\b([A-Z][\w-]+) \(((?:19|20)\d\d)\)")                               # Chollet (2017)
+    r"\b([A-Z][\w-]+)(?: et al\.| & [A-Z][\w-]+),? \(?((?:19|20)\d\d)\b"  # He et al. (2016), Ioffe & Szegedy, 2015
+    r"|\(([A-Z][\w-]+), ((?:19|20)\d\d)\)"  # (Chollet, 2017)
+    r"|\b([A-Z][\w-]+) \(((?:19|20)\d\d)\)"
+)  # Chollet (2017)
 
 
 def load(path):
@@ -123,6 +146,7 @@ def prose(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- the rules
+
 
 def prompts_and_answers(nb) -> list[tuple[int, int | None, bool]]:
     """(prompt, its <details> answer or None, whether a code cell comes between them) for every prompt."""
@@ -168,8 +192,9 @@ def typed_numbers_in_answers(nb) -> list[str]:
         numbers = re.findall(r"\d+", prose(source)) + TYPED_NUMBER.findall(source)
         body = source.split("</summary>", 1)[-1]
         if numbers and SAYS_PRINTED not in " ".join(body.split()):
-            problems.append(f"cell {nb.cells[i].get('id')}: quotes {numbers} but does not say that the "
-                            f"{SAYS_PRINTED} them")
+            problems.append(
+                f"cell {nb.cells[i].get('id')}: quotes {numbers} but does not say that the {SAYS_PRINTED} them"
+            )
     return problems
 
 
@@ -195,8 +220,10 @@ def uncollapsed_helpers(nb) -> list[str]:
             problems.append(f"{where}: the shared figure cell must be collapsed (metadata jupyter.source_hidden)")
         long_helper = len(lines) > LONG_CELL_LINES and bool(names) and READS not in cell.metadata.get("tags", [])
         if long_helper and not hidden:
-            problems.append(f"{where}: {len(lines)} lines defining {names}: collapse it "
-                            f"(metadata jupyter.source_hidden) or tag it '{READS}'")
+            problems.append(
+                f"{where}: {len(lines)} lines defining {names}: collapse it "
+                f"(metadata jupyter.source_hidden) or tag it '{READS}'"
+            )
         if not (hidden or long_helper):
             continue
         if not re.fullmatch(r"#@title \S.*", lines[0] if lines else ""):
@@ -268,13 +295,23 @@ def code_trees(nb):
 
 def helper_signatures(nb) -> dict[str, str]:
     """Every function a lesson defines at a cell's top level, with its signature: {name: "(a, b=1)"}."""
-    return {node.name: f"({ast.unparse(node.args)})" for _, tree in code_trees(nb) for node in tree.body
-            if isinstance(node, ast.FunctionDef)}
+    return {
+        node.name: f"({ast.unparse(node.args)})"
+        for _, tree in code_trees(nb)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
 
 
 def top_level_assigned(nb) -> set[str]:
-    return {target.id for _, tree in code_trees(nb) for node in tree.body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)}
+    return {
+        target.id
+        for _, tree in code_trees(nb)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
 
 
 def helper_vocabulary(nb) -> list[str]:
@@ -285,14 +322,19 @@ def helper_vocabulary(nb) -> list[str]:
         if name in SYNONYMS:
             problems.append(f"defines {name}: the course calls it {SYNONYMS[name]}")
     assigned = top_level_assigned(nb)
-    problems += [f"no top-level {name} = ... (every lesson has it)"
-                 for name in SHARED_CONSTANTS if name not in assigned]
-    problems += [f"assigns {name} at top level: the course calls it {SYNONYMS[name]}"
-                 for name in sorted(assigned & set(SYNONYMS))]
+    problems += [
+        f"no top-level {name} = ... (every lesson has it)" for name in SHARED_CONSTANTS if name not in assigned
+    ]
+    problems += [
+        f"assigns {name} at top level: the course calls it {SYNONYMS[name]}"
+        for name in sorted(assigned & set(SYNONYMS))
+    ]
     for cell, tree in code_trees(nb):
         called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        problems += [f"cell {cell.get('id')} calls {name}: the course calls it {SYNONYMS[name]}"
-                     for name in sorted(called & set(SYNONYMS))]
+        problems += [
+            f"cell {cell.get('id')} calls {name}: the course calls it {SYNONYMS[name]}"
+            for name in sorted(called & set(SYNONYMS))
+        ]
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     words = set(re.findall(r"\w+", code))
     for cell in nb.cells:
@@ -301,8 +343,12 @@ def helper_vocabulary(nb) -> list[str]:
         for name in dict.fromkeys(BACKTICKED_NAME.findall(cell.source)):
             if name in SYNONYMS:
                 problems.append(f"cell {cell.get('id')} names `{name}`: the course calls it {SYNONYMS[name]}")
-            elif ("_" in name.strip("_") and name not in words and not hasattr(builtins, name)
-                  and not any(hasattr(library, name) for library in LIBRARIES)):
+            elif (
+                "_" in name.strip("_")
+                and name not in words
+                and not hasattr(builtins, name)
+                and not any(hasattr(library, name) for library in LIBRARIES)
+            ):
                 problems.append(f"cell {cell.get('id')} names `{name}`, which no code cell of the lesson uses")
     return problems
 
@@ -340,8 +386,14 @@ def helpers_across_lessons(notebooks: dict) -> list[str]:
     return problems
 
 
-RULES = [unanswered_prompts, typed_numbers_in_answers, uncollapsed_helpers, reference_problems, helper_vocabulary,
-         cell_id_problems]
+RULES = [
+    unanswered_prompts,
+    typed_numbers_in_answers,
+    uncollapsed_helpers,
+    reference_problems,
+    helper_vocabulary,
+    cell_id_problems,
+]
 
 
 def check(rule, nb, lesson: str) -> list[str]:
@@ -351,6 +403,7 @@ def check(rule, nb, lesson: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the lessons follow them
+
 
 @pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
 @pytest.mark.parametrize("rule", RULES, ids=[r.__name__ for r in RULES])
@@ -370,14 +423,22 @@ def test_lesson_has_prompts_collapsed_helpers_and_references_to_check(path):
 
 
 def test_citation_pattern_reads_the_usual_forms():
-    text = ("He et al. (2016) showed it; BatchNorm (Ioffe & Szegedy, 2015); Xception, Chollet (2017); "
-            "SENet (Hu et al., 2018); (Sifre, 2014). Around 2015 nothing; lesson 2 (2 s).")
-    assert citations(text) == {("He", "2016"), ("Ioffe", "2015"), ("Chollet", "2017"), ("Hu", "2018"),
-                               ("Sifre", "2014")}
+    text = (
+        "He et al. (2016) showed it; BatchNorm (Ioffe & Szegedy, 2015); Xception, Chollet (2017); "
+        "SENet (Hu et al., 2018); (Sifre, 2014). Around 2015 nothing; lesson 2 (2 s)."
+    )
+    assert citations(text) == {
+        ("He", "2016"),
+        ("Ioffe", "2015"),
+        ("Chollet", "2017"),
+        ("Hu", "2018"),
+        ("Sifre", "2014"),
+    }
 
 
 # --------------------------------------------------------------------------- each rule fails on a planted fault
 # A fault is a function (notebook, lesson name) that changes the notebook in place.
+
 
 def first_answered_prompt(nb) -> tuple[int, int]:
     return next((prompt, answer) for prompt, answer, _ in prompts_and_answers(nb) if answer is not None)
@@ -407,8 +468,9 @@ def type_the_number(nb, lesson):
 
 def type_a_decimal(nb, lesson):
     answer = nb.cells[first_answered_prompt(nb)[1]]
-    answer.source = (answer.source.replace(SAYS_PRINTED, "text says")
-                     .replace("</details>", "It is 4.50e-05.\n</details>"))
+    answer.source = answer.source.replace(SAYS_PRINTED, "text says").replace(
+        "</details>", "It is 4.50e-05.\n</details>"
+    )
 
 
 def first_hidden(nb) -> int:
@@ -494,8 +556,9 @@ def old_counting_name(nb, lesson):
 def shared_helper_loses_a_parameter(nb, lesson):
     """Lesson 4 before issue 21: count_parameters(model), without trainable_only."""
     cell = next(c for c in nb.cells if c.cell_type == "code" and "def count_parameters(" in c.source)
-    cell.source = cell.source.replace("def count_parameters(model, trainable_only=False):",
-                                      "def count_parameters(model):")
+    cell.source = cell.source.replace(
+        "def count_parameters(model, trainable_only=False):", "def count_parameters(model):"
+    )
 
 
 def text_names_a_gone_helper(nb, lesson):
@@ -541,21 +604,35 @@ def renamed_figure_cell(nb, lesson):
 
 
 FAULTS = [
-    (unanswered_prompts, remove_answer), (unanswered_prompts, move_answer_up),
+    (unanswered_prompts, remove_answer),
+    (unanswered_prompts, move_answer_up),
     (unanswered_prompts, leave_details_open),
-    (typed_numbers_in_answers, type_the_number), (typed_numbers_in_answers, type_a_decimal),
-    (uncollapsed_helpers, expand), (uncollapsed_helpers, untitle), (uncollapsed_helpers, show_a_helper),
-    (uncollapsed_helpers, show_the_shared_figure_cell), (uncollapsed_helpers, unsummarise),
-    (uncollapsed_helpers, summary_forgets_a_name), (uncollapsed_helpers, new_long_helper),
+    (typed_numbers_in_answers, type_the_number),
+    (typed_numbers_in_answers, type_a_decimal),
+    (uncollapsed_helpers, expand),
+    (uncollapsed_helpers, untitle),
+    (uncollapsed_helpers, show_a_helper),
+    (uncollapsed_helpers, show_the_shared_figure_cell),
+    (uncollapsed_helpers, unsummarise),
+    (uncollapsed_helpers, summary_forgets_a_name),
+    (uncollapsed_helpers, new_long_helper),
     (uncollapsed_helpers, new_long_class),
-    (reference_problems, no_references), (reference_problems, no_where_next), (reference_problems, cite_a_new_paper),
-    (reference_problems, drop_a_required_paper), (reference_problems, drop_the_2019_references),
+    (reference_problems, no_references),
+    (reference_problems, no_where_next),
+    (reference_problems, cite_a_new_paper),
+    (reference_problems, drop_a_required_paper),
+    (reference_problems, drop_the_2019_references),
     (reference_problems, references_not_at_the_end),
-    (helper_vocabulary, old_counting_name), (helper_vocabulary, shared_helper_loses_a_parameter),
-    (helper_vocabulary, text_names_a_gone_helper), (helper_vocabulary, text_names_the_old_loader),
+    (helper_vocabulary, old_counting_name),
+    (helper_vocabulary, shared_helper_loses_a_parameter),
+    (helper_vocabulary, text_names_a_gone_helper),
+    (helper_vocabulary, text_names_the_old_loader),
     (helper_vocabulary, lowercase_device),
-    (cell_id_problems, jupyterlab_new_cell), (cell_id_problems, numbered_id), (cell_id_problems, unprefixed_id),
-    (cell_id_problems, another_lessons_prefix), (cell_id_problems, snake_case_id),
+    (cell_id_problems, jupyterlab_new_cell),
+    (cell_id_problems, numbered_id),
+    (cell_id_problems, unprefixed_id),
+    (cell_id_problems, another_lessons_prefix),
+    (cell_id_problems, snake_case_id),
     (cell_id_problems, renamed_figure_cell),
 ]
 
@@ -574,6 +651,7 @@ def test_each_rule_fails_on_a_planted_fault(path, rule, fault, tmp_path):
 
 # --------------------------------------------------------------------------- the same helper across the lessons
 
+
 def all_lessons() -> dict:
     return {path.name: load(path) for path in LESSONS}
 
@@ -581,15 +659,17 @@ def all_lessons() -> dict:
 def test_helpers_shared_by_lessons_have_one_name_and_one_signature():
     lessons = all_lessons()
     assert not helpers_across_lessons(lessons), "\n".join(helpers_across_lessons(lessons))
-    defined_by = {name: [lesson for lesson, nb in lessons.items() if name in helper_signatures(nb)]
-                  for name in SHARED_HELPERS}
+    defined_by = {
+        name: [lesson for lesson, nb in lessons.items() if name in helper_signatures(nb)] for name in SHARED_HELPERS
+    }
     assert all(len(where) >= 2 for where in defined_by.values()), f"a shared helper that is not shared: {defined_by}"
 
 
 def lesson_4_loader_with_another_signature(lessons):
     """Lesson 3's loader before issue 21, planted in lesson 4 (which does not define one)."""
     lessons["04_advanced_architectures.ipynb"].cells.insert(
-        2, new_code_cell("def load_pretrained(builder, weights_enum, name):\n    return builder(), None, name\n"))
+        2, new_code_cell("def load_pretrained(builder, weights_enum, name):\n    return builder(), None, name\n")
+    )
 
 
 def a_new_helper_in_two_lessons(lessons):
@@ -603,8 +683,9 @@ def lesson_2_changes_conv_output_size(lessons):
     lessons["02_depthwise_separable.ipynb"].cells.insert(2, cell)
 
 
-@pytest.mark.parametrize("fault", [lesson_4_loader_with_another_signature, a_new_helper_in_two_lessons,
-                                   lesson_2_changes_conv_output_size])
+@pytest.mark.parametrize(
+    "fault", [lesson_4_loader_with_another_signature, a_new_helper_in_two_lessons, lesson_2_changes_conv_output_size]
+)
 def test_helpers_across_lessons_fails_on_a_planted_fault(fault, tmp_path):
     lessons = all_lessons()
     assert not helpers_across_lessons(lessons), "the committed lessons pass"

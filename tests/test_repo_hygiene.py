@@ -1,4 +1,5 @@
 """Repository-wide checks: notebooks committed clean, lint, release/ == nbgrader(source/)."""
+
 import json
 import re
 import subprocess
@@ -15,8 +16,13 @@ EXEMPT = (f"{LAYOUT.demo_folder}/",)
 
 
 def tracked_notebooks() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.ipynb"],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.ipynb"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return sorted(p for p in out if not p.startswith(EXEMPT) and (REPO / p).exists())
 
 
@@ -26,8 +32,11 @@ def test_notebook_committed_without_outputs(path):
         pytest.skip("no notebooks yet")
     nb = json.loads((REPO / path).read_text(encoding="utf-8"))
     nbformat.validate(nbformat.from_dict(nb))
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
-             and (c.get("outputs") or c.get("execution_count") is not None)]
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
     assert not dirty, f"{path}: code cells {dirty} carry outputs or execution counts; clear them before committing"
 
 
@@ -52,7 +61,8 @@ def test_release_is_exactly_what_nbgrader_generates(tmp_path, assignment):
     for name in fresh_files:
         assert (committed / name).read_bytes() == (generated / name).read_bytes(), (
             f"{committed.relative_to(REPO)}/{name} differs from what nbgrader generates from source/: "
-            "run `make release`")
+            "run `make release`"
+        )
 
 
 def test_lock_pins_every_dependency_declared_in_pyproject():
@@ -69,7 +79,8 @@ def test_lock_pins_every_dependency_declared_in_pyproject():
     missing = [d for d in declared if re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ \[]", d)[0].lower()) not in pinned]
     assert not missing, f"declared in pyproject but not pinned in requirements/lock.txt: {missing}"
     assert pinned["torch"] == "2.14.1" and pinned["torchvision"] == "0.29.1", (
-        "torch/torchvision must stay a pair that imports on these machines (see COURSE_SPEC)")
+        "torch/torchvision must stay a pair that imports on these machines (see COURSE_SPEC)"
+    )
 
 
 def course_fact_pattern() -> re.Pattern:
@@ -82,14 +93,33 @@ def course_fact_pattern() -> re.Pattern:
 def test_course_facts_are_written_only_in_course_toml():
     """No code file names the course or an assignment: the grader, the tools and the tests read
     course.toml (notebooks, the demo class and the README are content, not code)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py", "*.mjs",
-                          "*.toml", "*.cfg", "Makefile", ".ci/*"], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "*.py",
+            "*.mjs",
+            "*.toml",
+            "*.cfg",
+            "Makefile",
+            ".ci/*",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     pattern = course_fact_pattern()
-    offenders = [f"{path}:{n}: {line.strip()}" for path in out if path != "course.toml" and (REPO / path).is_file()
-                 and not path.startswith(EXEMPT)
-                 for n, line in enumerate((REPO / path).read_text(encoding="utf-8").splitlines(), 1)
-                 if pattern.search(line)]
+    offenders = [
+        f"{path}:{n}: {line.strip()}"
+        for path in out
+        if path != "course.toml" and (REPO / path).is_file() and not path.startswith(EXEMPT)
+        for n, line in enumerate((REPO / path).read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not offenders, "course facts outside course.toml:\n" + "\n".join(offenders[:40])
 
 
@@ -113,16 +143,23 @@ def imports_of(path: Path) -> set[str]:
 @pytest.mark.parametrize(("folder", "forbidden"), [("autograder", ("tests", "tools")), ("tools", ("tests",))])
 def test_layers_import_only_downwards(folder, forbidden):
     """The grader needs neither the dev tools nor the tests; the tools need no test code."""
-    wrong = [f"{p.relative_to(REPO)}: {m}" for p in sorted((REPO / folder).rglob("*.py"))
-             if LAYOUT.demo is None or LAYOUT.demo not in p.parents
-             for m in sorted(imports_of(p)) if m.split(".")[0] in forbidden]
+    wrong = [
+        f"{p.relative_to(REPO)}: {m}"
+        for p in sorted((REPO / folder).rglob("*.py"))
+        if LAYOUT.demo is None or LAYOUT.demo not in p.parents
+        for m in sorted(imports_of(p))
+        if m.split(".")[0] in forbidden
+    ]
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
 
 
 def test_the_grader_finds_nothing_through_the_checkout():
     """An installed course-grade has no checkout above it: the package reaches only its own files
     (``Path(__file__).parent``) and the course through course.toml (``Layout``)."""
-    wrong = [f"{p.relative_to(REPO)}:{n}" for p in sorted((REPO / "autograder").rglob("*.py"))
-             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-             if re.search(r"__file__\)?(\.resolve\(\))?\.(parents\[|parent\.parent)", line)]
+    wrong = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in sorted((REPO / "autograder").rglob("*.py"))
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"__file__\)?(\.resolve\(\))?\.(parents\[|parent\.parent)", line)
+    ]
     assert not wrong, "paths outside the package:\n" + "\n".join(wrong)

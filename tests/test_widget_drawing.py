@@ -9,6 +9,7 @@ lesson interleaved, shows one new, non-blank PNG per move and never touches pypl
 picture rules (``tests/harness/pictures.py``, the twin of the browser driver's) are shown failing on
 planted faults.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,8 +28,8 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
+from tests.harness.pictures import MIN_INK, picture_problems, png_facts  # noqa: E402
 from tools.notebooks import FUNCTIONS_TAG, notebook_namespace  # noqa: E402
-from tests.harness.pictures import MIN_INK, png_facts, picture_problems  # noqa: E402
 
 LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
@@ -55,6 +56,7 @@ def test_every_lesson_defines_show_figure_once_and_identically():
 
 # ------------------------------------------------------------------ driving every lesson widget in-process
 
+
 def lesson(name):
     return next(p for p in LESSONS if p.name.startswith(name))
 
@@ -64,17 +66,23 @@ def lesson_widgets():
     """Every widget of every lesson, built with small inputs: {lesson: [(name, widget), ...]}."""
     built = {}
     ns = notebook_namespace(lesson("01"))
-    built["01"] = [("gradient", ns["make_gradient_widget"]()),
-                   ("depth", ns["make_depth_widget"](ns["measure_depth_effect"](depths=(2, 4, 8), steps=10)))]
+    built["01"] = [
+        ("gradient", ns["make_gradient_widget"]()),
+        ("depth", ns["make_depth_widget"](ns["measure_depth_effect"](depths=(2, 4, 8), steps=10))),
+    ]
     ns = notebook_namespace(lesson("02"))
     built["02"] = [("cost explorer", ns["make_cost_widget"]()), ("speed", ns["make_speed_widget"](device="cpu"))]
     ns = notebook_namespace(lesson("03"))
-    built["03"] = [("decision matrix", ns["make_decision_matrix_widget"]()),
-                   ("strategy selector", ns["make_strategy_selector_widget"](ns["build_mobilenet_v2"](num_classes=2))),
-                   ("learning rates", ns["make_lr_calculator_widget"]())]
+    built["03"] = [
+        ("decision matrix", ns["make_decision_matrix_widget"]()),
+        ("strategy selector", ns["make_strategy_selector_widget"](ns["build_mobilenet_v2"](num_classes=2))),
+        ("learning rates", ns["make_lr_calculator_widget"]()),
+    ]
     ns = notebook_namespace(lesson("04"))
-    built["04"] = [("scaling", ns["make_scaling_widget"](ns["efficientnet_records"]())),
-                   ("tokens", ns["make_tokens_widget"](dim=32, heads=2))]
+    built["04"] = [
+        ("scaling", ns["make_scaling_widget"](ns["efficientnet_records"]())),
+        ("tokens", ns["make_tokens_widget"](dim=32, heads=2)),
+    ]
     return built
 
 
@@ -91,8 +99,8 @@ def move(control):
     if isinstance(control, (widgets.Dropdown, widgets.ToggleButtons, widgets.SelectionSlider)):
         control.index = (control.index + 1) % len(control.options)
     elif isinstance(control, widgets.FloatLogSlider):
-        up = control.value * control.base ** control.step
-        control.value = up if up <= control.base ** control.max else control.value / control.base ** control.step
+        up = control.value * control.base**control.step
+        control.value = up if up <= control.base**control.max else control.value / control.base**control.step
     else:
         up = control.value + control.step
         control.value = up if up <= control.max else control.value - control.step
@@ -168,6 +176,7 @@ def test_the_pyplot_spy_catches_the_old_way_of_drawing(shown, pyplot_calls):
 
 
 # ------------------------------------------------------------------ the picture rules, on planted faults
+
 
 def png_of(fig) -> bytes:
     buffer = io.BytesIO()

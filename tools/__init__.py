@@ -1,5 +1,6 @@
 """Developer tools: make release, the benchmarks, the demo-class builder. They run inside the checkout
 and read its course from course.toml (``LAYOUT``); the grader itself (autograder/) needs none of them."""
+
 from pathlib import Path
 
 from autograder.course import Layout

@@ -4,6 +4,7 @@
 - one full-marks student's whole assignment: stock `nbgrader autograde`, then `course-grade` on the
   same notebooks (sandboxed kernels, the grader's probes, verdicts decided outside), side by side.
 Run with --repeat N to take the median of N runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,10 @@ import time
 import warnings
 from pathlib import Path
 
-from tools import LAYOUT
-from tools.nbgrader_course import Course, read, solved
 from autograder.grading import read_scores
 from autograder.results import StudentResult
+from tools import LAYOUT
+from tools.nbgrader_course import Course, read, solved
 from tools.notebooks import execute_notebook
 
 
@@ -35,8 +36,11 @@ def autograded_points(course: Course, student: str) -> tuple[float, float, float
     scores = read_scores(course.root / "gradebook.db", LAYOUT.assignment, student)
     cells = [c for nb in scores.values() for c in nb.values()]
     tested = [c for c in cells if c.cell_type != "markdown"]
-    return (sum(c.earned for c in tested), sum(c.max_score for c in tested),
-            sum(c.max_score for c in cells if c.cell_type == "markdown"))
+    return (
+        sum(c.earned for c in tested),
+        sum(c.max_score for c in tested),
+        sum(c.max_score for c in cells if c.cell_type == "markdown"),
+    )
 
 
 def bench_autograde(repeat: int) -> float | None:
@@ -51,15 +55,16 @@ def bench_autograde(repeat: int) -> float | None:
             course = Course(Path(tmp))
             course.generate()
             student = f"bench{i}"
-            course.submit(student, {n: solved(read(release / n), read(LAYOUT.source() / n))
-                                    for n in names})
+            course.submit(student, {n: solved(read(release / n), read(LAYOUT.source() / n)) for n in names})
             start = time.perf_counter()
             course.autograde(student)
             times.append(time.perf_counter() - start)
             got, out_of, written = autograded_points(course, student)
-    print(f"  one full-marks student, {len(names)} notebooks: {statistics.median(times):6.1f} s "
-          f"(autograded {got:g}/{out_of:g} points; {written:g} points of written answers are graded by hand)",
-          flush=True)
+    print(
+        f"  one full-marks student, {len(names)} notebooks: {statistics.median(times):6.1f} s "
+        f"(autograded {got:g}/{out_of:g} points; {written:g} points of written answers are graded by hand)",
+        flush=True,
+    )
     return statistics.median(times)
 
 
@@ -84,15 +89,31 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
             for n in names:
                 nbformat.write(solved(read(release / n), read(LAYOUT.source() / n)), str(downloads / n))
             with contextlib.redirect_stdout(io.StringIO()):
-                cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1",
-                          "--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start])
+                cli.main(
+                    [
+                        "run",
+                        str(downloads.parent),
+                        "--course-dir",
+                        str(Path(tmp) / "course"),
+                        "--jobs",
+                        "1",
+                        "--no-feedback",
+                        "--probe-seed",
+                        "bench",
+                        "--kernel-start",
+                        kernel_start,
+                    ]
+                )
             saved = json.loads((Path(tmp) / "course" / "exports" / "results.json").read_text())
             result = StudentResult.from_dict(saved[f"bench{i}"])
             times.append(result.seconds)
             points = result.points
-    print(f"  course-grade, the same student ({kernel_start} kernels, sandbox, probes, verdicts): "
-          f"{statistics.median(times):6.1f} s "
-          f"(autograded {points:g} points)", flush=True)
+    print(
+        f"  course-grade, the same student ({kernel_start} kernels, sandbox, probes, verdicts): "
+        f"{statistics.median(times):6.1f} s "
+        f"(autograded {points:g} points)",
+        flush=True,
+    )
     return statistics.median(times)
 
 
@@ -112,8 +133,11 @@ def main(argv=None) -> int:
         fresh = bench_course_grade(args.repeat, "fresh")
         forked = bench_course_grade(args.repeat, "fork")
         if stock and fresh and forked:
-            print(f"  course-grade vs stock nbgrader: {stock / forked:.2f}x with forked kernels, "
-                  f"{stock / fresh:.2f}x with fresh ones", flush=True)
+            print(
+                f"  course-grade vs stock nbgrader: {stock / forked:.2f}x with forked kernels, "
+                f"{stock / fresh:.2f}x with fresh ones",
+                flush=True,
+            )
     return 0
 
 

@@ -9,6 +9,7 @@ speed-up and both final validation accuracies.
 The speed-up is close to the number of epochs: the uncached path runs the backbone over the training and
 validation images once per epoch, the cached path once in total.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would flood the report; set before tqdm loads
 
-from tools import CHECKOUT as REPO, LAYOUT
+from tools import CHECKOUT as REPO
+from tools import LAYOUT
 
 NOTEBOOK = LAYOUT.lessons / "03_transfer_learning.ipynb"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "hymenoptera_data"
@@ -49,8 +51,12 @@ def calibrate_batchnorm(model, images, batch_size=32):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("HYMENOPTERA_DIR", DEFAULT_DATA)),
-                        help="hymenoptera_data folder (train/ and val/)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("HYMENOPTERA_DIR", DEFAULT_DATA)),
+        help="hymenoptera_data folder (train/ and val/)",
+    )
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -103,20 +109,29 @@ def main(argv=None) -> int:
 
     print(notice)
     print(f"device {ns['DEVICE']}, torch threads {torch.get_num_threads()}, classes {classes}")
-    print(f"images: {len(y_train)} train + {len(y_val)} val at {size}×{size} (decoded once in {decode_seconds:.1f} s, "
-          "not counted below)")
+    print(
+        f"images: {len(y_train)} train + {len(y_val)} val at {size}×{size} (decoded once in {decode_seconds:.1f} s, "
+        "not counted below)"
+    )
     print(f"epochs: {args.epochs} for both paths, batch size {args.batch_size}, seed {ns['SEED']}")
-    print(f"uncached (backbone every epoch): {uncached['seconds']:8.2f} s   "
-          f"final val accuracy {uncached['val_acc']:.2%}")
-    print(f"cached   (features once + head): {cached['seconds']:8.2f} s   final val accuracy {cached['val_acc']:.2%}"
-          f"   ({cached['extract_seconds']:.2f} s extracting, "
-          f"{cached['seconds'] - cached['extract_seconds']:.2f} s training)")
+    print(
+        f"uncached (backbone every epoch): {uncached['seconds']:8.2f} s   final val accuracy {uncached['val_acc']:.2%}"
+    )
+    print(
+        f"cached   (features once + head): {cached['seconds']:8.2f} s   final val accuracy {cached['val_acc']:.2%}"
+        f"   ({cached['extract_seconds']:.2f} s extracting, "
+        f"{cached['seconds'] - cached['extract_seconds']:.2f} s training)"
+    )
     speedup = uncached["seconds"] / cached["seconds"]
     gap_points = abs(uncached["val_acc"] - cached["val_acc"]) * 100
-    print(f"CPU time of this process: uncached {cpu_uncached:.2f} s, cached {cpu_cached:.2f} s "
-          f"(speed-up {cpu_uncached / cpu_cached:.1f}×)")
-    print(f"speed-up (wall): {speedup:.1f}× (goal ≥ 10×)   accuracy difference: {gap_points:.1f} points (goal ≤ 1)   "
-          f"largest per-epoch loss difference: {loss_gap:.2e}")
+    print(
+        f"CPU time of this process: uncached {cpu_uncached:.2f} s, cached {cpu_cached:.2f} s "
+        f"(speed-up {cpu_uncached / cpu_cached:.1f}×)"
+    )
+    print(
+        f"speed-up (wall): {speedup:.1f}× (goal ≥ 10×)   accuracy difference: {gap_points:.1f} points (goal ≤ 1)   "
+        f"largest per-epoch loss difference: {loss_gap:.2e}"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ per-student seconds and the Dask path's overhead per student.
 On one 2-core machine two Dask workers compete for the same cores as `--jobs 2`: the figure to read
 is the overhead (packing, shipping and unpacking a student), not a speed-up; across machines each
 worker brings its own cores."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ import time
 from pathlib import Path
 
 from autograder.results import StudentResult, results_from_dict
-from tools import CHECKOUT as REPO, LAYOUT
+from tools import CHECKOUT as REPO
+from tools import LAYOUT
 
 DOWNLOADS = LAYOUT.demo / "downloads"
 
@@ -31,9 +33,27 @@ def grade(course: Path, students: list[str], extra: list[str], timeout: int) -> 
     import subprocess
 
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "--course-dir", str(course), "--no-feedback",
-                    "--timeout", str(timeout), "--students", ",".join(students), "--probe-seed", "bench", *extra],
-                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.cli",
+            "grade",
+            "--course-dir",
+            str(course),
+            "--no-feedback",
+            "--timeout",
+            str(timeout),
+            "--students",
+            ",".join(students),
+            "--probe-seed",
+            "bench",
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     wall = time.perf_counter() - t0
     return wall, results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
 
@@ -53,7 +73,7 @@ def main(argv=None) -> int:
             cli.main(["collect", str(DOWNLOADS), "--course-dir", str(base)])
             cli.main(["preflight", "--course-dir", str(base)])
         students = sorted(p.name for p in (base / "submitted").iterdir())
-        students = students[:args.students] if args.students else students
+        students = students[: args.students] if args.students else students
         print(f"demo class: {len(students)} students, cell timeout {args.timeout} s", flush=True)
         rows, scores = [], {}
 
@@ -66,21 +86,29 @@ def main(argv=None) -> int:
         rows.append(("local, --jobs 2", wall, res))
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
-                wall, res = grade(course_copy(f"dask{workers}"), students,
-                                  ["--executor", "dask", "--scheduler", lc.scheduler_address], args.timeout)
+                wall, res = grade(
+                    course_copy(f"dask{workers}"),
+                    students,
+                    ["--executor", "dask", "--scheduler", lc.scheduler_address],
+                    args.timeout,
+                )
             rows.append((f"dask, {workers} worker(s)", wall, res))
         print("\nresult")
         base_wall = rows[0][1]
         for label, wall, res in rows:
             inner = sorted(r.seconds for s, r in res.items() if s in students)
             scores[label] = {s: res[s].scores for s in students}
-            print(f"  {label:<20} {wall:7.1f} s wall ({wall / len(students):5.1f} s per student; one student's "
-                  f"own grading median {inner[len(inner) // 2]:.1f} s)")
+            print(
+                f"  {label:<20} {wall:7.1f} s wall ({wall / len(students):5.1f} s per student; one student's "
+                f"own grading median {inner[len(inner) // 2]:.1f} s)"
+            )
         one = rows[1]
         inner_local = sorted(r.seconds for s, r in rows[0][2].items() if s in students)
         inner_dask = sorted(r.seconds for s, r in one[2].items() if s in students)
-        print(f"  Dask overhead per student (1 worker, one student's own time vs local): "
-              f"{inner_dask[len(inner_dask) // 2] - inner_local[len(inner_local) // 2]:+.1f} s")
+        print(
+            f"  Dask overhead per student (1 worker, one student's own time vs local): "
+            f"{inner_dask[len(inner_dask) // 2] - inner_local[len(inner_local) // 2]:+.1f} s"
+        )
         print(f"  2 Dask workers vs local --jobs 2 on this machine: {base_wall / rows[2][1]:.2f}x")
         same = all(scores[label] == scores[rows[0][0]] for label, *_ in rows)
         print(f"  identical scores in all three runs: {same}")

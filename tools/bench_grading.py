@@ -9,6 +9,7 @@ ones they may not, by design: stock nbgrader runs only the public tests, in the 
 The snooping demo student is left out by default: under stock nbgrader (no sandbox) its code
 appends to the gradebook it is being graded into. Students that stock nbgrader cannot grade
 (a kernel that dies fails the whole submission) are listed, not compared."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 from autograder.results import results_from_dict
-from tools import CHECKOUT as REPO, LAYOUT
+from tools import CHECKOUT as REPO
+from tools import LAYOUT
 
 
 def run(cmd, cwd, env, may_fail=False) -> float:
@@ -39,8 +41,11 @@ def stock_scores(gradebook: Path, students: list[str]) -> dict:
     """{student: {notebook: {grade_id: auto_score}}} of stock nbgrader's gradebook."""
     from autograder.gradebook import read_scores
 
-    return {s: {nb: {gid: cell.score for gid, cell in cells.items()} for nb, cells in scores.items()}
-            for s in students if (scores := read_scores(gradebook, LAYOUT.assignment, s))}
+    return {
+        s: {nb: {gid: cell.score for gid, cell in cells.items()} for nb, cells in scores.items()}
+        for s in students
+        if (scores := read_scores(gradebook, LAYOUT.assignment, s))
+    }
 
 
 def main(argv=None) -> int:
@@ -49,15 +54,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=60)
     ap.add_argument("--skip", default="sam", help="students left out (comma-separated)")
     args = ap.parse_args(argv)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(REPO))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO))
     skip = {s for s in args.skip.split(",") if s}
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         mine, stock = tmp / "mine", tmp / "stock"
         cli = [sys.executable, "-m", "autograder.cli"]
-        run(cli + ["collect", str(LAYOUT.demo / "downloads"), "--course-dir", str(mine)],
-            REPO, env)
+        run(cli + ["collect", str(LAYOUT.demo / "downloads"), "--course-dir", str(mine)], REPO, env)
         run(cli + ["preflight", "--course-dir", str(mine)], REPO, env)
         for s in skip:
             shutil.rmtree(mine / "submitted" / s, ignore_errors=True)
@@ -69,23 +72,45 @@ def main(argv=None) -> int:
             "c = get_config()\nc.CourseDirectory.course_id = 'bench'\n"
             f"c.ExecutePreprocessor.timeout = {args.timeout}\nc.Execute.timeout = {args.timeout}\n"
             # the same kernel shutdown as course-grade, so the comparison measures the parallelism
-            "c.ExecutePreprocessor.shutdown_kernel = 'immediate'\n")
+            "c.ExecutePreprocessor.shutdown_kernel = 'immediate'\n"
+        )
         run([sys.executable, "-m", "nbgrader", "generate_assignment", LAYOUT.assignment, "--force"], stock, env)
-        print(f"demo class: {len(students)} students ({', '.join(sorted(skip)) or 'none'} left out), "
-              f"cell timeout {args.timeout} s, {os.cpu_count()} CPU cores")
+        print(
+            f"demo class: {len(students)} students ({', '.join(sorted(skip)) or 'none'} left out), "
+            f"cell timeout {args.timeout} s, {os.cpu_count()} CPU cores"
+        )
         print(f"stock: nbgrader autograde {LAYOUT.assignment} (sequential) ...", flush=True)
         # exits 1 when any student failed (a dead kernel): expected with the demo class
-        t_stock = run([sys.executable, "-m", "nbgrader", "autograde", LAYOUT.assignment, "--force"], stock, env,
-                      may_fail=True)
+        t_stock = run(
+            [sys.executable, "-m", "nbgrader", "autograde", LAYOUT.assignment, "--force"], stock, env, may_fail=True
+        )
         print(f"  {t_stock:.1f} s")
         shutil.copytree(mine, tmp / "mine-fresh")
         times = {}
         for kernels, course in (("fresh", tmp / "mine-fresh"), ("fork", mine)):
-            print(f"course-grade grade --jobs {args.jobs} --kernel-start {kernels} (sandboxed, no feedback) ...",
-                  flush=True)
-            times[kernels] = run(cli + ["grade", "--course-dir", str(course), "--no-feedback", "--jobs", str(args.jobs),
-                                        "--timeout", str(args.timeout), "--kernel-start", kernels,
-                                        "--probe-seed", "bench-grading"], REPO, env)
+            print(
+                f"course-grade grade --jobs {args.jobs} --kernel-start {kernels} (sandboxed, no feedback) ...",
+                flush=True,
+            )
+            times[kernels] = run(
+                cli
+                + [
+                    "grade",
+                    "--course-dir",
+                    str(course),
+                    "--no-feedback",
+                    "--jobs",
+                    str(args.jobs),
+                    "--timeout",
+                    str(args.timeout),
+                    "--kernel-start",
+                    kernels,
+                    "--probe-seed",
+                    "bench-grading",
+                ],
+                REPO,
+                env,
+            )
             print(f"  {times[kernels]:.1f} s (includes generating the assignment once)")
         t_mine = times["fork"]
         results = results_from_dict(json.loads((mine / "exports" / "results.json").read_text()))
@@ -103,25 +128,40 @@ def main(argv=None) -> int:
                 stock_failed.append(f"{s} ({', '.join(sorted(skipped - failed)) or 'everything'})")
             failed |= skipped
             a = {(nb, c): v for nb, cells in ours.items() if nb not in failed for c, v in cells.items()}
-            b = {(nb, c): v or 0 for nb, cells in theirs.get(s, {}).items() if nb not in failed
-                 for c, v in cells.items()}
+            b = {
+                (nb, c): v or 0 for nb, cells in theirs.get(s, {}).items() if nb not in failed for c, v in cells.items()
+            }
             (same if a == b else differ).append(s)
             if a != b:
-                print(f"  {s}: scores differ: " + ", ".join(f"{k}: ours {a.get(k)} stock {b.get(k)}"
-                                                        for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)))
-        print("  (compared: every graded cell of every notebook both tools graded; a difference is a cell the\n"
-              "   public tests pass and the hidden checks do not, or a cascade stock nbgrader charges twice)")
+                print(
+                    f"  {s}: scores differ: "
+                    + ", ".join(
+                        f"{k}: ours {a.get(k)} stock {b.get(k)}"
+                        for k in sorted(set(a) | set(b))
+                        if a.get(k) != b.get(k)
+                    )
+                )
+        print(
+            "  (compared: every graded cell of every notebook both tools graded; a difference is a cell the\n"
+            "   public tests pass and the hidden checks do not, or a cascade stock nbgrader charges twice)"
+        )
         worker = sorted(r.seconds for r in results.values())
         print("\nresult")
         print(f"  stock nbgrader, sequential : {t_stock:7.1f} s  ({t_stock / len(students):.1f} s per student)")
-        print(f"  course-grade, {args.jobs} jobs, fresh: {times['fresh']:7.1f} s  "
-              f"({times['fresh'] / len(students):.1f} s per student)")
-        print(f"  course-grade, {args.jobs} jobs, fork : {t_mine:7.1f} s  ({t_mine / len(students):.1f} s per student; "
-              f"one student's own grading took median {worker[len(worker) // 2]:.1f} s)")
+        print(
+            f"  course-grade, {args.jobs} jobs, fresh: {times['fresh']:7.1f} s  "
+            f"({times['fresh'] / len(students):.1f} s per student)"
+        )
+        print(
+            f"  course-grade, {args.jobs} jobs, fork : {t_mine:7.1f} s  ({t_mine / len(students):.1f} s per student; "
+            f"one student's own grading took median {worker[len(worker) // 2]:.1f} s)"
+        )
         print(f"  speed-up vs stock          : {t_stock / t_mine:.2f}x forked, {t_stock / times['fresh']:.2f}x fresh")
         print(f"  forked vs fresh kernels    : identical scores cell by cell for {modes_agree}/{len(students)}")
-        print(f"  identical scores on {len(same)}/{len(same) + len(differ)} students graded by both"
-              + (f"; stock nbgrader never graded: {'; '.join(stock_failed)}" if stock_failed else ""))
+        print(
+            f"  identical scores on {len(same)}/{len(same) + len(differ)} students graded by both"
+            + (f"; stock nbgrader never graded: {'; '.join(stock_failed)}" if stock_failed else "")
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ made from the real reference solutions (``nbgrader_course.solved``) plus deliber
 Everything is derived from release/ and source/ at run time (notebooks, exercises, grade_ids), so
 the class follows the exercises; expected.json says what the grader must conclude for each
 student (checked by tests/grader/test_demo_class.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ from tools.nbgrader_course import read, solved
 
 TARGET = LAYOUT.demo
 
-SNOOP = '''
+SNOOP = """
 # --- the student goes looking for the hidden tests and the gradebook ---
 import os as _os
 _found, _wrote = [], []
@@ -53,7 +54,7 @@ for _target in ("../../../gradebook.db", "../../../../gradebook.db"):
     except OSError:
         pass
 print("looked for hidden tests and gradebooks, found:", _found[:5], "| wrote into:", _wrote)
-'''
+"""
 
 
 class Builder:
@@ -105,8 +106,14 @@ class Builder:
         exercises = [e for e in self.rel.exercises() if e != "other"]
         zero = set(zero)
         below = set(below) | zero
-        self.expected[student] = {"what": what, "full": sorted(set(exercises) - below), "below": sorted(below),
-                                  "zero": sorted(zero), "review": review, "why": list(why)}
+        self.expected[student] = {
+            "what": what,
+            "full": sorted(set(exercises) - below),
+            "below": sorted(below),
+            "zero": sorted(zero),
+            "review": review,
+            "why": list(why),
+        }
 
     def exs_of(self, name: str) -> list[str]:
         return [f"ex{n}" for n in sorted(self.rel.notebooks[name].exercises)]
@@ -124,26 +131,54 @@ class Builder:
         self.add("ada", folder("ada", self.all_good()), "reference solutions, one folder per student")
         lms = {f"Ben Okafor_40012_assignsubmission_file_{n}.ipynb": nb for n, nb in self.all_good().items()}
         self.add("ben_okafor", lms, "reference solutions, LMS export names")
-        self.add("chen", folder("chen", self.all_good(), lambda n: f"Copy of {n}.ipynb"),
-                 "reference solutions, Colab 'Copy of' names")
-        self.add("dana", {f"dana_ex{''.join(map(str, sorted(self.rel.notebooks[n].exercises)))}.ipynb": nb
-                          for n, nb in self.all_good().items()}, "reference solutions, short 'dana_ex12' names")
-        self.add("yuri", folder("yuri", self.all_good(), lambda n: f"{n} (1).ipynb"),
-                 "reference solutions, browser '(1)' names")
+        self.add(
+            "chen",
+            folder("chen", self.all_good(), lambda n: f"Copy of {n}.ipynb"),
+            "reference solutions, Colab 'Copy of' names",
+        )
+        self.add(
+            "dana",
+            {
+                f"dana_ex{''.join(map(str, sorted(self.rel.notebooks[n].exercises)))}.ipynb": nb
+                for n, nb in self.all_good().items()
+            },
+            "reference solutions, short 'dana_ex12' names",
+        )
+        self.add(
+            "yuri",
+            folder("yuri", self.all_good(), lambda n: f"{n} (1).ipynb"),
+            "reference solutions, browser '(1)' names",
+        )
 
         # unfinished work: realistic partial credit
-        for student, exercises in (("eli", [ex_numbers[1]]), ("fay", [ex_numbers[3], ex_numbers[5 % len(ex_numbers)]]),
-                                   ("gus", [ex_numbers[-1]]), ("zoe", [ex_numbers[0], ex_numbers[-2]])):
+        for student, exercises in (
+            ("eli", [ex_numbers[1]]),
+            ("fay", [ex_numbers[3], ex_numbers[5 % len(ex_numbers)]]),
+            ("gus", [ex_numbers[-1]]),
+            ("zoe", [ex_numbers[0], ex_numbers[-2]]),
+        ):
             nbs = self.all_good()
             for e in exercises:
                 self.stub_out(nbs[self.nb_of(e).name], e)
-            self.add(student, folder(student, nbs), f"did not do exercise(s) {exercises}",
-                     below=[f"ex{e}" for e in exercises])
+            self.add(
+                student,
+                folder(student, nbs),
+                f"did not do exercise(s) {exercises}",
+                below=[f"ex{e}" for e in exercises],
+            )
         nbs = self.all_good()
-        self.add("hana", folder("hana", {n: nbs[n] for n in names[:2]}), "submitted only the first two notebooks",
-                 zero=[e for n in names[2:] for e in self.exs_of(n)])
-        self.add("ivan", folder("ivan", {n: copy.deepcopy(self.rel.notebooks[n].nb) for n in names}),
-                 "the untouched release", zero=[e for n in names for e in self.exs_of(n)])
+        self.add(
+            "hana",
+            folder("hana", {n: nbs[n] for n in names[:2]}),
+            "submitted only the first two notebooks",
+            zero=[e for n in names[2:] for e in self.exs_of(n)],
+        )
+        self.add(
+            "ivan",
+            folder("ivan", {n: copy.deepcopy(self.rel.notebooks[n].nb) for n in names}),
+            "the untouched release",
+            zero=[e for n in names for e in self.exs_of(n)],
+        )
 
         # structural damage that preflight repairs
         nbs = self.all_good()
@@ -162,7 +197,8 @@ class Builder:
         e3 = min(self.rel.notebooks[third].exercises)
         answer = self.cell(nbs[third], self.answers(e3)[0])
         nbs[third].cells[nbs[third].cells.index(answer)] = nbformat.v4.new_markdown_cell(
-            answer.source, metadata=answer.metadata, id=answer.id)
+            answer.source, metadata=answer.metadata, id=answer.id
+        )
         self.add("kai", folder("kai", nbs), "deleted a test cell, turned an answer cell into markdown (repaired)")
         nbs = self.all_good()
         e1 = min(self.rel.notebooks[first].exercises)
@@ -178,8 +214,14 @@ class Builder:
         e_last = max(self.rel.notebooks[last].exercises)
         gid = self.tested_answer(e_last)
         nbs[last].cells.remove(self.cell(nbs[last], gid))
-        self.add("max", folder("max", nbs), f"deleted the answer cell {gid}", below=[f"ex{e_last}"], review=True,
-                 why=["deleted"])
+        self.add(
+            "max",
+            folder("max", nbs),
+            f"deleted the answer cell {gid}",
+            below=[f"ex{e_last}"],
+            review=True,
+            why=["deleted"],
+        )
         nbs = self.all_good()
         c = self.cell(nbs[first], self.answers(e1)[0])
         c.source = c.source + "\n\nthis line is not python\n"
@@ -187,57 +229,108 @@ class Builder:
         nbs = self.all_good()
         c = self.cell(nbs[third], self.answers(e3)[0])
         c.source = "import os\nos._exit(1)  # the kernel dies here\n\n" + c.source
-        self.add("omar", folder("omar", nbs), "the kernel dies (os._exit) in one notebook",
-                 zero=self.exs_of(third), review=True, why=["kernel died"])
+        self.add(
+            "omar",
+            folder("omar", nbs),
+            "the kernel dies (os._exit) in one notebook",
+            zero=self.exs_of(third),
+            review=True,
+            why=["kernel died"],
+        )
         nbs = self.all_good()
         e2 = min(self.rel.notebooks[second].exercises)
         c = self.cell(nbs[second], self.answers(e2)[0])
         c.source = "while True:  # an infinite loop before the answer\n    pass\n\n" + c.source
-        self.add("pia", folder("pia", nbs), "an infinite loop in an answer cell (stopped by the cell timeout)",
-                 below=[f"ex{e2}"], why=["timeout"])
+        self.add(
+            "pia",
+            folder("pia", nbs),
+            "an infinite loop in an answer cell (stopped by the cell timeout)",
+            below=[f"ex{e2}"],
+            why=["timeout"],
+        )
         nbs = self.all_good()
         c = self.cell(nbs[second], self.answers(max(self.rel.notebooks[second].exercises))[0])
         c.source = "_hoard = bytearray(2**40)  # a terabyte\n\n" + c.source
-        self.add("quinn", folder("quinn", nbs), "a huge allocation (MemoryError under the kernel's memory cap)",
-                 below=[f"ex{max(self.rel.notebooks[second].exercises)}"], why=["memory"])
+        self.add(
+            "quinn",
+            folder("quinn", nbs),
+            "a huge allocation (MemoryError under the kernel's memory cap)",
+            below=[f"ex{max(self.rel.notebooks[second].exercises)}"],
+            why=["memory"],
+        )
         nbs = self.all_good()
         e_t = max(self.rel.notebooks[third].exercises)
         self.stub_out(nbs[third], e_t)
         c = self.cell(nbs[third], self.answers(e_t)[0])
-        c.source = ("import torch\ntorch.allclose = lambda *args, **kwargs: True\n"
-                    "torch.Tensor.tolist = lambda self: []\n\n" + c.source)
-        self.add("rosa", folder("rosa", nbs), "replaces torch.allclose and a torch.Tensor method (gains nothing, "
-                 "flagged)", zero=[f"ex{e_t}"], review=True, why=["tamper"])
+        c.source = (
+            "import torch\ntorch.allclose = lambda *args, **kwargs: True\n"
+            "torch.Tensor.tolist = lambda self: []\n\n" + c.source
+        )
+        self.add(
+            "rosa",
+            folder("rosa", nbs),
+            "replaces torch.allclose and a torch.Tensor method (gains nothing, flagged)",
+            zero=[f"ex{e_t}"],
+            review=True,
+            why=["tamper"],
+        )
         nbs = self.all_good()
         c = self.cell(nbs[first], self.answers(e1)[0])
         c.source = c.source + "\n" + SNOOP
         self.add("sam", folder("sam", nbs), "reads around for source/ and writes the gradebook (sees nothing)")
         nbs = self.all_good()
         c = self.cell(nbs[first], self.answers(e1)[0])
-        c.source = ("import sys\nimport warnings\nprint('debug: starting', file=sys.stderr)\n"
-                    "warnings.warn('a deprecation warning from my code', DeprecationWarning)\n\n" + c.source)
+        c.source = (
+            "import sys\nimport warnings\nprint('debug: starting', file=sys.stderr)\n"
+            "warnings.warn('a deprecation warning from my code', DeprecationWarning)\n\n" + c.source
+        )
         self.add("tess", folder("tess", nbs), "prints to stderr and warns in an answer cell (no effect)")
         nbs = self.all_good()
         self.stub_out(nbs[first], e1)
         for gid in self.tests(e1):
             self.cell(nbs[first], gid).source = "# the tests were in my way\npass"
-        self.add("uma", folder("uma", nbs),
-                 "edited the public tests away, answers not done (nbgrader runs the real ones)", below=[f"ex{e1}"])
+        self.add(
+            "uma",
+            folder("uma", nbs),
+            "edited the public tests away, answers not done (nbgrader runs the real ones)",
+            below=[f"ex{e1}"],
+        )
         nbs = self.all_good()
         empty = nbformat.v4.new_notebook()
-        self.add("vic", {**folder("vic", {n: nbs[n] for n in names[:-1]}), f"vic/{last}.ipynb": empty},
-                 "an empty notebook", zero=self.exs_of(last), review=True, why=["empty notebook"])
-        self.add("will", {**folder("will", self.all_good()), "will/answers.pdf": b"%PDF-1.4 demo",
-                          "will/helpers.py": b"def helper():\n    return 1\n"},
-                 "reference solutions plus files that are not notebooks (reported for a look)", review=True,
-                 why=["not a notebook"])
-        lesson = nbformat.v4.new_notebook(cells=[  # fixed ids: the build must be reproducible
-            nbformat.v4.new_markdown_cell("# My notes on skip connections", id="notes-title"),
-            nbformat.v4.new_code_cell("print('hello')", id="notes-code")])
+        self.add(
+            "vic",
+            {**folder("vic", {n: nbs[n] for n in names[:-1]}), f"vic/{last}.ipynb": empty},
+            "an empty notebook",
+            zero=self.exs_of(last),
+            review=True,
+            why=["empty notebook"],
+        )
+        self.add(
+            "will",
+            {
+                **folder("will", self.all_good()),
+                "will/answers.pdf": b"%PDF-1.4 demo",
+                "will/helpers.py": b"def helper():\n    return 1\n",
+            },
+            "reference solutions plus files that are not notebooks (reported for a look)",
+            review=True,
+            why=["not a notebook"],
+        )
+        lesson = nbformat.v4.new_notebook(
+            cells=[  # fixed ids: the build must be reproducible
+                nbformat.v4.new_markdown_cell("# My notes on skip connections", id="notes-title"),
+                nbformat.v4.new_code_cell("print('hello')", id="notes-code"),
+            ]
+        )
         nbs = self.all_good()
-        self.add("xena", {**folder("xena", {n: nbs[n] for n in names[1:]}), "xena/my_lesson_notes.ipynb": lesson},
-                 "sent lesson notes instead of the first notebook (not placed)", zero=self.exs_of(first),
-                 review=True, why=["could not tell"])
+        self.add(
+            "xena",
+            {**folder("xena", {n: nbs[n] for n in names[1:]}), "xena/my_lesson_notes.ipynb": lesson},
+            "sent lesson notes instead of the first notebook (not placed)",
+            zero=self.exs_of(first),
+            review=True,
+            why=["could not tell"],
+        )
 
     def write(self, target: Path) -> None:
         downloads = target / "downloads"
@@ -251,16 +344,27 @@ class Builder:
             else:
                 path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
         (target / "expected.json").write_text(json.dumps(self.expected, indent=1, sort_keys=True) + "\n")
-        lines = ["# Demo class (generated: `python -m tools.demo_builder`; do not edit by hand)", "",
-                 "Downloads as a grader receives them, built from the reference solutions in source/ plus",
-                 "deliberate mistakes. Grade them with `make grade-demo` (= `course-grade demo`).", "",
-                 "| student | what was done | grader must conclude |", "|---|---|---|"]
+        lines = [
+            "# Demo class (generated: `python -m tools.demo_builder`; do not edit by hand)",
+            "",
+            "Downloads as a grader receives them, built from the reference solutions in source/ plus",
+            "deliberate mistakes. Grade them with `make grade-demo` (= `course-grade demo`).",
+            "",
+            "| student | what was done | grader must conclude |",
+            "|---|---|---|",
+        ]
         for student, e in sorted(self.expected.items()):
-            outcome = ", ".join(filter(None, [
-                "full marks" if not e["below"] else "",
-                f"loses points on {', '.join(e['below'])}" if e["below"] else "",
-                f"0 on {', '.join(e['zero'])}" if e["zero"] else "",
-                "needs review" if e["review"] else ""]))
+            outcome = ", ".join(
+                filter(
+                    None,
+                    [
+                        "full marks" if not e["below"] else "",
+                        f"loses points on {', '.join(e['below'])}" if e["below"] else "",
+                        f"0 on {', '.join(e['zero'])}" if e["zero"] else "",
+                        "needs review" if e["review"] else "",
+                    ],
+                )
+            )
             lines.append(f"| {student} | {e['what']} | {outcome} |")
         (target / "README.md").write_text("\n".join(lines) + "\n")
 
@@ -290,21 +394,25 @@ def differences(committed: Path = TARGET) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.demo_builder", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.demo_builder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--check", action="store_true", help="only compare with the committed class")
     args = ap.parse_args(argv)
     if args.check:
         diff = differences()
         for line in diff:
             print(line)
-        print("demo class is up to date" if not diff else "demo class is OUT OF DATE: "
-              "run `python -m tools.demo_builder`")
+        print(
+            "demo class is up to date" if not diff else "demo class is OUT OF DATE: run `python -m tools.demo_builder`"
+        )
         return 1 if diff else 0
     target = build()
     students = json.loads((target / "expected.json").read_text())
-    print(f"wrote {target}: {len(students)} students, "
-          f"{sum(1 for p in (target / 'downloads').rglob('*') if p.is_file())} files")
+    print(
+        f"wrote {target}: {len(students)} students, "
+        f"{sum(1 for p in (target / 'downloads').rglob('*') if p.is_file())} files"
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ course.toml lists (or the ones named).
 
 nbgrader runs in a temporary course so the repo gets no gradebook; the generated notebooks
 are copied into release/ exactly as nbgrader wrote them."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ def generate_release(workdir: Path, layout: Layout = LAYOUT, assignment: str | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.make_release", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.make_release", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--course", default=None, help="the course's folder (with course.toml; default: this checkout)")
     ap.add_argument("assignments", nargs="*", help="default: every assignment course.toml lists")
     args = ap.parse_args(argv)

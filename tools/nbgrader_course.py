@@ -4,6 +4,7 @@ and the tests build from source/ (a student who wrote the reference answers, or 
 Used by the instructor's `make release`, by the benchmarks (stock `nbgrader autograde`) and by the
 tests. Everything goes through NbGraderAPI and the gradebook, never through printed output:
 `nbgrader validate` and the CLI exit 0 even on failure."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,7 +18,7 @@ from autograder.gradebook import read_scores
 from autograder.results import Scores
 from tools import CHECKOUT
 
-SUBMITTED_AT = "2026-11-23 12:00:00.000000 UTC"     # every test submission's timestamp.txt: on time, fixed
+SUBMITTED_AT = "2026-11-23 12:00:00.000000 UTC"  # every test submission's timestamp.txt: on time, fixed
 
 
 class NbgraderStepFailed(RuntimeError):
@@ -34,15 +35,17 @@ class Course:
     """A course folder in nbgrader's standard layout (source/ release/ submitted/ autograded/ feedback/),
     its source/ copied from ``layout``'s (default: the course this checkout holds)."""
 
-    def __init__(self, root: Path, layout: Layout | None = None, timeout: int = 60,
-                 assignment: str | None = None):
+    def __init__(self, root: Path, layout: Layout | None = None, timeout: int = 60, assignment: str | None = None):
         self.layout = layout or Layout.load(CHECKOUT)
         self.assignment = assignment or self.layout.assignment
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / "source").exists():
-            shutil.copytree(self.layout.root / self.layout.source_folder, self.root / "source",
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(
+                self.layout.root / self.layout.source_folder,
+                self.root / "source",
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
         self.config = course_config(self.root, timeout, self.layout.course_id)
         self._api = None
 

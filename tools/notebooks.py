@@ -1,6 +1,7 @@
 """Run notebooks the way a student does (a real kernel, top to bottom) and load their
 pure functions into the test process so demos can be tested with many inputs (the lesson
 benchmarks and the tests both use it)."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,6 @@ from queue import Empty
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-
 
 # Lesson cells tagged with this hold imports, pure compute functions and thin widget
 # builders: no training, no downloads, no display. Tests exec them in-process.
@@ -56,8 +56,9 @@ def cell_label(nb, index: int) -> str:
     return f"cell #{index} (id={cell.get('id', '?')}): {first[:80]}"
 
 
-def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
-                     env: dict | None = None, allow_errors: bool = False):
+def execute_notebook(
+    path: Path, *, cwd: Path | None = None, timeout: int = 120, env: dict | None = None, allow_errors: bool = False
+):
     """Execute ``path`` in a fresh python3 kernel; return (executed notebook, seconds).
 
     On failure raise NotebookFailed naming the failing cell and the exception.
@@ -68,15 +69,26 @@ def execute_notebook(path: Path, *, cwd: Path | None = None, timeout: int = 120,
     kernel_env.pop("MPLBACKEND", None)
     if env:
         kernel_env.update(env)
-    client = PromptNotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                  shutdown_kernel="immediate",
-                                  resources={"metadata": {"path": str(cwd or Path(path).parent)}})
+    client = PromptNotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(cwd or Path(path).parent)}},
+    )
     start = time.perf_counter()
     try:
         client.execute(env=kernel_env)
     except CellExecutionError as exc:
-        failing = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                        and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        failing = next(
+            (
+                i
+                for i, c in enumerate(nb.cells)
+                if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
         where = cell_label(nb, failing) if failing is not None else "unknown cell"
         raise NotebookFailed(f"{Path(path).name} failed at {where}\n{exc}") from None
     return nb, time.perf_counter() - start
@@ -95,8 +107,12 @@ def outputs_text(nb) -> str:
 
 
 def stderr_text(nb) -> str:
-    return "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", [])
-                   if out.get("output_type") == "stream" and out.get("name") == "stderr")
+    return "".join(
+        out.get("text", "")
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    )
 
 
 def notebook_namespace(path: Path, tag: str = FUNCTIONS_TAG) -> dict:

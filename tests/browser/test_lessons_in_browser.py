@@ -9,6 +9,7 @@ from the picture before the move. One screenshot per moved widget after its last
 ``<lesson>-<cell id>-<control>.png``, goes to $BROWSER_SCREENSHOTS or a pytest temporary folder, printed
 at the start of the run. Needs: chromium, node, and ``npm ci --prefix tests/browser``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,14 +74,29 @@ def saved_with_outputs(path: Path) -> bool:
 
 
 def run_driver(lab, notebook: Path, screenshot_dir: Path, change_timeout_s: int = 90) -> tuple[dict | None, str]:
-    cmd = ["node", str(DRIVER), "--url", lab.url, "--token", lab.token,
-           "--path", notebook.relative_to(lab.root).as_posix(), "--screenshot-dir", str(screenshot_dir),
-           "--name", notebook.stem,
-           "--timeout-s", str(DRIVER_TIMEOUT_S), "--change-timeout-s", str(change_timeout_s),
-           "--chromium", str(CHROMIUM)]
+    cmd = [
+        "node",
+        str(DRIVER),
+        "--url",
+        lab.url,
+        "--token",
+        lab.token,
+        "--path",
+        notebook.relative_to(lab.root).as_posix(),
+        "--screenshot-dir",
+        str(screenshot_dir),
+        "--name",
+        notebook.stem,
+        "--timeout-s",
+        str(DRIVER_TIMEOUT_S),
+        "--change-timeout-s",
+        str(change_timeout_s),
+        "--chromium",
+        str(CHROMIUM),
+    ]
     proc = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=DRIVER_TIMEOUT_S + 300)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("REPORT ")), None)
-    report = json.loads(line[len("REPORT "):]) if line else None
+    report = json.loads(line[len("REPORT ") :]) if line else None
     return report, f"driver exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
 
 
@@ -89,18 +105,25 @@ def describe_images(images: list[dict]) -> str:
 
 
 def describe(report: dict) -> str:
-    lines = [f"screenshot of the page: {report['screenshot']}",
-             f"widget outputs: {report.get('expectedWidgets')} in the notebook, {report.get('renderedWidgets')} "
-             f"rendered, {report.get('closedWidgets')} closed by the kernel"]
+    lines = [
+        f"screenshot of the page: {report['screenshot']}",
+        f"widget outputs: {report.get('expectedWidgets')} in the notebook, {report.get('renderedWidgets')} "
+        f"rendered, {report.get('closedWidgets')} closed by the kernel",
+    ]
     lines += [f"problem: {p}" for p in report["problems"]]
     lines += [f"JavaScript error: {e}" for e in report["jsErrors"]]
     lines += [f"console error: {e}" for e in report["consoleErrors"]]
     for w in report["widgets"]:
-        lines.append(f"widget in cell #{w['cell']} ({w.get('cellId')}): {w.get('control')}, "
-                     f"changed={w.get('changed')}, "
-                     f"pictures before: {describe_images(w.get('imagesBefore', []))}")
-        lines += [f"    move {m['move']}: {m.get('how')} -> changed={m.get('changed')}, "
-                  f"pictures: {describe_images(m.get('images', []))}" for m in w.get("moves", [])]
+        lines.append(
+            f"widget in cell #{w['cell']} ({w.get('cellId')}): {w.get('control')}, "
+            f"changed={w.get('changed')}, "
+            f"pictures before: {describe_images(w.get('imagesBefore', []))}"
+        )
+        lines += [
+            f"    move {m['move']}: {m.get('how')} -> changed={m.get('changed')}, "
+            f"pictures: {describe_images(m.get('images', []))}"
+            for m in w.get("moves", [])
+        ]
     return "\n".join(lines)
 
 
@@ -112,8 +135,10 @@ def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(lesson, lab, screensh
     finally:
         lab.shutdown_kernels()  # a lesson's kernel holds torch and its models: free it before the next
     assert report is not None, f"the browser driver gave no report\n{driver_log}\nserver log:\n{lab.log_tail()}"
-    print(f"{lesson.name}: {report['seconds']:.0f} s in the browser (cells {report.get('runSeconds')} s), "
-          f"screenshots: {[Path(w['screenshot']).name for w in report['widgets'] if w.get('screenshot')]}")
+    print(
+        f"{lesson.name}: {report['seconds']:.0f} s in the browser (cells {report.get('runSeconds')} s), "
+        f"screenshots: {[Path(w['screenshot']).name for w in report['widgets'] if w.get('screenshot')]}"
+    )
 
     assert report["ok"], f"{lesson.name} failed in JupyterLab:\n{describe(report)}"
     assert report["renderedWidgets"] >= 1, f"{lesson.name} displayed no widget: every lesson has a live demo"
@@ -133,6 +158,7 @@ def test_lesson_runs_and_its_widgets_respond_in_jupyterlab(lesson, lab, screensh
 
 
 # --- the driver's checks can fail: a notebook made to break each of them, and a healthy one ---
+
 
 def shared_drawing_helper() -> str:
     """The cell every lesson uses to draw inside a widget (tests/test_widget_drawing.py: identical in all)."""
@@ -225,8 +251,11 @@ def test_driver_passes_a_healthy_notebook_and_catches_each_breakage(tmp_path_fac
     assert all(w["imagesOk"] and all(len(m["images"]) == 1 for m in w["moves"]) for w in drawing), describe(good)
     assert "mouse drag" in drawing[0]["moves"][-1]["how"], describe(good)  # continuous_update streamed values
     assert sorted(p.name for p in shots.glob("healthy-*.png")) == [  # named by cell id, not by index
-        "healthy-h1-slider.png", "healthy-h2-dropdown.png", "healthy-h4-slider.png",
-        "healthy-h5-toggle-buttons.png"]
+        "healthy-h1-slider.png",
+        "healthy-h2-dropdown.png",
+        "healthy-h4-slider.png",
+        "healthy-h5-toggle-buttons.png",
+    ]
 
     assert bad is not None and not bad["ok"], bad_log
     problems = "\n".join(bad["problems"])

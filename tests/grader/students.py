@@ -3,6 +3,7 @@ student folders, flat "alice_ex2.ipynb" names, LMS prefixes, Colab copies, stray
 
 ``EXPECTED[student]`` is the outcome the grader must produce: autograded points per exercise
 (ex1 2, ex2 3, ex3 2, ex4 3 at most), whether a human must look, and words the reason must contain."""
+
 from __future__ import annotations
 
 import copy
@@ -49,10 +50,17 @@ EXPECTED = {
     "snoop": _expect(),
 }
 # Students that submit only one notebook score 0 on the other one.
-ONLY = {"syntax": "ex12", "retyped": "ex12", "edits_tests": "ex12", "custom_exc": "ex12",
-        "sneaky": "ex34", "builtins": "ex12", "hog": "ex34"}
+ONLY = {
+    "syntax": "ex12",
+    "retyped": "ex12",
+    "edits_tests": "ex12",
+    "custom_exc": "ex12",
+    "sneaky": "ex34",
+    "builtins": "ex12",
+    "hog": "ex34",
+}
 for _student, _nb in ONLY.items():
-    for _ex in (("ex3", "ex4") if _nb == "ex12" else ("ex1", "ex2")):
+    for _ex in ("ex3", "ex4") if _nb == "ex12" else ("ex1", "ex2"):
         EXPECTED[_student]["scores"][_ex] = 0
 
 
@@ -62,7 +70,7 @@ class Class:
     def __init__(self, folder: Path, release: Path, source: Path, secrets: dict[str, str]):
         self.folder = Path(folder)
         self.release, self.source = Path(release), Path(source)
-        self.secrets = secrets      # absolute paths the snooping student goes after
+        self.secrets = secrets  # absolute paths the snooping student goes after
 
     def blank(self, nb):
         return read(self.release / f"{nb}_tiny.ipynb")
@@ -91,25 +99,41 @@ class Class:
         w("blank_ex34_tiny.ipynb", self.blank("ex34"))
 
         # infinite loop inside the function: every test calling it runs into the per-cell timeout
-        w("loop/ex12_tiny.ipynb", with_answer(self.good("ex12"), "ex1_triple",
-                                              "def triple(x):\n    while True:\n        pass"))
+        w(
+            "loop/ex12_tiny.ipynb",
+            with_answer(self.good("ex12"), "ex1_triple", "def triple(x):\n    while True:\n        pass"),
+        )
         w("loop/ex34_tiny.ipynb", self.good("ex34"))
         # a loop that swallows the interrupt: the notebook cannot finish, the other one is graded
-        w("stubborn/ex12_tiny.ipynb", with_answer(
-            self.good("ex12"), "ex1_triple",
-            "def triple(x):\n    return 3 * x\n\nwhile True:\n    try:\n        while True:\n            pass\n"
-            "    except BaseException:\n        pass"))
+        w(
+            "stubborn/ex12_tiny.ipynb",
+            with_answer(
+                self.good("ex12"),
+                "ex1_triple",
+                "def triple(x):\n    return 3 * x\n\nwhile True:\n    try:\n        while True:\n            pass\n"
+                "    except BaseException:\n        pass",
+            ),
+        )
         w("stubborn/ex34_tiny.ipynb", self.good("ex34"))
         # the kernel dies: only this notebook is lost
         w("crash/ex12_tiny.ipynb", self.good("ex12"))
-        w("crash/ex34_tiny.ipynb", with_answer(self.good("ex34"), "ex3_scale",
-                                               "import os\nos._exit(1)\n\ndef scale(t, k):\n    return t * k"))
+        w(
+            "crash/ex34_tiny.ipynb",
+            with_answer(self.good("ex34"), "ex3_scale", "import os\nos._exit(1)\n\ndef scale(t, k):\n    return t * k"),
+        )
         # allocates until the kernel's memory cap: a MemoryError in the test, not a dead machine
-        w("hog/ex34_tiny.ipynb", with_answer(
-            self.good("ex34"), "ex4_count_positive",
-            "def count_positive(t):\n    hoard = []\n    while True:\n        hoard.append(bytearray(2**28))"))
-        w("syntax_ex12_tiny.ipynb", with_answer(self.good("ex12"), "ex2_count_even",
-                                                "def count_even(values)\n    return 0"))
+        w(
+            "hog/ex34_tiny.ipynb",
+            with_answer(
+                self.good("ex34"),
+                "ex4_count_positive",
+                "def count_positive(t):\n    hoard = []\n    while True:\n        hoard.append(bytearray(2**28))",
+            ),
+        )
+        w(
+            "syntax_ex12_tiny.ipynb",
+            with_answer(self.good("ex12"), "ex2_count_even", "def count_even(values)\n    return 0"),
+        )
         self._structural()
         self._noise_and_names(now)
         self._cheats()
@@ -119,7 +143,7 @@ class Class:
         nb = self.good("ex12")
         nb.cells = [c for c in nb.cells if c.get("id") not in ("ex1_triple", "ex2_test_count_even")]
         for c in nb.cells:
-            c.metadata.pop("deletable", None)      # Colab drops it, so cells can be deleted
+            c.metadata.pop("deletable", None)  # Colab drops it, so cells can be deleted
         w("deleted/ex12_tiny.ipynb", nb)
         w("deleted/ex34_tiny.ipynb", self.good("ex34"))
 
@@ -143,7 +167,7 @@ class Class:
 
         for nbname in ("ex12", "ex34"):
             nb = self.good(nbname)
-            for c in nb.cells:                      # what some tools and Colab exports do
+            for c in nb.cells:  # what some tools and Colab exports do
                 c.metadata = {}
                 c.pop("id", None)
             nb.nbformat_minor = 4
@@ -153,18 +177,20 @@ class Class:
 
     def _noise_and_names(self, now):
         w = self.write
-        nb = with_answer(self.good("ex12"), "ex2_count_even",
-                         "import sys\nimport warnings\nwarnings.simplefilter('always')\n"
-                         "print('debugging output', file=sys.stderr)\n\n"
-                         "def count_even(values):\n"
-                         "    warnings.warn('count_even: values should be a list', UserWarning)\n"
-                         "    return sum(1 for v in values if v % 2 == 0)")
+        nb = with_answer(
+            self.good("ex12"),
+            "ex2_count_even",
+            "import sys\nimport warnings\nwarnings.simplefilter('always')\n"
+            "print('debugging output', file=sys.stderr)\n\n"
+            "def count_even(values):\n"
+            "    warnings.warn('count_even: values should be a list', UserWarning)\n"
+            "    return sum(1 for v in values if v % 2 == 0)",
+        )
         w("noisy/ex12_tiny.ipynb", nb)
         w("noisy/ex34_tiny.ipynb", self.good("ex34"))
         w("Lms Student_12345_assignsubmission_file_ex12_tiny.ipynb", self.good("ex12"))
         w("Lms Student_12345_assignsubmission_file_ex34_tiny.ipynb", self.good("ex34"))
-        w("empty/ex12_tiny.ipynb", text=json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
-                                                   "nbformat_minor": 5}))
+        w("empty/ex12_tiny.ipynb", text=json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
         w("empty/ex34_tiny.ipynb", text="")
 
     def _cheats(self):
@@ -176,27 +202,45 @@ class Class:
         w("edits_tests/ex12_tiny.ipynb", nb)
 
         w("tamper/ex12_tiny.ipynb", self.good("ex12"))
-        nb = with_answer(self.good("ex34"), "ex3_scale",
-                         "import torch\ntorch.allclose = lambda *a, **k: True\n"
-                         "torch.Tensor.tolist = lambda self: [-1.5, -1.5, -1.5]\n\n"
-                         "def scale(t, k):\n    return t + k")
+        nb = with_answer(
+            self.good("ex34"),
+            "ex3_scale",
+            "import torch\ntorch.allclose = lambda *a, **k: True\n"
+            "torch.Tensor.tolist = lambda self: [-1.5, -1.5, -1.5]\n\n"
+            "def scale(t, k):\n    return t + k",
+        )
         w("tamper/ex34_tiny.ipynb", nb)
 
-        w("sneaky/ex34_tiny.ipynb", with_answer(
-            self.good("ex34"), "ex3_scale",
-            "_t = __import__('torch')\n_put = vars(__builtins__)['setattr'] if isinstance(__builtins__, dict) "
-            "else __builtins__.setattr\n_put(_t, 'allclose', lambda *a, **k: True)\n\n"
-            "def scale(t, k):\n    return t + k"))
+        w(
+            "sneaky/ex34_tiny.ipynb",
+            with_answer(
+                self.good("ex34"),
+                "ex3_scale",
+                "_t = __import__('torch')\n_put = vars(__builtins__)['setattr'] if isinstance(__builtins__, dict) "
+                "else __builtins__.setattr\n_put(_t, 'allclose', lambda *a, **k: True)\n\n"
+                "def scale(t, k):\n    return t + k",
+            ),
+        )
 
-        w("builtins/ex12_tiny.ipynb", with_answer(
-            self.good("ex12"), "ex2_count_even",
-            "class _Anything(int):\n    def __eq__(self, other):\n        return True\n\n"
-            "type = lambda obj: int\n\ndef count_even(values):\n    return _Anything(0)"))
+        w(
+            "builtins/ex12_tiny.ipynb",
+            with_answer(
+                self.good("ex12"),
+                "ex2_count_even",
+                "class _Anything(int):\n    def __eq__(self, other):\n        return True\n\n"
+                "type = lambda obj: int\n\ndef count_even(values):\n    return _Anything(0)",
+            ),
+        )
 
-        w("custom_exc/ex12_tiny.ipynb", with_answer(
-            self.good("ex12"), "ex1_triple",
-            "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n\n"
-            "def triple(x):\n    return x"))
+        w(
+            "custom_exc/ex12_tiny.ipynb",
+            with_answer(
+                self.good("ex12"),
+                "ex1_triple",
+                "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n\n"
+                "def triple(x):\n    return x",
+            ),
+        )
 
         s = self.secrets
         snoop = (
@@ -224,6 +268,7 @@ class Class:
             "        pass\n"
             "print('SNOOP notebooks or gradebooks found:', len(_found), _found[:3])\n"
             "print('SNOOP saw hidden tests:', _leaked)\n"
-            "print('SNOOP wrote:', _wrote)")
+            "print('SNOOP wrote:', _wrote)"
+        )
         w("snoop/ex12_tiny.ipynb", with_answer(self.good("ex12"), "ex1_triple", snoop))
         w("snoop/ex34_tiny.ipynb", self.good("ex34"))

@@ -11,11 +11,13 @@ an attacker's notebook earns 0 autograded points, so any point is forged. Per at
   (``CG-REPORT`` lines the attacks print, read from the graders' copy of the autograded notebook);
 - the rest of the class is graded as if the attackers were not there.
 Known holes in files the lead owns are ``xfail(strict=True)`` with the fix in the reason."""
+
 from __future__ import annotations
 
 import base64
 import binascii
 import codecs
+import contextlib
 import csv
 import html
 import json
@@ -61,19 +63,41 @@ def run(tmp_path_factory):
         token = secrets.token_hex(6)
         course, downloads, canary = root / "course", root / "downloads", root / "canary"
         canary.mkdir()
-        paths = {"repo": str(Path(__file__).resolve().parents[2]), "course": str(course), "source": str(SOURCE),
-                 "downloads": str(downloads), "canary_dir": str(canary)}
+        paths = {
+            "repo": str(Path(__file__).resolve().parents[2]),
+            "course": str(course),
+            "source": str(SOURCE),
+            "downloads": str(downloads),
+            "canary_dir": str(canary),
+        }
         kit = attacks.Kit(release_nb(FILE), reference_submission(FILE), token, paths)
         attacks.build_downloads(kit, downloads)
         targets = attacks.outside_targets(kit)
         before = {t: _has_token(t, token) for t in targets}
         old = os.environ.get("CG_GRADER_CANARY")
-        os.environ["CG_GRADER_CANARY"] = token        # the grader's environment holds a "secret"
+        os.environ["CG_GRADER_CANARY"] = token  # the grader's environment holds a "secret"
         t0 = time.perf_counter()
         try:
-            cli.main(["run", str(downloads), "--course-dir", str(course), "--release", str(RELEASE),
-                      "--source", str(SOURCE), "--timeout", str(CELL_TIMEOUT), "--memory-mb", str(MEMORY_MB),
-                      "-j", "2", "--probe-seed", "fixed"])
+            cli.main(
+                [
+                    "run",
+                    str(downloads),
+                    "--course-dir",
+                    str(course),
+                    "--release",
+                    str(RELEASE),
+                    "--source",
+                    str(SOURCE),
+                    "--timeout",
+                    str(CELL_TIMEOUT),
+                    "--memory-mb",
+                    str(MEMORY_MB),
+                    "-j",
+                    "2",
+                    "--probe-seed",
+                    "fixed",
+                ]
+            )
         finally:
             if old is None:
                 os.environ.pop("CG_GRADER_CANARY", None)
@@ -81,7 +105,7 @@ def run(tmp_path_factory):
                 os.environ["CG_GRADER_CANARY"] = old
         seconds = time.perf_counter() - t0
         written = [t for t in targets if _has_token(t, token) and not before[t]]
-        for t in written:                           # never leave a planted file behind (a .pth would run!)
+        for t in written:  # never leave a planted file behind (a .pth would run!)
             _scrub(t, token)
         leftovers = _leftover_processes()
         exports = course / "exports"
@@ -91,11 +115,24 @@ def run(tmp_path_factory):
             review = list(csv.DictReader(f))
         results = results_from_dict(json.loads((exports / "results.json").read_text()))
         rel = Assignment.load(RELEASE, SOURCE)
-        yield {"course": course, "grades": grades, "review": review, "results": results, "seconds": seconds,
-                "written": written, "leftovers": leftovers, "token": token, "rel": rel,
-                "secret": rel.secret_lines(), "reports": {s: _reports(course, s) for s in results},
-                "host_tmp": sorted(str(p) for pattern in (f"cg_fill_{token}", f"cgk-*/**/cg_fill_{token}")
-                                   for p in Path("/tmp").glob(pattern))}
+        yield {
+            "course": course,
+            "grades": grades,
+            "review": review,
+            "results": results,
+            "seconds": seconds,
+            "written": written,
+            "leftovers": leftovers,
+            "token": token,
+            "rel": rel,
+            "secret": rel.secret_lines(),
+            "reports": {s: _reports(course, s) for s in results},
+            "host_tmp": sorted(
+                str(p)
+                for pattern in (f"cg_fill_{token}", f"cgk-*/**/cg_fill_{token}")
+                for p in Path("/tmp").glob(pattern)
+            ),
+        }
     finally:
         if os.environ.get("CG_KEEP_ATTACKS"):
             print(f"\nattack run kept in {root}")
@@ -124,11 +161,9 @@ def _scrub(path: str, token: str) -> None:
 def _leftover_processes() -> list[int]:
     out = subprocess.run(["pgrep", "-f", f"sleep {attacks.SLEEP_MARK}"], capture_output=True, text=True)
     pids = [int(p) for p in out.stdout.split()]
-    for pid in pids:                            # the bank's own children: ours to end
-        try:
+    for pid in pids:  # the bank's own children: ours to end
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return pids
 
 
@@ -142,10 +177,8 @@ def _reports(course: Path, student: str) -> dict:
         for out in cell.get("outputs", []):
             for ln in str(out.get("text", "")).splitlines():
                 if ln.startswith("CG-REPORT "):
-                    try:
-                        found.update(json.loads(ln[len("CG-REPORT "):]))
-                    except json.JSONDecodeError:
-                        pass
+                    with contextlib.suppress(json.JSONDecodeError):
+                        found.update(json.loads(ln[len("CG-REPORT ") :]))
     return found
 
 
@@ -169,8 +202,11 @@ def _entry(run, student) -> NotebookResult | None:
 
 def _cell_scores(run, student) -> dict[str, tuple[float, float]]:
     """{grade_id: (points, max)} of the attacked notebook's autograded test cells."""
-    return {gid: (c.earned, c.max_score) for gid, c in _result(run, student).scores.get(NB, {}).items()
-            if run["rel"].notebooks[NB].graded[gid].kind == "test"}
+    return {
+        gid: (c.earned, c.max_score)
+        for gid, c in _result(run, student).scores.get(NB, {}).items()
+        if run["rel"].notebooks[NB].graded[gid].kind == "test"
+    }
 
 
 # -- the run as a whole --------------------------------------------------------------------------------
@@ -232,13 +268,14 @@ def test_attack_forges_no_points(run, attack):
     verdicts = entry.verdicts if entry else {}
     forged = {gid: s for gid, (s, _) in scores.items() if s > 0 and gid not in attack.may_pass}
     others = [a.name for a in ATTACKS if a.student == student and a is not attack]
-    assert not forged, (
-        f"{attack.name} (in {student!r} with {others}) forged points on blank code: "
-        + "; ".join(f"{gid} = {s:g} ({_why(gid, checked, verdicts)})" for gid, s in forged.items()))
+    assert not forged, f"{attack.name} (in {student!r} with {others}) forged points on blank code: " + "; ".join(
+        f"{gid} = {s:g} ({_why(gid, checked, verdicts)})" for gid, s in forged.items()
+    )
     allowed = sum(run["rel"].notebooks[NB].graded[g].points for g in attack.may_pass)
     for ex in ("ex1", "ex2"):
         assert float(run["grades"][student][ex]) <= (allowed if ex == "ex1" else 0), (
-            f"grades.csv gives {student} {run['grades'][student][ex]} on {ex}")
+            f"grades.csv gives {student} {run['grades'][student][ex]} on {ex}"
+        )
 
 
 def _why(gid, checked, verdicts) -> str:
@@ -251,10 +288,8 @@ def _decoded_views(page: str) -> list[str]:
     """The page and what a student could decode from it (feedback.leaks itself adds base64 blobs)."""
     views = [page, codecs.encode(page, "rot13"), page[::-1], urllib.parse.unquote(html.unescape(page))]
     for blob in re.findall(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}){16,}(?![0-9a-fA-F])", page):
-        try:
+        with contextlib.suppress(binascii.Error, ValueError):
             views.append(binascii.unhexlify(blob).decode("utf-8", "ignore"))
-        except (binascii.Error, ValueError):
-            pass
     for blob in re.findall(r"[A-Za-z0-9+/=_-]{24,}", page):
         for decode in (base64.b64decode, base64.urlsafe_b64decode):
             try:
@@ -272,14 +307,14 @@ ALL_STUDENTS = list(BASELINE) + sorted({a.student for a in ATTACKS})
 def test_feedback_shows_no_hidden_check_or_solution(run, student):
     own = set()
     sub = run["course"] / "submitted" / student / ASSIGNMENT / FILE
-    if sub.exists():      # what the student wrote themselves is not a leak
+    if sub.exists():  # what the student wrote themselves is not a leak
         own = {ln.strip() for c in nbformat.read(str(sub), as_version=4).cells for ln in c.source.splitlines()}
     secret = run["secret"] - own
     assert secret, "no secret lines to look for"
     squeezed = {ln: re.sub(r"\s+", "", ln) for ln in secret}
     for name, page in _pages(run, student).items():
-        found = set(leaks(page, secret))          # the grader's own check, on the page as sent
-        for view in _decoded_views(page)[1:]:     # and on what a student could decode from it
+        found = set(leaks(page, secret))  # the grader's own check, on the page as sent
+        for view in _decoded_views(page)[1:]:  # and on what a student could decode from it
             flat = re.sub(r"\s+", "", view)
             found |= {ln for ln, sq in squeezed.items() if sq in flat}
         assert not found, f"{student}'s {name} shows {len(found)} secret line(s), e.g. {sorted(found)[:3]}"
@@ -290,10 +325,36 @@ def test_feedback_shows_no_hidden_check_or_solution(run, student):
 class _Live(HTMLParser):
     """Where student markup would be live in a browser (script, handlers, URLs, math links)."""
 
-    URL_ATTRS = {"href", "src", "action", "formaction", "data", "srcdoc", "style", "content", "xlink:href",
-                 "background", "poster", "srcset"}
-    ACTIVE_TAGS = {"script", "iframe", "object", "embed", "base", "form", "svg", "math", "frame", "frameset",
-                   "meta", "link", "style", "applet"}
+    URL_ATTRS = {
+        "href",
+        "src",
+        "action",
+        "formaction",
+        "data",
+        "srcdoc",
+        "style",
+        "content",
+        "xlink:href",
+        "background",
+        "poster",
+        "srcset",
+    }
+    ACTIVE_TAGS = {
+        "script",
+        "iframe",
+        "object",
+        "embed",
+        "base",
+        "form",
+        "svg",
+        "math",
+        "frame",
+        "frameset",
+        "meta",
+        "link",
+        "style",
+        "applet",
+    }
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -308,10 +369,14 @@ class _Live(HTMLParser):
             if name.startswith("on"):
                 self.handlers += 1
                 self.found.append(f"<{tag} {name}={value[:60]!r}>")
-            elif XSS in value and (tag in self.ACTIVE_TAGS or name in ("srcdoc", "style")):
-                self.found.append(f"<{tag} {name}={value[:60]!r}>")
-            elif name in self.URL_ATTRS and re.match(r"(javascript|vbscript|livescript|data:(text/html|image/svg))",
-                                                     re.sub(r"[\x00-\x20]", "", html.unescape(value)), re.I):
+            elif (XSS in value and (tag in self.ACTIVE_TAGS or name in ("srcdoc", "style"))) or (
+                name in self.URL_ATTRS
+                and re.match(
+                    r"(javascript|vbscript|livescript|data:(text/html|image/svg))",
+                    re.sub(r"[\x00-\x20]", "", html.unescape(value)),
+                    re.I,
+                )
+            ):
                 self.found.append(f"<{tag} {name}={value[:60]!r}>")
 
     handle_startendtag = handle_starttag
@@ -327,7 +392,8 @@ class _Live(HTMLParser):
             self.found.append(f"{XSS} inside <{'/'.join(sorted(inside & {'script', 'style'}))}>: {data[:80]!r}")
         # MathJax renders $\href{javascript:...}$ as a live link (outside <pre>/<code>)
         if not inside & {"pre", "code", "script", "style", "textarea"} and re.search(
-                r"\\(href|url)\s*\{\s*(javascript|vbscript|data)", data, re.I):
+            r"\\(href|url)\s*\{\s*(javascript|vbscript|data)", data, re.I
+        ):
             self.found.append(f"MathJax link: {data.strip()[:80]!r}")
 
 
@@ -348,16 +414,22 @@ def test_feedback_defuses_what_nh3_lets_through():
     from autograder import feedback
 
     def page(defused: bool):
-        md = new_markdown_cell(f"[a](javascript:alert('{XSS}')) [b](java&#9;script&colon;x) "
-                               "$\\href{javascript:x}{c}$ ![s](attachment:evil.svg) [ok](https://example.org) $x^2$")
+        md = new_markdown_cell(
+            f"[a](javascript:alert('{XSS}')) [b](java&#9;script&colon;x) "
+            "$\\href{javascript:x}{c}$ ![s](attachment:evil.svg) [ok](https://example.org) $x^2$"
+        )
         md["attachments"] = {"evil.svg": {"image/svg+xml": "<svg onload='alert(1)'/>"}}
         code = new_code_cell("x")
-        code.outputs = [new_output("display_data", data={"text/html": "<div>$\\href{javascript:y}{d}$</div>",
-                                                          "image/png": "\" onerror=\"alert(1)"})]
+        code.outputs = [
+            new_output(
+                "display_data",
+                data={"text/html": "<div>$\\href{javascript:y}{d}$</div>", "image/png": '" onerror="alert(1)'},
+            )
+        ]
         nb = new_notebook(cells=[md, code])
         if defused:
             feedback.disarm(nb)
-        else:                       # nh3 alone (what the feedback did before)
+        else:  # nh3 alone (what the feedback did before)
             md.source = nh3.clean(md.source)
             md.pop("attachments")
             md.source = md.source.replace("attachment:", "")
@@ -365,7 +437,7 @@ def test_feedback_defuses_what_nh3_lets_through():
         return HTMLExporter(template_name="classic").from_notebook_node(nb)[0]
 
     assert feedback.live_markup(page(False)), "the oracle should see the live markup nh3 lets through"
-    body = page(True)                  # renders (the missing SVG attachment no longer stops nbconvert)
+    body = page(True)  # renders (the missing SVG attachment no longer stops nbconvert)
     assert not feedback.live_markup(body) and not _live(body).found
     assert 'href="https://example.org"' in body and "x^2" in body
 
@@ -402,16 +474,24 @@ def test_no_student_process_outlives_its_kernel(run):
 REPORTS = [(a, c) for a in ATTACKS for c in a.reports]
 
 
-@pytest.mark.parametrize("attack,check", [
-    pytest.param(a, c, id=f"{a.name}-{c.key}",
-                 marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=c.xfail)] if c.xfail else [])
-    for a, c in REPORTS])
+@pytest.mark.parametrize(
+    "attack,check",
+    [
+        pytest.param(
+            a,
+            c,
+            id=f"{a.name}-{c.key}",
+            marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=c.xfail)] if c.xfail else [],
+        )
+        for a, c in REPORTS
+    ],
+)
 def test_what_the_box_shows(run, attack, check):
     seen = run["reports"].get(attack.student, {})
     entry = _entry(run, attack.student)
     if check.key not in seen and check.killed_ok and entry and entry.failed:
-        return                     # the box stopped the kernel (e.g. its memory cgroup): contained
-    if check.key not in seen:      # not an AssertionError: an xfail must not hide an attack that never ran
+        return  # the box stopped the kernel (e.g. its memory cgroup): contained
+    if check.key not in seen:  # not an AssertionError: an xfail must not hide an attack that never ran
         raise RuntimeError(f"{attack.name} did not report {check.key!r}: its cell did not run ({seen})")
     assert check.ok(seen[check.key]), f"{attack.name}: {check.meaning}: {seen[check.key]!r}"
 
@@ -439,7 +519,8 @@ def test_a_file_name_cannot_replace_another_students_submission(run):
     assert pat, f"pat was not graded: {_result(run, 'pat').error}"
     flagged = any("pat_ex12" in r["reason"] for r in run["review"])
     assert all(s == m for s, m in pat.values()) or flagged, (
-        f"a file named pat_ex12_skip_connections.ipynb replaced pat's submission, unflagged: {pat}")
+        f"a file named pat_ex12_skip_connections.ipynb replaced pat's submission, unflagged: {pat}"
+    )
 
 
 def test_an_lms_name_part_cannot_claim_another_student(run):

@@ -2,6 +2,7 @@
 
 One real run — collect, preflight, parallel sandboxed nbgrader, feedback, export — then one test
 per bad submission checks its expected outcome (see tests/grader/students.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,7 @@ from tests.grader.students import EXPECTED, Class
 
 pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 10
-CHECKS = Path(__file__).with_name("fixture_checks")   # the tiny assignment's hidden checks
+CHECKS = Path(__file__).with_name("fixture_checks")  # the tiny assignment's hidden checks
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +29,51 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("grader_e2e")
     source, release = fixture.build_course(root)
     course, downloads = root / "course", root / "downloads"
-    secrets = {"repo": str(Path(__file__).resolve().parents[2]), "course": str(course),
-               "source": str(source.parent), "downloads": str(downloads), "gradebook": str(course / "gradebook.db"),
-               "victim": str(course / "submitted" / "good" / fixture.ASSIGNMENT / "ex12_tiny.ipynb")}
+    secrets = {
+        "repo": str(Path(__file__).resolve().parents[2]),
+        "course": str(course),
+        "source": str(source.parent),
+        "downloads": str(downloads),
+        "gradebook": str(course / "gradebook.db"),
+        "victim": str(course / "submitted" / "good" / fixture.ASSIGNMENT / "ex12_tiny.ipynb"),
+    }
     Class(downloads, release, source, secrets).build()
-    cli.main(["run", str(downloads), "--course-dir", str(course), "--release", str(release),
-              "--source", str(source), "--checks", str(CHECKS), "--probe-seed", "bad-submissions",
-              "--timeout", str(CELL_TIMEOUT), "--memory-mb", "1536", "--jobs", "2"])
+    cli.main(
+        [
+            "run",
+            str(downloads),
+            "--course-dir",
+            str(course),
+            "--release",
+            str(release),
+            "--source",
+            str(source),
+            "--checks",
+            str(CHECKS),
+            "--probe-seed",
+            "bad-submissions",
+            "--timeout",
+            str(CELL_TIMEOUT),
+            "--memory-mb",
+            "1536",
+            "--jobs",
+            "2",
+        ]
+    )
     exports = course / "exports"
     with open(exports / "grades.csv") as f:
         grades = {r["student"]: r for r in csv.DictReader(f) if r["student"] != "(max)"}
     with open(exports / "needs_review.csv") as f:
         review = list(csv.DictReader(f))
-    return {"course": course, "exports": exports, "grades": grades, "review": review, "secrets": secrets,
-            "results": results_from_dict(json.loads((exports / "results.json").read_text())), "release": release}
+    return {
+        "course": course,
+        "exports": exports,
+        "grades": grades,
+        "review": review,
+        "secrets": secrets,
+        "results": results_from_dict(json.loads((exports / "results.json").read_text())),
+        "release": release,
+    }
 
 
 def reasons(graded, student):
@@ -76,7 +108,7 @@ def test_one_dead_kernel_or_stuck_loop_costs_only_that_notebook(graded):
     assert crash["ex34_tiny"].status == "failed" and crash["ex12_tiny"].status == "graded"
     stubborn = graded["results"]["stubborn"].notebooks
     assert stubborn["ex12_tiny"].status == "failed" and stubborn["ex34_tiny"].status == "graded"
-    assert len(graded["grades"]) == len(EXPECTED)      # and every other student was graded
+    assert len(graded["grades"]) == len(EXPECTED)  # and every other student was graded
 
 
 def test_collect_reports_what_it_could_not_place(graded):
@@ -84,7 +116,7 @@ def test_collect_reports_what_it_could_not_place(graded):
     assert rows["README.pdf"]["placed"] == "False" and "not a notebook" in rows["README.pdf"]["how"]
     assert rows["good/notes.txt"]["placed"] == "False"
     assert rows["empty/ex34_tiny.ipynb"]["placed"] == "False" and "empty" in rows["empty/ex34_tiny.ipynb"]["how"]
-    assert rows["stripped/ex34_tiny.ipynb"]["kept"] == "False"   # the older of two downloads
+    assert rows["stripped/ex34_tiny.ipynb"]["kept"] == "False"  # the older of two downloads
     review = " ".join(r["reason"] for r in graded["review"])
     assert "README.pdf" in review and "empty/ex34_tiny.ipynb" in review
 
@@ -98,14 +130,14 @@ def test_feedback_shows_results_but_never_hidden_tests(graded):
             assert marker not in text, (page, marker)
         assert "BEGIN HIDDEN TESTS" not in text
     wrong = (graded["course"] / "feedback" / "edits_tests" / fixture.ASSIGNMENT / "ex12_tiny.html").read_text()
-    assert "triple multiplies by three" in wrong       # the verdict's teaching message is shown
+    assert "triple multiplies by three" in wrong  # the verdict's teaching message is shown
 
 
 def test_stderr_warnings_in_student_code_do_not_cost_points(graded):
     nb = nbformat.read(str(graded["course"] / "autograded" / "noisy" / fixture.ASSIGNMENT / "ex12_tiny.ipynb"), 4)
     test = next(c for c in nb.cells if grade_id_of(c) == "ex2_test_count_even")
     shown = "".join(o.get("text", "") for o in test.outputs)
-    assert "values should be a list" in shown          # the warning is shown, on stdout
+    assert "values should be a list" in shown  # the warning is shown, on stdout
 
 
 def test_student_code_sees_and_changes_nothing_outside_its_box(graded):
@@ -138,8 +170,19 @@ def test_feedback_can_be_rendered_again_from_the_course_folder(graded):
     course, release = graded["course"], graded["release"]
     page = course / "feedback" / "edits_tests" / fixture.ASSIGNMENT / "ex12_tiny.html"
     page.unlink()
-    cli.main(["feedback", "--course-dir", str(course), "--release", str(release),
-              "--source", str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT), "--checks", str(CHECKS)])
+    cli.main(
+        [
+            "feedback",
+            "--course-dir",
+            str(course),
+            "--release",
+            str(release),
+            "--source",
+            str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT),
+            "--checks",
+            str(CHECKS),
+        ]
+    )
     text = page.read_text(encoding="utf-8")
     assert "triple multiplies by three" in text
     assert not any(marker in text for marker in fixture.HIDDEN_MARKERS)
@@ -155,10 +198,29 @@ def test_regrading_one_student_reuses_the_course_gradebook_and_keeps_manual_grad
         written = gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "good")
         written.manual_score = 1
         gb.db.commit()
-    assert cli.main(["grade", "--course-dir", str(course), "--release", str(graded["release"]),
-                     "--source", str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT), "--students", "good",
-                     "--checks", str(CHECKS),
-                     "--timeout", str(CELL_TIMEOUT), "--jobs", "1", "--no-feedback"]) == 0
+    assert (
+        cli.main(
+            [
+                "grade",
+                "--course-dir",
+                str(course),
+                "--release",
+                str(graded["release"]),
+                "--source",
+                str(Path(graded["secrets"]["source"]) / fixture.ASSIGNMENT),
+                "--students",
+                "good",
+                "--checks",
+                str(CHECKS),
+                "--timeout",
+                str(CELL_TIMEOUT),
+                "--jobs",
+                "1",
+                "--no-feedback",
+            ]
+        )
+        == 0
+    )
     with Gradebook(db) as gb:
         assert {s.id for s in gb.students} == set(EXPECTED)
         assert gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "good").manual_score == 1

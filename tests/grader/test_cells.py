@@ -1,4 +1,5 @@
 """The cell vocabulary (autograder/cells.py) on the metadata a student can write: anything."""
+
 from __future__ import annotations
 
 import nbformat
@@ -6,10 +7,17 @@ import pytest
 
 from autograder import cells
 
-HOSTILE = [{}, {"metadata": []}, {"metadata": "x"}, {"metadata": {"nbgrader": []}},
-           {"metadata": {"nbgrader": "solution"}}, {"metadata": {"nbgrader": None}}, {"metadata": {"nbgrader": 7}},
-           {"metadata": {"nbgrader": {"grade_id": ["ex1_triple"], "points": "lots"}}},
-           {"metadata": {"nbgrader": {"grade_id": {"a": 1}, "points": [3]}}}]
+HOSTILE = [
+    {},
+    {"metadata": []},
+    {"metadata": "x"},
+    {"metadata": {"nbgrader": []}},
+    {"metadata": {"nbgrader": "solution"}},
+    {"metadata": {"nbgrader": None}},
+    {"metadata": {"nbgrader": 7}},
+    {"metadata": {"nbgrader": {"grade_id": ["ex1_triple"], "points": "lots"}}},
+    {"metadata": {"nbgrader": {"grade_id": {"a": 1}, "points": [3]}}},
+]
 
 
 @pytest.mark.parametrize("cell", HOSTILE)
@@ -19,12 +27,16 @@ def test_malformed_metadata_reads_as_a_plain_cell(cell):
     assert not (cells.is_grade(cell) or cells.is_solution(cell) or cells.is_locked(cell))
 
 
-@pytest.mark.parametrize("meta, kind, locked", [
-    ({"grade": True, "solution": False, "grade_id": "ex1_test_a", "points": 2}, "test", True),
-    ({"grade": False, "solution": True, "grade_id": "ex1_a"}, "answer", False),
-    ({"grade": True, "solution": True, "grade_id": "ex1_written_a", "points": 1}, "manual", False),
-    ({"task": True, "grade_id": "ex1_task"}, "task", False),
-    ({"locked": True, "grade_id": "ex1_setup"}, "readonly", True)])
+@pytest.mark.parametrize(
+    "meta, kind, locked",
+    [
+        ({"grade": True, "solution": False, "grade_id": "ex1_test_a", "points": 2}, "test", True),
+        ({"grade": False, "solution": True, "grade_id": "ex1_a"}, "answer", False),
+        ({"grade": True, "solution": True, "grade_id": "ex1_written_a", "points": 1}, "manual", False),
+        ({"task": True, "grade_id": "ex1_task"}, "task", False),
+        ({"locked": True, "grade_id": "ex1_setup"}, "readonly", True),
+    ],
+)
 def test_nbgraders_cell_types(meta, kind, locked):
     cell = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": meta})
     assert cells.cell_kind(cell) == kind and cells.is_locked(cell) == locked
@@ -37,6 +49,13 @@ def test_magics_and_shell_lines_are_blanked_in_place():
 
 
 def test_block_markers():
-    assert [cells.block_marker(ln) for ln in ("  ### BEGIN SOLUTION", "### END SOLUTION  ",
-                                              "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
-                                              "x = 1  # ### BEGIN SOLUTION")] == ["BEGIN", "END", "BEGIN", "END", None]
+    assert [
+        cells.block_marker(ln)
+        for ln in (
+            "  ### BEGIN SOLUTION",
+            "### END SOLUTION  ",
+            "### BEGIN HIDDEN TESTS",
+            "### END HIDDEN TESTS",
+            "x = 1  # ### BEGIN SOLUTION",
+        )
+    ] == ["BEGIN", "END", "BEGIN", "END", None]

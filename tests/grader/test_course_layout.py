@@ -1,4 +1,5 @@
 """course.toml → Layout: where it is looked for, what it says, and what a grader is told when it is wrong."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,7 +26,7 @@ def test_folders_are_relative_to_the_file_and_the_first_assignment_is_the_defaul
     layout = Layout.load(root / "course.toml")
     assert (layout.course_id, layout.assignment) == ("c1", "w1")
     assert layout.release() == root / "out" / "w1" and layout.release("w2") == root / "out" / "w2"
-    assert layout.source("w2") == root / "source" / "w2"       # an unnamed folder keeps nbgrader's name
+    assert layout.source("w2") == root / "source" / "w2"  # an unnamed folder keeps nbgrader's name
     assert layout.work == root / "grading"
     assert layout.checks is None and layout.demo is None
 
@@ -39,15 +40,18 @@ def test_found_in_the_working_folder_or_above_or_through_the_environment(tmp_pat
     other = write(tmp_path / "other", '[course]\nid = "env"\nassignments = ["b"]\n')
     monkeypatch.setenv(ENV_COURSE, str(other))
     assert Layout.load().course_id == "env"
-    assert Layout.load(root).course_id == "up"                  # --course wins over the environment
+    assert Layout.load(root).course_id == "up"  # --course wins over the environment
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    (None, "no course.toml"),
-    ('[course]\nid = "x"\n', "has no assignments"),
-    ('[course]\nassignments = ["a"]\n', "has no id"),
-    ("[course\nid = ", "cannot read"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (None, "no course.toml"),
+        ('[course]\nid = "x"\n', "has no assignments"),
+        ('[course]\nassignments = ["a"]\n', "has no id"),
+        ("[course\nid = ", "cannot read"),
+    ],
+)
 def test_a_missing_or_broken_course_file_says_what_to_do(tmp_path, monkeypatch, text, says):
     folder = tmp_path / "c"
     folder.mkdir()

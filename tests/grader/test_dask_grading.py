@@ -4,8 +4,10 @@
 The same slice of bad submissions is graded locally and on Dask: the scores must agree cell by
 cell, also when a worker is killed in the middle of a student (the scheduler reruns the task on
 the other worker, and the student is merged once). No scheduler: a clear error, nothing written."""
+
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -27,7 +29,7 @@ from tests.grader.students import Class
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 CHECKS = Path(__file__).with_name("fixture_checks")
-SLICE = ("good", "loop", "crash", "hog", "slow")     # slow: sleeps, so a worker can be killed mid-task
+SLICE = ("good", "loop", "crash", "hog", "slow")  # slow: sleeps, so a worker can be killed mid-task
 TIMEOUT = 10
 
 
@@ -37,10 +39,8 @@ def _start(cmd: list[str], log: Path) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
@@ -49,8 +49,21 @@ def cluster(tmp_path_factory):
     """{"address": ..., "workers": {address: Popen}}; every process is killed at the end."""
     folder = tmp_path_factory.mktemp("dask")
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [_start(dask + ["--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                            "--scheduler-file", str(folder / "scheduler.json")], folder / "scheduler.log")]
+    procs = [
+        _start(
+            dask
+            + [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(folder / "scheduler.json"),
+            ],
+            folder / "scheduler.log",
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not (folder / "scheduler.json").exists():
@@ -59,8 +72,23 @@ def cluster(tmp_path_factory):
         address = json.loads((folder / "scheduler.json").read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
         for i in range(2):
-            procs.append(_start([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                 "--no-nanny", "--no-dashboard", "--name", f"w{i}"], folder / f"worker{i}.log"))
+            procs.append(
+                _start(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                    ],
+                    folder / f"worker{i}.log",
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=30) as client:
@@ -78,8 +106,12 @@ def downloads(tmp_path_factory):
     root = tmp_path_factory.mktemp("dask_class")
     source, release = fixture.build_course(root)
     everyone = root / "everyone"
-    Class(everyone, release, source, {"repo": "", "course": "", "source": "", "downloads": "", "gradebook": "",
-                                      "victim": ""}).build()
+    Class(
+        everyone,
+        release,
+        source,
+        {"repo": "", "course": "", "source": "", "downloads": "", "gradebook": "", "victim": ""},
+    ).build()
     chosen = root / "downloads"
     for student in SLICE[:-1]:
         for path in everyone.glob(f"{student}*"):
@@ -96,16 +128,36 @@ def downloads(tmp_path_factory):
     good = solved(read(release / "ex12_tiny.ipynb"), read(source / "ex12_tiny.ipynb"))
     import nbformat
 
-    nbformat.write(with_answer(good, "ex1_triple", "import time\ntime.sleep(6)\n\ndef triple(x):\n    return 3 * x"),
-                   str(slow / "ex12_tiny.ipynb"))
+    nbformat.write(
+        with_answer(good, "ex1_triple", "import time\ntime.sleep(6)\n\ndef triple(x):\n    return 3 * x"),
+        str(slow / "ex12_tiny.ipynb"),
+    )
     return {"downloads": chosen, "source": source, "release": release, "root": root}
 
 
 def grade(downloads, course: Path, *extra: str) -> dict:
     d = downloads
-    code = cli.main(["run", str(d["downloads"]), "--course-dir", str(course), "--release", str(d["release"]),
-                     "--source", str(d["source"]), "--checks", str(CHECKS), "--probe-seed", "dask-test",
-                     "--timeout", str(TIMEOUT), "--memory-mb", "1536", *extra])
+    code = cli.main(
+        [
+            "run",
+            str(d["downloads"]),
+            "--course-dir",
+            str(course),
+            "--release",
+            str(d["release"]),
+            "--source",
+            str(d["source"]),
+            "--checks",
+            str(CHECKS),
+            "--probe-seed",
+            "dask-test",
+            "--timeout",
+            str(TIMEOUT),
+            "--memory-mb",
+            "1536",
+            *extra,
+        ]
+    )
     assert code == 0
     results = results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
     return {s: r.scores for s, r in results.items()}
@@ -120,8 +172,8 @@ def test_dask_scores_equal_local_cell_by_cell(downloads, local, cluster, tmp_pat
     ours = grade(downloads, tmp_path / "course", "--executor", "dask", "--scheduler", cluster["address"])
     assert set(ours) == set(SLICE)
     assert ours == local
-    assert local["good"]["ex12_tiny"]["ex1_test_triple"].score == 2   # the check is not vacuous: good scores ...
-    assert local["loop"]["ex12_tiny"]["ex1_test_triple"].score == 0   # ... and the looping student does not
+    assert local["good"]["ex12_tiny"]["ex1_test_triple"].score == 2  # the check is not vacuous: good scores ...
+    assert local["loop"]["ex12_tiny"]["ex1_test_triple"].score == 0  # ... and the looping student does not
     grades = {r["student"]: r for r in csv.DictReader(open(tmp_path / "course" / "exports" / "grades.csv"))}
     assert "kernel died" in grades["crash"]["notes"] + open(tmp_path / "course" / "exports" / "needs_review.csv").read()
     assert (tmp_path / "course" / "feedback" / "good" / fixture.ASSIGNMENT / "ex12_tiny.html").exists()
@@ -138,7 +190,7 @@ def test_a_worker_killed_mid_student_is_retried_on_the_other(downloads, local, c
             while time.monotonic() < deadline and not killed:
                 for worker, keys in client.processing().items():
                     if any(str(k).endswith("-slow") for k in keys) and worker in cluster["workers"]:
-                        time.sleep(2)              # well inside the slow student's sleep
+                        time.sleep(2)  # well inside the slow student's sleep
                         _stop(cluster["workers"][worker])
                         killed.append(worker)
                         return
@@ -163,7 +215,20 @@ def test_no_scheduler_is_a_clear_error_and_writes_nothing(downloads, tmp_path):
     d = downloads
     cli.main(["collect", str(d["downloads"]), "--course-dir", str(course), "--release", str(d["release"])])
     with pytest.raises(SystemExit) as err:
-        cli.main(["grade", "--course-dir", str(course), "--release", str(d["release"]), "--source",
-                  str(d["source"]), "--executor", "dask", "--scheduler", address])
+        cli.main(
+            [
+                "grade",
+                "--course-dir",
+                str(course),
+                "--release",
+                str(d["release"]),
+                "--source",
+                str(d["source"]),
+                "--executor",
+                "dask",
+                "--scheduler",
+                address,
+            ]
+        )
     assert address in str(err.value) and "dask scheduler" in str(err.value)
     assert not (course / "gradebook.db").exists()

@@ -1,4 +1,5 @@
 """The committed demo class: up to date with release/ and source/, and graded as expected.json says."""
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,7 @@ def test_demo_class_is_big_enough_and_uses_every_notebook():
     assert all(name in text for name in names)
 
 
-SEED = "demo-both-modes"      # the same grader inputs in both runs: any score difference is the kernels'
+SEED = "demo-both-modes"  # the same grader inputs in both runs: any score difference is the kernels'
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +57,18 @@ def test_forked_and_fresh_kernels_give_identical_scores_cell_by_cell(graded_demo
     assert cli.main(["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", "fresh"]) == 0
     forked, fresh = cell_scores(graded_demo, "forked"), cell_scores(course, "fresh")
     assert set(forked) == set(fresh) and len(forked) >= 24
-    different = {(s, nb, cell): (forked[s][nb][cell], fresh[s].get(nb, {}).get(cell))
-                 for s in forked for nb in forked[s] for cell in forked[s][nb]
-                 if forked[s][nb][cell] != fresh[s].get(nb, {}).get(cell)}
+    different = {
+        (s, nb, cell): (forked[s][nb][cell], fresh[s].get(nb, {}).get(cell))
+        for s in forked
+        for nb in forked[s]
+        for cell in forked[s][nb]
+        if forked[s][nb][cell] != fresh[s].get(nb, {}).get(cell)
+    }
     assert not different and forked == fresh, different
-    review = [(course / "exports" / "needs_review.csv").read_text(), (graded_demo / "exports" / "needs_review.csv")
-              .read_text()]
+    review = [
+        (course / "exports" / "needs_review.csv").read_text(),
+        (graded_demo / "exports" / "needs_review.csv").read_text(),
+    ]
     assert review[0] == review[1]
 
 
@@ -93,8 +100,10 @@ def test_demo_class_grades_as_expected(graded_demo):
     for page in (course / "feedback").rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         student = page.parent.parent.name
-        theirs = [nbformat.read(str(p), as_version=4)
-                  for p in (course / "submitted" / student / LAYOUT.assignment).glob("*.ipynb")]
+        theirs = [
+            nbformat.read(str(p), as_version=4)
+            for p in (course / "submitted" / student / LAYOUT.assignment).glob("*.ipynb")
+        ]
         assert "### BEGIN HIDDEN TESTS" not in text, page
         assert not feedback.leaks(text, feedback.not_theirs(hidden, theirs)), page
     assert Path(course / "exports" / "summary.png").stat().st_size > 10_000

@@ -3,6 +3,7 @@
 What a forked kernel must share with no other notebook (state, random streams, files), what it
 must not see or signal (the zygote, the grader), what it must not hold (capabilities), and that a
 dead zygote or kernel only ever costs a fresh start or that notebook."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,6 +36,7 @@ def warm(tmp_path_factory):
 def run_kernel(socket: str, cells: list[str], root: Path, timeout: float = 60) -> dict:
     """Start one kernel (forked when ``socket`` is given), run ``cells``; each must print one JSON line.
     Returns {"outputs": [parsed line per cell], "forked": bool, "pid": kernel pid, "log": kernel log}."""
+
     async def go():
         km = sandbox.SandboxedKernelManager(zygote=socket, kernel_root=str(root))
         await km.start_kernel(cwd=tempfile.mkdtemp(dir=root))
@@ -57,23 +59,32 @@ def run_kernel(socket: str, cells: list[str], root: Path, timeout: float = 60) -
                         break
                 outputs.append(json.loads(text.strip().splitlines()[-1]) if text.strip() else None)
             log = Path(km.kernel_dir, "kernel.log").read_text(errors="replace")
-            return {"outputs": outputs, "forked": getattr(km, "forked", None) is not None,
-                    "pid": km.provisioner.pid, "log": log}
+            return {
+                "outputs": outputs,
+                "forked": getattr(km, "forked", None) is not None,
+                "pid": km.provisioner.pid,
+                "log": log,
+            }
         finally:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
+
     return asyncio.run(go())
 
 
-STATE = ("import builtins, os, random, json, numpy, torch\n"
-         "print(json.dumps({'leak': hasattr(builtins, 'LEAK'), 'patched': torch.nn.Module.__call__ is None,\n"
-         "  'env': os.environ.get('LEAKED'), 'tmp': os.path.exists('/tmp/leak'), 'cwd': sorted(os.listdir('.')),\n"
-         "  'random': [random.random(), float(numpy.random.rand()), float(torch.rand(1))],\n"
-         "  'threads': torch.get_num_threads(), 'path0': __import__('sys').path[0]}))")
-POISON = ("import builtins, os, torch, json\n"
-          "builtins.LEAK = 1; torch.nn.Module.__call__ = None; os.environ['LEAKED'] = 'yes'\n"
-          "open('/tmp/leak', 'w').write('x'); open('mine.txt', 'w').write('x')\n"
-          "print(json.dumps({'done': True}))")
+STATE = (
+    "import builtins, os, random, json, numpy, torch\n"
+    "print(json.dumps({'leak': hasattr(builtins, 'LEAK'), 'patched': torch.nn.Module.__call__ is None,\n"
+    "  'env': os.environ.get('LEAKED'), 'tmp': os.path.exists('/tmp/leak'), 'cwd': sorted(os.listdir('.')),\n"
+    "  'random': [random.random(), float(numpy.random.rand()), float(torch.rand(1))],\n"
+    "  'threads': torch.get_num_threads(), 'path0': __import__('sys').path[0]}))"
+)
+POISON = (
+    "import builtins, os, torch, json\n"
+    "builtins.LEAK = 1; torch.nn.Module.__call__ = None; os.environ['LEAKED'] = 'yes'\n"
+    "open('/tmp/leak', 'w').write('x'); open('mine.txt', 'w').write('x')\n"
+    "print(json.dumps({'done': True}))"
+)
 
 
 def test_a_forked_kernel_starts_clean_every_time(warm, tmp_path):
@@ -88,19 +99,21 @@ def test_a_forked_kernel_starts_clean_every_time(warm, tmp_path):
     assert after["tmp"] is False and after["cwd"] == []
     assert all(a != b for a, b in zip(before["random"], after["random"], strict=True)), (before, after)
     assert after["threads"] == 1
-    assert after["path0"] != str(Path(zygote.__file__).parent)     # a kernel's sys.path, not the zygote's
+    assert after["path0"] != str(Path(zygote.__file__).parent)  # a kernel's sys.path, not the zygote's
 
 
 def test_a_forked_kernel_is_boxed_like_a_fresh_one(warm, tmp_path):
     """The same view of the machine in both modes; no capability left; the zygote out of sight."""
-    probe = ("import os, json\n"
-             "status = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n"
-             "procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
-             "cmds = [open(f'/proc/{p}/cmdline', 'rb').read().decode(errors='replace') for p in procs]\n"
-             f"print(json.dumps({{'root': sorted(os.listdir('/')), 'repo': os.path.exists({str(SOURCE)!r}),\n"
-             "  'caps': [status[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb')],\n"
-             "  'nnp': status.get('NoNewPrivs', '').strip(), 'zygote': any('zygote' in c for c in cmds),\n"
-             "  'procs': len(procs)}))")
+    probe = (
+        "import os, json\n"
+        "status = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n"
+        "procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
+        "cmds = [open(f'/proc/{p}/cmdline', 'rb').read().decode(errors='replace') for p in procs]\n"
+        f"print(json.dumps({{'root': sorted(os.listdir('/')), 'repo': os.path.exists({str(SOURCE)!r}),\n"
+        "  'caps': [status[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb')],\n"
+        "  'nnp': status.get('NoNewPrivs', '').strip(), 'zygote': any('zygote' in c for c in cmds),\n"
+        "  'procs': len(procs)}))"
+    )
     forked = run_kernel(warm.socket, [probe], tmp_path)
     fresh = run_kernel("", [probe], tmp_path)
     assert forked["forked"] and not fresh["forked"]
@@ -116,7 +129,7 @@ def test_a_kernel_that_kills_everything_it_can_leaves_the_zygote_serving(warm, t
     """Signals reach only the box: its placeholder dies, the box's pid namespace with it, the kernel too."""
     killer = "import os, signal\nos.kill(-1, signal.SIGKILL)"
     later = "import json, time\ntime.sleep(5)\nprint(json.dumps('still alive'))"
-    with pytest.raises(queue.Empty):        # no reply to the second cell: the kernel died with its box
+    with pytest.raises(queue.Empty):  # no reply to the second cell: the kernel died with its box
         run_kernel(warm.socket, [killer, later], tmp_path, timeout=15)
     assert warm.process.poll() is None
     again = run_kernel(warm.socket, ["import json; print(json.dumps(1 + 1))"], tmp_path)
@@ -131,8 +144,9 @@ def test_killing_the_kernel_kills_its_box(warm, tmp_path):
         assert box.poll() is None
         await km.shutdown_kernel(now=True)
         return box
+
     box = asyncio.run(go())
-    assert box.poll() is not None            # no placeholder (or kernel) left behind
+    assert box.poll() is not None  # no placeholder (or kernel) left behind
 
 
 def test_without_a_zygote_the_kernel_starts_fresh_and_says_why(tmp_path):
@@ -141,19 +155,27 @@ def test_without_a_zygote_the_kernel_starts_fresh_and_says_why(tmp_path):
     assert "no forked kernel" in out["log"] and "starting a fresh one" in out["log"]
 
 
-@pytest.mark.parametrize("fault, expected", [
-    ("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()", "threads"),
-    ("import os\nos.environ.pop('OPENBLAS_NUM_THREADS', None); os.environ['OMP_NUM_THREADS'] = '2'\n"
-     "import numpy", "threads"),
-])
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        ("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()", "threads"),
+        (
+            "import os\nos.environ.pop('OPENBLAS_NUM_THREADS', None); os.environ['OMP_NUM_THREADS'] = '2'\n"
+            "import numpy",
+            "threads",
+        ),
+    ],
+)
 def test_a_zygote_that_could_hang_its_children_refuses_to_serve(tmp_path, fault, expected):
     """A thread in the zygote (OpenBLAS's pool is the real-world one) would be copied as a held lock."""
     if "numpy" in fault and (os.cpu_count() or 1) < 2:
         pytest.skip("OpenBLAS starts no thread on one core")
-    script = (f"{fault}\nimport os, sys\nsys.path.insert(0, {str(Path(zygote.__file__).parents[1])!r})\n"
-              f"from autograder import zygote\nzygote.serve({str(tmp_path / 'z.sock')!r}, os.getppid(), [])")
+    script = (
+        f"{fault}\nimport os, sys\nsys.path.insert(0, {str(Path(zygote.__file__).parents[1])!r})\n"
+        f"from autograder import zygote\nzygote.serve({str(tmp_path / 'z.sock')!r}, os.getppid(), [])"
+    )
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     status = json.loads(out.stdout.strip().splitlines()[-1])
     assert status["ready"] is False and expected in status["why"], status
-    assert out.returncode == 0                     # it said why and stopped: nothing was forked
+    assert out.returncode == 0  # it said why and stopped: nothing was forked

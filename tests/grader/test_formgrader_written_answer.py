@@ -7,6 +7,7 @@ that score in grades.csv, the Canvas import file and the Moodle grading workshee
 student's submission time and late penalty are in nbgrader's own gradebook.
 
 Needs chromium, node and ``npm ci --prefix tests/browser`` (skips with the reason otherwise)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,10 +28,10 @@ import nbformat
 import pytest
 
 from autograder import cli
-from tools.nbgrader_course import read, solved, with_answer
 from tests.conftest import LAYOUT
 from tests.grader import fixture
 from tests.harness.lab_server import free_port
+from tools.nbgrader_course import read, solved, with_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 HERE = Path(__file__).resolve().parent
@@ -39,7 +40,7 @@ DRIVER = HERE / "formgrade_written_answer.mjs"
 PLAYWRIGHT = HERE.parent / "browser"
 CHROMIUM = Path(os.environ.get("BROWSER_CHROMIUM", "/usr/bin/chromium"))
 DUE = "2026-12-08 23:59 Europe/Berlin"
-WRITTEN = "ex1_written_why"          # the tiny assignment's manually graded answer (1 point)
+WRITTEN = "ex1_written_why"  # the tiny assignment's manually graded answer (1 point)
 
 
 def _missing() -> str:
@@ -60,15 +61,27 @@ def formgrader(course: Path, source: Path, workdir: Path):
         f"c.CourseDirectory.root = {str(course)!r}\n"
         f"c.CourseDirectory.course_id = '{LAYOUT.course_id}'\n"
         f"c.CourseDirectory.source_directory = {str(source.parent)!r}\n"
-        f"c.CourseDirectory.db_url = {'sqlite:///' + str(course / 'gradebook.db')!r}\n")
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(course / 'gradebook.db')!r}\n"
+    )
     port, token = free_port(), secrets.token_hex(16)
     log = open(workdir / "server.log", "wb")
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(workdir / "runtime"))
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("jupyter")), "server", "--no-browser", f"--port={port}",
-         "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"]
+        [
+            str(Path(sys.executable).with_name("jupyter")),
+            "server",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={course}",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),
-        cwd=course, stdout=log, stderr=subprocess.STDOUT, env=env)
+        cwd=course,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -79,8 +92,9 @@ def formgrader(course: Path, source: Path, workdir: Path):
                 break
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("jupyter server did not start:\n"
-                                       + (workdir / "server.log").read_text(errors="replace")[-3000:]) from None
+                    raise RuntimeError(
+                        "jupyter server did not start:\n" + (workdir / "server.log").read_text(errors="replace")[-3000:]
+                    ) from None
                 time.sleep(0.5)
         yield url, token
     finally:
@@ -98,60 +112,107 @@ def test_written_answer_graded_in_formgrader_reaches_every_export(tmp_path):
     if missing:
         pytest.skip(f"browser test skipped: {missing}")
     source, release = fixture.build_course(tmp_path / "build")
-    good = {nb: solved(read(release / f"{nb}.ipynb"), read(source / f"{nb}.ipynb"))
-            for nb in ("ex12_tiny", "ex34_tiny")}
+    good = {
+        nb: solved(read(release / f"{nb}.ipynb"), read(source / f"{nb}.ipynb")) for nb in ("ex12_tiny", "ex34_tiny")
+    }
     good["ex12_tiny"] = with_answer(good["ex12_tiny"], WRITTEN, "Tripling is linear, so one test value is not enough.")
     downloads = tmp_path / "downloads.zip"
     with zipfile.ZipFile(downloads, "w") as zf:
         for name, nb, when in [
-                ("smithjohn_LATE_12345_7001_ex12_tiny.ipynb", "ex12_tiny", (2026, 12, 9, 12, 0, 0)),   # 1 day late
-                ("smithjohn_12345_7002_ex34_tiny.ipynb", "ex34_tiny", (2026, 12, 8, 20, 0, 0)),
-                ("Ann Lee_40012_assignsubmission_file_ex12_tiny.ipynb", "ex12_tiny", (2026, 12, 8, 21, 0, 0)),
-                ("Ann Lee_40012_assignsubmission_file_ex34_tiny.ipynb", "ex34_tiny", (2026, 12, 8, 21, 0, 0))]:
+            ("smithjohn_LATE_12345_7001_ex12_tiny.ipynb", "ex12_tiny", (2026, 12, 9, 12, 0, 0)),  # 1 day late
+            ("smithjohn_12345_7002_ex34_tiny.ipynb", "ex34_tiny", (2026, 12, 8, 20, 0, 0)),
+            ("Ann Lee_40012_assignsubmission_file_ex12_tiny.ipynb", "ex12_tiny", (2026, 12, 8, 21, 0, 0)),
+            ("Ann Lee_40012_assignsubmission_file_ex34_tiny.ipynb", "ex34_tiny", (2026, 12, 8, 21, 0, 0)),
+        ]:
             zf.writestr(zipfile.ZipInfo(name, date_time=when), nbformat.writes(good[nb]))
     course = tmp_path / "course"
-    common = ["--course-dir", str(course), "--release", str(release), "--source", str(source),
-              "--checks", str(CHECKS)]
-    assert cli.main(["run", str(downloads), *common, "--lms", "auto", "--due", DUE, "--jobs", "2",
-                     "--timeout", "20", "--probe-seed", "formgrader"]) == 0
+    common = ["--course-dir", str(course), "--release", str(release), "--source", str(source), "--checks", str(CHECKS)]
+    assert (
+        cli.main(
+            [
+                "run",
+                str(downloads),
+                *common,
+                "--lms",
+                "auto",
+                "--due",
+                DUE,
+                "--jobs",
+                "2",
+                "--timeout",
+                "20",
+                "--probe-seed",
+                "formgrader",
+            ]
+        )
+        == 0
+    )
 
     # the submission time and the late penalty are in nbgrader's own gradebook
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         assert gb.find_assignment(fixture.ASSIGNMENT).duedate == dt.datetime(2026, 12, 8, 22, 59)
         late_sub = gb.find_submission(fixture.ASSIGNMENT, "canvas_12345")
         on_time = gb.find_submission(fixture.ASSIGNMENT, "moodle_40012")
         assert late_sub.timestamp == dt.datetime(2026, 12, 9, 11, 0) and late_sub.total_seconds_late > 0
         assert late_sub.late_submission_penalty > 0 and on_time.late_submission_penalty == 0
-        assert {g.name: g.manual_score for g in gb.find_submission_notebook("ex12_tiny", fixture.ASSIGNMENT,
-                                                                           "canvas_12345").grades}[WRITTEN] is None
+        assert {
+            g.name: g.manual_score
+            for g in gb.find_submission_notebook("ex12_tiny", fixture.ASSIGNMENT, "canvas_12345").grades
+        }[WRITTEN] is None
         ann = gb.find_student("moodle_40012")
         assert (ann.first_name, ann.last_name, ann.lms_user_id) == ("Ann", "Lee", "40012")
     feedback_page = next((course / "feedback" / "canvas_12345" / fixture.ASSIGNMENT).glob("*.html"))
     assert "Late submission:" in feedback_page.read_text()
 
     # formgrader lists students by the names export wrote into nbgrader's student table
-    grades = [{"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": WRITTEN, "score": 1},
-              {"student": "moodle_40012", "shown_as": "Lee, Ann", "grade_id": WRITTEN, "score": 0.5}]
+    grades = [
+        {"student": "canvas_12345", "shown_as": "smithjohn", "grade_id": WRITTEN, "score": 1},
+        {"student": "moodle_40012", "shown_as": "Lee, Ann", "grade_id": WRITTEN, "score": 0.5},
+    ]
     with formgrader(course, source, tmp_path) as (url, token):
-        run = subprocess.run(["node", str(DRIVER), "--url", url, "--token", token, "--assignment", fixture.ASSIGNMENT,
-                              "--notebook", "ex12_tiny", "--grades", json.dumps(grades),
-                              "--screenshot", str(tmp_path / "formgrader.png"), "--chromium", str(CHROMIUM),
-                              "--playwright", str(PLAYWRIGHT)],
-                             capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [
+                "node",
+                str(DRIVER),
+                "--url",
+                url,
+                "--token",
+                token,
+                "--assignment",
+                fixture.ASSIGNMENT,
+                "--notebook",
+                "ex12_tiny",
+                "--grades",
+                json.dumps(grades),
+                "--screenshot",
+                str(tmp_path / "formgrader.png"),
+                "--chromium",
+                str(CHROMIUM),
+                "--playwright",
+                str(PLAYWRIGHT),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     report = json.loads(next(ln[7:] for ln in run.stdout.splitlines() if ln.startswith("REPORT ")))
     assert run.returncode == 0, (report, run.stderr[-2000:], (tmp_path / "server.log").read_text()[-2000:])
-    assert [(s["student"], float(s["manual_score"])) for s in report["saved"]] == [("canvas_12345", 1.0),
-                                                                                  ("moodle_40012", 0.5)]
+    assert [(s["student"], float(s["manual_score"])) for s in report["saved"]] == [
+        ("canvas_12345", 1.0),
+        ("moodle_40012", 0.5),
+    ]
 
-    assert cli.main(["export", *common, "--format", "canvas", "--format", "moodle",
-                     "--assignment-title", "Week 7"]) == 0
+    assert (
+        cli.main(["export", *common, "--format", "canvas", "--format", "moodle", "--assignment-title", "Week 7"]) == 0
+    )
     exports = course / "exports"
     rows = {r["student"]: r for r in csv.DictReader((exports / "grades.csv").open())}
     auto = float(rows["canvas_12345"]["total"])
     assert auto > 0 and rows["canvas_12345"]["written"] == "1" and rows["moodle_40012"]["written"] == "0.5"
     assert rows["canvas_12345"]["manual_points_pending"] == "0"
-    assert float(rows["canvas_12345"]["final"]) == pytest.approx((auto + 1) * 0.9)    # −10 %: one day late
+    assert float(rows["canvas_12345"]["final"]) == pytest.approx((auto + 1) * 0.9)  # −10 %: one day late
     canvas = list(csv.reader((exports / "canvas_grades.csv").open()))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Week 7"]
     assert [(r[1], float(r[5])) for r in canvas[2:]] == [("12345", pytest.approx((auto + 1) * 0.9))]

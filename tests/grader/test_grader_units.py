@@ -1,5 +1,6 @@
 """Fast checks of the grader's pieces (no kernels, no nbgrader runs): file-name mapping, preflight
 repairs, the tamper scan, feedback sanitising, exports and the command line."""
+
 from __future__ import annotations
 
 import copy
@@ -40,15 +41,24 @@ def ids(nb):
 
 
 # -- collect -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stem, clean, copy_number", [
-    ("ex12_tiny (1)", "ex12_tiny", 1), ("Copy of ex12_tiny", "ex12_tiny", 0),
-    ("Copy of ex34_tiny (3)", "ex34_tiny", 3), ("ex2 - Copy", "ex2", 0), ("ex12_tiny-checkpoint", "ex12_tiny", 0)])
+@pytest.mark.parametrize(
+    "stem, clean, copy_number",
+    [
+        ("ex12_tiny (1)", "ex12_tiny", 1),
+        ("Copy of ex12_tiny", "ex12_tiny", 0),
+        ("Copy of ex34_tiny (3)", "ex34_tiny", 3),
+        ("ex2 - Copy", "ex2", 0),
+        ("ex12_tiny-checkpoint", "ex12_tiny", 0),
+    ],
+)
 def test_clean_stem_strips_browser_and_colab_decorations(stem, clean, copy_number):
     assert collect.clean_stem(stem) == (clean, copy_number)
 
 
-@pytest.mark.parametrize("text, numbers", [("ex12_skip", {1, 2}), ("alice_ex2", {2}), ("exercise-3", {3}),
-                                           ("ex78_pipeline", {7, 8}), ("notes", set())])
+@pytest.mark.parametrize(
+    "text, numbers",
+    [("ex12_skip", {1, 2}), ("alice_ex2", {2}), ("exercise-3", {3}), ("ex78_pipeline", {7, 8}), ("notes", set())],
+)
 def test_exercise_numbers_understand_bundled_notebook_names(text, numbers):
     assert collect.exercise_numbers(text) == numbers
 
@@ -56,10 +66,15 @@ def test_exercise_numbers_understand_bundled_notebook_names(text, numbers):
 def test_plan_places_mangled_names_and_reports_the_rest(assignment, tmp_path):
     nb12, nb34 = student_copy(assignment), student_copy(assignment, "ex34_tiny")
     files = {
-        "alice/ex12_tiny (1).ipynb": nb12, "alice_ex4.ipynb": nb34,
+        "alice/ex12_tiny (1).ipynb": nb12,
+        "alice_ex4.ipynb": nb34,
         "Bob Stone_12345_assignsubmission_file_ex12_tiny.ipynb": nb12,
-        "carol/Copy of ex34_tiny.ipynb": nb34, "dave/Untitled.ipynb": nb34, "eve/ex2.ipynb": nb12,
-        "frank/notes.pdf": None, "grace/ex12_tiny.ipynb": "", "__MACOSX/alice/._ex12_tiny.ipynb": None,
+        "carol/Copy of ex34_tiny.ipynb": nb34,
+        "dave/Untitled.ipynb": nb34,
+        "eve/ex2.ipynb": nb12,
+        "frank/notes.pdf": None,
+        "grace/ex12_tiny.ipynb": "",
+        "__MACOSX/alice/._ex12_tiny.ipynb": None,
     }
     for rel, nb in files.items():
         path = tmp_path / rel
@@ -71,10 +86,10 @@ def test_plan_places_mangled_names_and_reports_the_rest(assignment, tmp_path):
     placements, _ = collect.plan(tmp_path, assignment)
     got = {p.origin: (p.student, p.notebook, p.placed) for p in placements}
     assert got["alice/ex12_tiny (1).ipynb"] == ("alice", "ex12_tiny", True)
-    assert got["alice_ex4.ipynb"] == ("alice", "ex34_tiny", True)          # exercise 4 lives in ex34
+    assert got["alice_ex4.ipynb"] == ("alice", "ex34_tiny", True)  # exercise 4 lives in ex34
     assert got["Bob Stone_12345_assignsubmission_file_ex12_tiny.ipynb"] == ("bob_stone", "ex12_tiny", True)
     assert got["carol/Copy of ex34_tiny.ipynb"] == ("carol", "ex34_tiny", True)
-    assert got["dave/Untitled.ipynb"] == ("dave", "ex34_tiny", True)         # recognised by its content
+    assert got["dave/Untitled.ipynb"] == ("dave", "ex34_tiny", True)  # recognised by its content
     assert got["eve/ex2.ipynb"] == ("eve", "ex12_tiny", True)
     assert got["frank/notes.pdf"][2] is False
     assert got["grace/ex12_tiny.ipynb"][2] is False
@@ -108,7 +123,7 @@ def test_deleted_test_cell_is_restored_and_deleted_answer_flagged(assignment):
     nb = student_copy(assignment)
     nb.cells = [c for c in nb.cells if c.get("id") not in ("ex2_test_count_even", "ex1_triple")]
     fixed, report = preflight(nb, rnb, "s")
-    assert ids(fixed) == [c.grade_id for c in rnb.cells]          # every graded cell, in release order
+    assert ids(fixed) == [c.grade_id for c in rnb.cells]  # every graded cell, in release order
     assert report.status == "needs_review"
     kinds = {(f.severity, f.grade_id) for f in report.findings}
     assert ("repaired", "ex2_test_count_even") in kinds and ("review", "ex1_triple") in kinds
@@ -118,10 +133,10 @@ def test_duplicates_retyped_and_stripped_cells_are_repaired(assignment):
     rnb = assignment.notebooks["ex12_tiny"]
     nb = student_copy(assignment)
     i = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex1_test_triple")
-    nb.cells.insert(i, copy.deepcopy(nb.cells[i]))                   # duplicated graded cell
+    nb.cells.insert(i, copy.deepcopy(nb.cells[i]))  # duplicated graded cell
     j = next(i for i, c in enumerate(nb.cells) if c.get("id") == "ex2_count_even")
     nb.cells[j] = nbformat.v4.new_markdown_cell(nb.cells[j].source, metadata=nb.cells[j].metadata)
-    for c in nb.cells:                                              # Colab-style stripping
+    for c in nb.cells:  # Colab-style stripping
         c.metadata = {}
         c.pop("id", None)
     fixed, report = preflight(nb, rnb, "s")
@@ -168,27 +183,38 @@ def test_edited_public_test_is_noted(assignment):
 
 
 # -- tampering -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("code, severity", [
-    ("torch.allclose = lambda *a, **k: True", "tamper"),
-    ("import torch\ntorch.Tensor.tolist = lambda self: [1.0]", "tamper"),
-    ("import builtins\nbuiltins.isinstance = lambda *a: True", "tamper"),
-    ("isinstance = lambda *a: True", "tamper"),
-    ("def len(x):\n    return 3", "tamper"),
-    ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)", "tamper"),
-    ("import sys\nsys.settrace(lambda *a: None)", "tamper"),
-    ("import sys\nsys.modules['math'] = object()", "tamper"),
-    ("setattr(torch, 'equal', lambda *a: True)", "tamper"),
-    ("import collections\ncollections.Counter = dict", "tamper"),   # once only the guard's list had it
-    ("x = eval('1 + 1')", "review"),
-])
+@pytest.mark.parametrize(
+    "code, severity",
+    [
+        ("torch.allclose = lambda *a, **k: True", "tamper"),
+        ("import torch\ntorch.Tensor.tolist = lambda self: [1.0]", "tamper"),
+        ("import builtins\nbuiltins.isinstance = lambda *a: True", "tamper"),
+        ("isinstance = lambda *a: True", "tamper"),
+        ("def len(x):\n    return 3", "tamper"),
+        ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)", "tamper"),
+        ("import sys\nsys.settrace(lambda *a: None)", "tamper"),
+        ("import sys\nsys.modules['math'] = object()", "tamper"),
+        ("setattr(torch, 'equal', lambda *a: True)", "tamper"),
+        ("import collections\ncollections.Counter = dict", "tamper"),  # once only the guard's list had it
+        ("x = eval('1 + 1')", "review"),
+    ],
+)
 def test_tamper_scan_flags_attempts(code, severity):
     assert severity in {s for s, _ in tamper.scan(code)}, tamper.scan(code)
 
 
-@pytest.mark.parametrize("code", [
-    "torch.backends.cudnn.benchmark = True", "sum = 0", "input = torch.randn(3)",
-    "class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 2)",
-    "def f(values):\n    max = values[0]\n    return max", "torch.manual_seed(0)", "def broken(:\n  pass"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "torch.backends.cudnn.benchmark = True",
+        "sum = 0",
+        "input = torch.randn(3)",
+        "class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 2)",  # noqa: E501
+        "def f(values):\n    max = values[0]\n    return max",
+        "torch.manual_seed(0)",
+        "def broken(:\n  pass",
+    ],
+)
 def test_tamper_scan_leaves_ordinary_code_alone(code):
     assert not [m for s, m in tamper.scan(code) if s == "tamper"]
 
@@ -198,15 +224,21 @@ def test_sanitize_puts_back_public_tests_and_drops_tracebacks(assignment, tmp_pa
     rnb = assignment.notebooks["ex12_tiny"]
     nb = student_copy(assignment)
     test = next(c for c in nb.cells if c.get("id") == "ex1_test_triple")
-    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="triple fails on other inputs",
-                                           traceback=["\x1b[0;31m" + test.source])]
+    test.outputs = [
+        nbformat.v4.new_output(
+            "error",
+            ename="AssertionError",
+            evalue="triple fails on other inputs",
+            traceback=["\x1b[0;31m" + test.source],
+        )
+    ]
     release_like = copy.deepcopy(rnb)
-    for c in release_like.cells:   # what the release holds: the public part only
+    for c in release_like.cells:  # what the release holds: the public part only
         c.source = c.source.split("### BEGIN HIDDEN TESTS")[0]
     feedback.sanitize(nb, release_like)
     text = nbformat.writes(nb)
     assert "hidden_probe_triple_7331" not in text
-    assert "triple fails on other inputs" in text      # the teaching message stays
+    assert "triple fails on other inputs" in text  # the teaching message stays
 
 
 def test_leak_check_sees_through_syntax_highlighting():
@@ -219,13 +251,22 @@ def test_leak_check_sees_through_syntax_highlighting():
 # -- export and command line ---------------------------------------------------------------------
 def test_grade_rows_and_figure(assignment, tmp_path):
     def result(student, score3):
-        return StudentResult(student, scores={
-            "ex12_tiny": {"ex1_test_triple": CellScore(2, 2, False, "code"),
-                          "ex1_written_why": CellScore(None, 1, True, "markdown"),
-                          "ex2_test_count_even": CellScore(0, 3, False, "code")},
-            "ex34_tiny": {"ex3_test_scale": CellScore(score3, 2, False, "code"),
-                          "ex4_test_count_positive": CellScore(3, 3, False, "code")}},
-            notebooks={"ex12_tiny": NotebookResult("graded"), "ex34_tiny": NotebookResult("graded")})
+        return StudentResult(
+            student,
+            scores={
+                "ex12_tiny": {
+                    "ex1_test_triple": CellScore(2, 2, False, "code"),
+                    "ex1_written_why": CellScore(None, 1, True, "markdown"),
+                    "ex2_test_count_even": CellScore(0, 3, False, "code"),
+                },
+                "ex34_tiny": {
+                    "ex3_test_scale": CellScore(score3, 2, False, "code"),
+                    "ex4_test_count_positive": CellScore(3, 3, False, "code"),
+                },
+            },
+            notebooks={"ex12_tiny": NotebookResult("graded"), "ex34_tiny": NotebookResult("graded")},
+        )
+
     ok = export.student_grade("ok", result("ok", 2), assignment, {})
     assert ok.exercises == {"ex1": 2, "ex2": 0, "ex3": 2, "ex4": 3} and ok.total == 7 and ok.manual_pending == 1
     crashed = result("bad", 2)
@@ -245,8 +286,7 @@ def test_sandbox_refusal_is_loud(capsys):
     assert "WITHOUT a sandbox" in out and "--no-sandbox" in out
 
 
-@pytest.mark.parametrize("command", ["run", "demo", "collect", "preflight", "grade", "feedback", "export",
-                                     "sandbox"])
+@pytest.mark.parametrize("command", ["run", "demo", "collect", "preflight", "grade", "feedback", "export", "sandbox"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as done:
         cli.main([command, "--help"])
@@ -254,8 +294,13 @@ def test_every_subcommand_has_help(command, capsys):
 
 
 def test_module_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "autograder.cli", "--help"], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=300,
+    )
     assert out.returncode == 0 and "collect" in out.stdout and "preflight" in out.stdout
 
 
@@ -290,7 +335,7 @@ def test_zip_bomb_is_refused_before_extraction(assignment, tmp_path):
 
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("alice/ex12_tiny.ipynb", b"0" * (64 * 2**20))   # 64 MiB of zeros: ~1000:1
+        zf.writestr("alice/ex12_tiny.ipynb", b"0" * (64 * 2**20))  # 64 MiB of zeros: ~1000:1
     with pytest.raises(collect.UnsafeArchive, match="compressed"):
         collect.collect(archive, assignment, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -317,8 +362,12 @@ def test_zips_nested_too_deep_stay_packed_and_are_listed(assignment, tmp_path):
 
 def test_a_file_naming_another_student_is_graded_as_neither(assignment, tmp_path):
     downloads = tmp_path / "dl"
-    for student, name in (("alice", "ex12_tiny.ipynb"), ("bob", "ex34_tiny.ipynb"), ("bob", "alice_ex12_tiny.ipynb"),
-                          ("carol", "Dave Smith_42_assignsubmission_file_ex12_tiny.ipynb")):
+    for student, name in (
+        ("alice", "ex12_tiny.ipynb"),
+        ("bob", "ex34_tiny.ipynb"),
+        ("bob", "alice_ex12_tiny.ipynb"),
+        ("carol", "Dave Smith_42_assignsubmission_file_ex12_tiny.ipynb"),
+    ):
         (downloads / student).mkdir(parents=True, exist_ok=True)
         nbformat.write(student_copy(assignment), str(downloads / student / name))
     placements = {p.origin: p for p in collect.plan(downloads, assignment)[0]}
@@ -345,9 +394,16 @@ def test_preflight_rebuilds_instructor_cells_whole_and_drops_student_tags(assign
 def test_feedback_sanitizes_student_html_and_markdown(assignment):
     nb = student_copy(assignment)
     answer = next(c for c in nb.cells if is_solution(c) and c.cell_type == "code")
-    answer.outputs = [nbformat.v4.new_output("display_data", data={
-        "text/html": '<b>ok</b><img src=x onerror="alert(1)"><script>steal()</script>',
-        "application/javascript": "steal()", "text/plain": "plain"})]
+    answer.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/html": '<b>ok</b><img src=x onerror="alert(1)"><script>steal()</script>',
+                "application/javascript": "steal()",
+                "text/plain": "plain",
+            },
+        )
+    ]
     written = next(c for c in nb.cells if c.cell_type == "markdown")
     written.source += '\n<script>steal()</script><a href="javascript:steal()">x</a>'
     feedback.sanitize(nb, assignment.notebooks["ex12_tiny"], verdicts={})
@@ -361,17 +417,21 @@ def test_test_cell_outputs_are_replaced_by_the_verdict(assignment):
     nb = student_copy(assignment)
     test = next(c for c in nb.cells if c.get("id") == "ex1_test_triple")
     test.outputs = [nbformat.v4.new_output("stream", name="stdout", text="forged: all hidden tests passed")]
-    feedback.sanitize(nb, assignment.notebooks["ex12_tiny"],
-                      verdicts={"ex1_test_triple": Verdict(False, "triple(4) returned 13")})
+    feedback.sanitize(
+        nb, assignment.notebooks["ex12_tiny"], verdicts={"ex1_test_triple": Verdict(False, "triple(4) returned 13")}
+    )
     text = nbformat.writes(nb)
     assert "forged" not in text and "triple(4) returned 13" in text
 
 
-@pytest.mark.parametrize("wrap", [
-    lambda s: f'<div data-x="{s}">ok</div>',
-    lambda s: "<pre>" + __import__("base64").b64encode(s.encode()).decode() + "</pre>",
-    lambda s: '<img src="data:text/plain;base64,' + __import__("base64").b64encode(s.encode()).decode() + '">',
-])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda s: f'<div data-x="{s}">ok</div>',
+        lambda s: "<pre>" + __import__("base64").b64encode(s.encode()).decode() + "</pre>",
+        lambda s: '<img src="data:text/plain;base64,' + __import__("base64").b64encode(s.encode()).decode() + '">',
+    ],
+)
 def test_leak_check_reads_attributes_and_base64(wrap):
     line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
     assert feedback.leaks(wrap(line), {line}) == [line]
@@ -386,7 +446,7 @@ def test_preflight_has_a_time_and_size_budget(assignment, monkeypatch):
     huge.cells = huge.cells + [nbformat.v4.new_code_cell("x = 1") for _ in range(pf.MAX_CELLS + 1)]
     fixed, report = pf.preflight_within(huge, rnb, "s")
     assert report.status == "needs_review" and "too large" in report.findings[0].message
-    assert len(fixed.cells) == len(rnb.nb.cells)           # graded as the blank release
+    assert len(fixed.cells) == len(rnb.nb.cells)  # graded as the blank release
 
     def slow(*args):
         time.sleep(5)
@@ -398,12 +458,21 @@ def test_preflight_has_a_time_and_size_budget(assignment, monkeypatch):
     assert "longer than 1 s" in report.findings[0].message
 
 
-@pytest.mark.parametrize("what, code", [
-    ("memory", "import mmap, time\nm = mmap.mmap(-1, 768 * 2**20)\n"
-               "for o in range(0, len(m), 2**20):\n    m[o:o + 2**20] = b'1' * 2**20\ntime.sleep(5)"),
-    ("disk", "import os, sys, time\nfor i in range(40):\n"
-             "    open(os.path.join(sys.argv[1], f'f{i}'), 'wb').write(b'0' * 2**20)\ntime.sleep(5)"),
-])
+@pytest.mark.parametrize(
+    "what, code",
+    [
+        (
+            "memory",
+            "import mmap, time\nm = mmap.mmap(-1, 768 * 2**20)\n"
+            "for o in range(0, len(m), 2**20):\n    m[o:o + 2**20] = b'1' * 2**20\ntime.sleep(5)",
+        ),
+        (
+            "disk",
+            "import os, sys, time\nfor i in range(40):\n"
+            "    open(os.path.join(sys.argv[1], f'f{i}'), 'wb').write(b'0' * 2**20)\ntime.sleep(5)",
+        ),
+    ],
+)
 def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
     """Shared memory (RLIMIT_DATA does not count it) and many files (RLIMIT_FSIZE caps only one)."""
     from autograder.sandbox import KernelWatchdog
@@ -417,4 +486,4 @@ def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
     calm = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(1.5)"])
     quiet = KernelWatchdog(calm.pid, 256 * 2**20, (str(tmp_path / "empty"),), 16 * 2**20)
     quiet.start()
-    assert calm.wait(timeout=30) == 0 and not quiet.killed      # a well-behaved kernel is left alone
+    assert calm.wait(timeout=30) == 0 and not quiet.killed  # a well-behaved kernel is left alone

@@ -3,6 +3,7 @@ submission times → lateness, grades → each LMS's import file, and the simila
 
 Each check is paired with the fault it must catch (a renamed LATE student, a late file graded on
 time, a copied pair, an honest pair wrongly flagged)."""
+
 from __future__ import annotations
 
 import copy
@@ -50,22 +51,30 @@ def zip_with_times(path: Path, members: dict[str, tuple[object, tuple]]) -> Path
 
 
 # -- names → identities --------------------------------------------------------------------------
-@pytest.mark.parametrize("part, sid, name, late_tag, resub, rest", [
-    ("smithjohn_LATE_12345_6789012_ex12_tiny", "canvas_12345", "smithjohn", True, 0, "ex12_tiny"),
-    ("smithjohn_12345_6789555_ex12_tiny-1", "canvas_12345", "smithjohn", False, 1, "ex12_tiny"),
-    ("oconnorsean_777_42_Copy of ex34", "canvas_777", "oconnorsean", False, 0, "Copy of ex34"),
-])
+@pytest.mark.parametrize(
+    "part, sid, name, late_tag, resub, rest",
+    [
+        ("smithjohn_LATE_12345_6789012_ex12_tiny", "canvas_12345", "smithjohn", True, 0, "ex12_tiny"),
+        ("smithjohn_12345_6789555_ex12_tiny-1", "canvas_12345", "smithjohn", False, 1, "ex12_tiny"),
+        ("oconnorsean_777_42_Copy of ex34", "canvas_777", "oconnorsean", False, 0, "Copy of ex34"),
+    ],
+)
 def test_canvas_names_give_one_stable_id(part, sid, name, late_tag, resub, rest):
     got = lms.parse(part, "canvas")
-    assert (got.student_id, got.display_name, got.late, got.resubmission, got.rest) == \
-        (sid, name, late_tag, resub, rest)
+    assert (got.student_id, got.display_name, got.late, got.resubmission, got.rest) == (
+        sid,
+        name,
+        late_tag,
+        resub,
+        rest,
+    )
 
 
 def test_moodle_names_keep_the_participant_id_and_names_mode_keeps_old_ids():
     part = "Ann Lee_40012_assignsubmission_file_ex12_tiny"
     assert lms.parse(part, "moodle").student_id == "moodle_40012"
     assert lms.parse(part, "auto").display_name == "Ann Lee"
-    assert lms.parse(part, "names").student_id == "ann_lee"           # the default: unchanged behaviour
+    assert lms.parse(part, "names").student_id == "ann_lee"  # the default: unchanged behaviour
     assert lms.parse("smithjohn_LATE_12345_6789012_ex12", "names") is None
     with pytest.raises(ValueError, match="canvas, moodle"):
         lms.parse(part, "blackboard")
@@ -73,25 +82,28 @@ def test_moodle_names_keep_the_participant_id_and_names_mode_keeps_old_ids():
 
 def test_canvas_resubmission_and_late_tag_map_to_one_student(release, tmp_path):
     """The fault from the issue: 'smithjohn_late_12345_6789012' and a new id per resubmission."""
-    downloads = zip_with_times(tmp_path / "submissions.zip", {
-        "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 9, 10, 0, 0)),
-        "smithjohn_12345_6789001_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 20, 0, 0)),
-        "smithjohn_12345_6789002_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 21, 0, 0)),
-        "leeann_555_6789100_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 12, 0, 0)),
-        "notes_without_any_id.ipynb": ("{}", (2026, 12, 8, 12, 0, 0)),
-    })
+    downloads = zip_with_times(
+        tmp_path / "submissions.zip",
+        {
+            "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 9, 10, 0, 0)),
+            "smithjohn_12345_6789001_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 20, 0, 0)),
+            "smithjohn_12345_6789002_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 21, 0, 0)),
+            "leeann_555_6789100_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 12, 0, 0)),
+            "notes_without_any_id.ipynb": ("{}", (2026, 12, 8, 12, 0, 0)),
+        },
+    )
     out = tmp_path / "submitted"
-    placements, people = collect.collect_students(downloads, release, out, lms="auto",
-                                                  zone=late.parse_due(DUE).zone)
+    placements, people = collect.collect_students(downloads, release, out, lms="auto", zone=late.parse_due(DUE).zone)
     assert sorted(p.name for p in out.iterdir()) == ["canvas_12345", "canvas_555"]
     kept = {p.origin: p for p in placements if p.placed and p.kept}
-    assert "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb" in kept          # the newer upload wins
+    assert "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb" in kept  # the newer upload wins
     assert people["canvas_12345"].late_tag and people["canvas_12345"].display_name == "smithjohn"
     assert people["canvas_12345"].time_source == "zip entry time"
     # the zip entry time (Berlin, UTC+1 in December) reaches nbgrader's timestamp.txt
     stamp = (out / "canvas_12345" / fixture.ASSIGNMENT / "timestamp.txt").read_text()
     assert stamp == "2026-12-09 09:00:00.000000 UTC"
     from nbgrader.utils import parse_utc
+
     assert parse_utc(stamp) == dt.datetime(2026, 12, 9, 9, 0)
     unplaced = [p for p in placements if not p.placed]
     assert [p.origin for p in unplaced] == ["notes_without_any_id.ipynb"] and unplaced[0].how
@@ -113,15 +125,17 @@ def test_bad_due_date_or_roster_stops_collect_with_what_to_do(release, tmp_path,
 
 def test_roster_maps_folder_names_and_lists_who_sent_nothing(release, tmp_path):
     roster_csv = tmp_path / "roster.csv"
-    roster_csv.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
-                          "    Points Possible,,,,\n"
-                          "\"Smith, John\",12345,S-1,jsmith,Group A\n"
-                          "\"Lee, Ann\",555,S-2,alee,Group B\n"
-                          "\"Quiet, Kim\",999,S-3,kquiet,Group B\n")
+    roster_csv.write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section\n"
+        "    Points Possible,,,,\n"
+        '"Smith, John",12345,S-1,jsmith,Group A\n'
+        '"Lee, Ann",555,S-2,alee,Group B\n'
+        '"Quiet, Kim",999,S-3,kquiet,Group B\n'
+    )
     roster = lms.load_roster(roster_csv)
     assert roster.lms == "canvas" and [e.id for e in roster.entries] == ["12345", "555", "999"]
     downloads = tmp_path / "downloads"
-    (downloads / "jsmith").mkdir(parents=True)        # a Colab download in a folder named by login
+    (downloads / "jsmith").mkdir(parents=True)  # a Colab download in a folder named by login
     nbformat.write(answered(release, "ex12_tiny"), str(downloads / "jsmith" / "ex12_tiny (1).ipynb"))
     nbformat.write(answered(release, "ex12_tiny"), str(downloads / "leeann_555_1_ex12_tiny.ipynb"))
     nbformat.write(answered(release, "ex12_tiny"), str(downloads / "stranger_ex12_tiny.ipynb"))
@@ -142,7 +156,7 @@ def test_a_roster_without_the_needed_columns_says_what_it_needs(tmp_path):
 
 # -- lateness ------------------------------------------------------------------------------------
 def test_due_dates_need_a_zone_and_say_how_to_write_one():
-    assert late.parse_due(DUE).utc == dt.datetime(2026, 12, 8, 22, 59, tzinfo=dt.timezone.utc)
+    assert late.parse_due(DUE).utc == dt.datetime(2026, 12, 8, 22, 59, tzinfo=dt.UTC)
     with pytest.raises(late.LateError, match="no time zone"):
         late.parse_due("2026-12-08 23:59")
     with pytest.raises(late.LateError, match="IANA"):
@@ -151,13 +165,16 @@ def test_due_dates_need_a_zone_and_say_how_to_write_one():
         late.parse_policy("-10%")
 
 
-@pytest.mark.parametrize("submitted, fraction", [
-    ("2026-12-08T23:00:00+01:00", 0.0),       # on time
-    ("2026-12-09T00:30:00+01:00", 0.1),       # 31 minutes late: first started day
-    ("2026-12-11T10:00:00+01:00", 0.3),       # third day
-    ("2026-12-15T23:58:00+01:00", 0.7),       # within day 7
-    ("2026-12-16T00:30:00+01:00", 1.0),       # day 8: zero
-])
+@pytest.mark.parametrize(
+    "submitted, fraction",
+    [
+        ("2026-12-08T23:00:00+01:00", 0.0),  # on time
+        ("2026-12-09T00:30:00+01:00", 0.1),  # 31 minutes late: first started day
+        ("2026-12-11T10:00:00+01:00", 0.3),  # third day
+        ("2026-12-15T23:58:00+01:00", 0.7),  # within day 7
+        ("2026-12-16T00:30:00+01:00", 1.0),  # day 8: zero
+    ],
+)
 def test_per_day_policy(submitted, fraction):
     got = late.lateness(dt.datetime.fromisoformat(submitted), late.parse_due(DUE), late.parse_policy(""))
     assert got.fraction == pytest.approx(fraction)
@@ -173,8 +190,9 @@ def test_timestamps_csv_beats_the_file_time(release, tmp_path):
     nbformat.write(answered(release, "ex12_tiny"), str(downloads / "ann" / "ex12_tiny.ipynb"))
     stamps = tmp_path / "times.csv"
     stamps.write_text("student,timestamp\nann,2026-12-10 08:00\n")
-    _, people = collect.collect_students(downloads, release, tmp_path / "s", timestamps=stamps,
-                                         zone=late.parse_due(DUE).zone)
+    _, people = collect.collect_students(
+        downloads, release, tmp_path / "s", timestamps=stamps, zone=late.parse_due(DUE).zone
+    )
     assert people["ann"].time_source == "timestamps CSV"
     assert people["ann"].submitted_at == "2026-12-10T07:00:00+00:00"
     stamps.write_text("student,timestamp\nann,yesterday\n")
@@ -184,8 +202,14 @@ def test_timestamps_csv_beats_the_file_time(release, tmp_path):
 
 # -- import files, round trip from downloads ------------------------------------------------------
 def fake_results(rel: Assignment, score: float, student: str = "student") -> StudentResult:
-    scores = {name: {c.grade_id: CellScore(score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type)
-                     for c in rnb.cells if c.kind in ("test", "manual")} for name, rnb in rel.notebooks.items()}
+    scores = {
+        name: {
+            c.grade_id: CellScore(score if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type)
+            for c in rnb.cells
+            if c.kind in ("test", "manual")
+        }
+        for name, rnb in rel.notebooks.items()
+    }
     return StudentResult(student, scores=scores, notebooks={n: NotebookResult("graded") for n in rel.notebooks})
 
 
@@ -207,15 +231,31 @@ def read_moodle_import(path: Path) -> dict[str, tuple[float, dt.datetime, str]]:
     out = {}
     for r in rows[1:]:
         assert r[i_id].startswith("Participant ")
-        out[r[i_id][len("Participant "):]] = (float(r[i_grade]), dt.datetime.strptime(r[i_mod], export.MOODLE_DATE),
-                                             r[i_fb])
+        out[r[i_id][len("Participant ") :]] = (
+            float(r[i_grade]),
+            dt.datetime.strptime(r[i_mod], export.MOODLE_DATE),
+            r[i_fb],
+        )
     return out
 
 
 def course_from_downloads(release, tmp_path, downloads, *extra) -> Path:
     course = tmp_path / "course"
-    cli.main(["collect", str(downloads), "--course-dir", str(course), "--release", str(release.release_dir),
-              "--lms", "auto", "--due", DUE, *extra])
+    cli.main(
+        [
+            "collect",
+            str(downloads),
+            "--course-dir",
+            str(course),
+            "--release",
+            str(release.release_dir),
+            "--lms",
+            "auto",
+            "--due",
+            DUE,
+            *extra,
+        ]
+    )
     people = json.loads((course / "exports" / "students.json").read_text())
     results = {sid: fake_results(release, 2.0, sid) for sid, p in people.items() if p["submitted"]}
     (course / "exports" / "results.json").write_text(json.dumps(results_to_dict(results)))
@@ -223,15 +263,32 @@ def course_from_downloads(release, tmp_path, downloads, *extra) -> Path:
 
 
 def test_canvas_round_trip(release, tmp_path):
-    downloads = zip_with_times(tmp_path / "canvas.zip", {
-        "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 10, 12, 0, 0)),
-        "smithjohn_12345_6789013_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 12, 0, 0)),
-        "leeann_555_6789100_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 12, 0, 0)),
-        "leeann_555_6789101_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 12, 0, 0)),
-    })
+    downloads = zip_with_times(
+        tmp_path / "canvas.zip",
+        {
+            "smithjohn_LATE_12345_6789012_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 10, 12, 0, 0)),
+            "smithjohn_12345_6789013_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 12, 0, 0)),
+            "leeann_555_6789100_ex12_tiny.ipynb": (answered(release, "ex12_tiny"), (2026, 12, 8, 12, 0, 0)),
+            "leeann_555_6789101_ex34_tiny.ipynb": (answered(release, "ex34_tiny"), (2026, 12, 8, 12, 0, 0)),
+        },
+    )
     course = course_from_downloads(release, tmp_path, downloads)
-    cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir),
-              "--format", "canvas", "--assignment-title", "Week 7", "--canvas-assignment-id", "4242", "--similarity"])
+    cli.main(
+        [
+            "export",
+            "--course-dir",
+            str(course),
+            "--release",
+            str(release.release_dir),
+            "--format",
+            "canvas",
+            "--assignment-title",
+            "Week 7",
+            "--canvas-assignment-id",
+            "4242",
+            "--similarity",
+        ]
+    )
     header, possible, by_id = read_canvas_import(course / "exports" / "canvas_grades.csv")
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Week 7 (4242)"]
     assert possible == sum(release.max_points().values()) + release.manual_points()
@@ -246,37 +303,68 @@ def test_canvas_round_trip(release, tmp_path):
 
 
 def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
-    downloads = zip_with_times(tmp_path / "moodle.zip", {
-        "Ann Lee_40012_assignsubmission_file_/ex12_tiny.ipynb": (answered(release, "ex12_tiny"),
-                                                                 (2026, 12, 8, 22, 0, 0)),
-        "Ann Lee_40012_assignsubmission_file_/ex34_tiny.ipynb": (answered(release, "ex34_tiny"),
-                                                                 (2026, 12, 8, 22, 5, 0)),
-        "Bo Chan_40013_assignsubmission_file_ex12_tiny.ipynb": (answered(release, "ex12_tiny"),
-                                                                (2026, 12, 9, 8, 0, 0)),
-        "Ann Lee_40012_assignsubmission_file_/scan.pdf": ("%PDF-1.4", (2026, 12, 8, 22, 0, 0)),
-    })
-    worksheet = tmp_path / "worksheet.csv"       # Moodle's own "Download grading worksheet" as the roster
-    worksheet.write_text("Identifier,Full name,Email address,Status,Grade,Maximum grade,Grade can be changed,"
-                         "Last modified (submission),Last modified (grade),Feedback comments\n"
-                         "Participant 40012,Ann Lee,ann@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
-                         "Participant 40013,Bo Chan,bo@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
-                         "Participant 40014,Cy Dunn,cy@uni.example,No submission,,10.00,Yes,-,-,\n")
+    downloads = zip_with_times(
+        tmp_path / "moodle.zip",
+        {
+            "Ann Lee_40012_assignsubmission_file_/ex12_tiny.ipynb": (
+                answered(release, "ex12_tiny"),
+                (2026, 12, 8, 22, 0, 0),
+            ),
+            "Ann Lee_40012_assignsubmission_file_/ex34_tiny.ipynb": (
+                answered(release, "ex34_tiny"),
+                (2026, 12, 8, 22, 5, 0),
+            ),
+            "Bo Chan_40013_assignsubmission_file_ex12_tiny.ipynb": (
+                answered(release, "ex12_tiny"),
+                (2026, 12, 9, 8, 0, 0),
+            ),
+            "Ann Lee_40012_assignsubmission_file_/scan.pdf": ("%PDF-1.4", (2026, 12, 8, 22, 0, 0)),
+        },
+    )
+    worksheet = tmp_path / "worksheet.csv"  # Moodle's own "Download grading worksheet" as the roster
+    worksheet.write_text(
+        "Identifier,Full name,Email address,Status,Grade,Maximum grade,Grade can be changed,"
+        "Last modified (submission),Last modified (grade),Feedback comments\n"
+        "Participant 40012,Ann Lee,ann@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
+        "Participant 40013,Bo Chan,bo@uni.example,Submitted for grading,,10.00,Yes,-,-,\n"
+        "Participant 40014,Cy Dunn,cy@uni.example,No submission,,10.00,Yes,-,-,\n"
+    )
     course = course_from_downloads(release, tmp_path, downloads, "--roster", str(worksheet))
-    cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir), "--format", "moodle",
-              "--format", "canvas"])
+    cli.main(
+        [
+            "export",
+            "--course-dir",
+            str(course),
+            "--release",
+            str(release.release_dir),
+            "--format",
+            "moodle",
+            "--format",
+            "canvas",
+        ]
+    )
     header = next(csv.reader((course / "exports" / "moodle_grading_worksheet.csv").open()))
-    assert header == ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum grade",
-                      "Grade can be changed", "Last modified (submission)", "Last modified (grade)",
-                      "Feedback comments"]
+    assert header == [
+        "Identifier",
+        "Full name",
+        "Email address",
+        "Status",
+        "Grade",
+        "Maximum grade",
+        "Grade can be changed",
+        "Last modified (submission)",
+        "Last modified (grade)",
+        "Feedback comments",
+    ]
     got = read_moodle_import(course / "exports" / "moodle_grading_worksheet.csv")
     assert set(got) == {"40012", "40013", "40014"}
-    assert got["40014"][0] == 0 and got["40012"][0] > got["40013"][0]      # Bo: one notebook, and late
+    assert got["40014"][0] == 0 and got["40012"][0] > got["40013"][0]  # Bo: one notebook, and late
     assert "late penalty" in got["40013"][2] and "late" not in got["40012"][2]
-    assert abs((got["40012"][1] - dt.datetime.now()).total_seconds()) < 600   # newer than any grade in Moodle
+    assert abs((got["40012"][1] - dt.datetime.now()).total_seconds()) < 600  # newer than any grade in Moodle
     review = list(csv.DictReader((course / "exports" / "needs_review.csv").open()))
     absent = [r["reason"] for r in review if r["student"] == "moodle_40014"]
     assert "in the roster but submitted nothing: 0 points" in absent and not any("not graded" in r for r in absent)
-    assert any(r["student"] == "moodle_40012" and "scan.pdf" in r["reason"] for r in review)   # nothing lost
+    assert any(r["student"] == "moodle_40012" and "scan.pdf" in r["reason"] for r in review)  # nothing lost
     # Moodle students have no Canvas id: listed, not silently dropped
     assert any(r["student"] == "moodle_40012" and "no canvas id" in r["reason"] for r in review)
 
@@ -284,23 +372,29 @@ def test_moodle_round_trip_and_roster_absentee(release, tmp_path):
 # -- similarity ----------------------------------------------------------------------------------
 ORIGINAL = {
     "ex1_triple": "def triple(x):\n    if isinstance(x, (list, tuple)):\n        result = []\n"
-                  "        for item in x:\n            result.append(item * 3)\n        return type(x)(result)\n"
-                  "    total = 0\n    for _ in range(3):\n        total = total + x\n    return total\n",
+    "        for item in x:\n            result.append(item * 3)\n        return type(x)(result)\n"
+    "    total = 0\n    for _ in range(3):\n        total = total + x\n    return total\n",
     "ex2_count_even": "def count_even(values):\n    counter = 0\n    for value in values:\n"
-                      "        remainder = value % 2\n        if remainder == 0:\n            counter += 1\n"
-                      "        else:\n            continue\n    return counter\n",
+    "        remainder = value % 2\n        if remainder == 0:\n            counter += 1\n"
+    "        else:\n            continue\n    return counter\n",
 }
-RENAMED = {k: v.replace("result", "out").replace("item", "el").replace("total", "acc")
-           .replace("counter", "n_even").replace("remainder", "rest").replace("value", "v")
-           for k, v in ORIGINAL.items()}
+RENAMED = {
+    k: v.replace("result", "out")
+    .replace("item", "el")
+    .replace("total", "acc")
+    .replace("counter", "n_even")
+    .replace("remainder", "rest")
+    .replace("value", "v")
+    for k, v in ORIGINAL.items()
+}
 HONEST_1 = {
-    "ex1_triple": "def triple(x):\n    \"\"\"Three times x, for numbers and arrays alike.\"\"\"\n    return x * 3\n",
+    "ex1_triple": 'def triple(x):\n    """Three times x, for numbers and arrays alike."""\n    return x * 3\n',
     "ex2_count_even": "def count_even(values):\n    evens = [v for v in values if v % 2 == 0]\n    return len(evens)\n",
 }
 HONEST_2 = {
     "ex1_triple": "def triple(x):\n    doubled = x + x\n    return doubled + x\n",
     "ex2_count_even": "def count_even(values):\n    import numpy as np\n    arr = np.asarray(list(values))\n"
-                      "    mask = (arr % 2) == 0\n    return int(mask.sum())\n",
+    "    mask = (arr % 2) == 0\n    return int(mask.sum())\n",
 }
 
 
@@ -350,11 +444,14 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
                     g.auto_score = g.max_score
         gb.db.commit()
     due = late.parse_due(DUE)
-    times = {"late_one": dt.datetime(2026, 12, 10, 9, 0, tzinfo=dt.timezone.utc),
-             "on_time": dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.timezone.utc)}
+    times = {
+        "late_one": dt.datetime(2026, 12, 10, 9, 0, tzinfo=dt.UTC),
+        "on_time": dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.UTC),
+    }
     policy = late.parse_policy("")
-    late.record_in_gradebook(db, fixture.ASSIGNMENT, due, {s: (t, late.lateness(t, due, policy).fraction)
-                                                           for s, t in times.items()})
+    late.record_in_gradebook(
+        db, fixture.ASSIGNMENT, due, {s: (t, late.lateness(t, due, policy).fraction) for s, t in times.items()}
+    )
     with Gradebook(f"sqlite:///{db}") as gb:
         ours = {s: gb.find_submission(fixture.ASSIGNMENT, s).late_submission_penalty for s in times}
         behind = times["late_one"] - due.utc
@@ -365,8 +462,17 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
     for student in times:
         for name in release.notebooks:
             pp = AssignLatePenalties(plugin_class=late.PerDayPenalty)
-            pp.preprocess(nbformat.v4.new_notebook(), {"nbgrader": {"notebook": name, "assignment": fixture.ASSIGNMENT,
-                                                                    "student": student, "db_url": f"sqlite:///{db}"}})
+            pp.preprocess(
+                nbformat.v4.new_notebook(),
+                {
+                    "nbgrader": {
+                        "notebook": name,
+                        "assignment": fixture.ASSIGNMENT,
+                        "student": student,
+                        "db_url": f"sqlite:///{db}",
+                    }
+                },
+            )
         with Gradebook(f"sqlite:///{db}") as gb:
             nbgrader_says[student] = gb.find_submission(fixture.ASSIGNMENT, student).late_submission_penalty
     assert nbgrader_says == pytest.approx(ours)
@@ -374,25 +480,28 @@ def test_submission_time_and_penalty_reach_nbgraders_gradebook(release, tmp_path
 
 def test_names_that_look_like_formulas_are_quoted_in_every_spreadsheet(release, tmp_path):
     """A student's profile name is theirs to choose: '=HYPERLINK(…)' must not become a live formula."""
-    person = lms.Student("moodle_7", "=HYPERLINK(\"http://x\")", "moodle", "7")
+    person = lms.Student("moodle_7", '=HYPERLINK("http://x")', "moodle", "7")
     g = export.student_grade("moodle_7", fake_results(release, 2.0, "moodle_7"), release, {})
     g.person = person
     export.write_moodle([g], release, tmp_path / "m.csv")
     export.write_grades([g], release, tmp_path / "g.csv")
     moodle = list(csv.DictReader((tmp_path / "m.csv").open()))
-    assert moodle[0]["Full name"] == "'=HYPERLINK(\"http://x\")" and moodle[0]["Identifier"] == "Participant 7"
-    rows = list(csv.DictReader((tmp_path / "g.csv").open()))      # rows[0] is the "(max)" row
+    assert moodle[0]["Full name"] == '\'=HYPERLINK("http://x")' and moodle[0]["Identifier"] == "Participant 7"
+    rows = list(csv.DictReader((tmp_path / "g.csv").open()))  # rows[0] is the "(max)" row
     assert rows[1]["student"] == "moodle_7" and rows[1]["display_name"].startswith("'=")
     assert export.text_cell("Ann Lee") == "Ann Lee" and export.text_cell("-1") == "'-1"
 
 
 def test_export_similarity_lists_both_students_of_a_copied_pair(release, tmp_path):
     when = (2026, 12, 8, 12, 0, 0)
-    downloads = zip_with_times(tmp_path / "canvas.zip", {
-        "smithjohn_12345_1_ex12_tiny.ipynb": (answered(release, "ex12_tiny", ORIGINAL), when),
-        "leeann_555_2_ex12_tiny.ipynb": (answered(release, "ex12_tiny", RENAMED), when),
-        "okaforben_777_3_ex12_tiny.ipynb": (answered(release, "ex12_tiny", HONEST_2), when),
-    })
+    downloads = zip_with_times(
+        tmp_path / "canvas.zip",
+        {
+            "smithjohn_12345_1_ex12_tiny.ipynb": (answered(release, "ex12_tiny", ORIGINAL), when),
+            "leeann_555_2_ex12_tiny.ipynb": (answered(release, "ex12_tiny", RENAMED), when),
+            "okaforben_777_3_ex12_tiny.ipynb": (answered(release, "ex12_tiny", HONEST_2), when),
+        },
+    )
     course = course_from_downloads(release, tmp_path, downloads)
     cli.main(["export", "--course-dir", str(course), "--release", str(release.release_dir), "--similarity"])
     review = list(csv.DictReader((course / "exports" / "needs_review.csv").open()))

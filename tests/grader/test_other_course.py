@@ -1,6 +1,7 @@
 """The kit's course facts live in course.toml alone: the real assignment, copied under another name
 into another course (another id, other folders), is graded by an *installed* course-grade with no
 code change — run from outside the checkout, which is not on its path."""
+
 from __future__ import annotations
 
 import csv
@@ -38,32 +39,68 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 def other_course(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("other")
     course = tmp / "course"
-    shutil.copytree(LAYOUT.source(), course / "instructor" / OTHER_ASSIGNMENT,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(
+        LAYOUT.source(), course / "instructor" / OTHER_ASSIGNMENT, ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+    )
     shutil.copytree(LAYOUT.checks, course / "hidden_checks", ignore=shutil.ignore_patterns("__pycache__"))
     (course / "course.toml").write_text(FACTS)
     # the package as a grader installs it, into a folder of its own (no checkout on the path)
     site = tmp / "site"
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-          "--target", str(site), str(REPO)], tmp, dict(os.environ, PIP_NO_INDEX="1"))
-    shutil.rmtree(REPO / "build", ignore_errors=True)            # setuptools' build folder in the checkout
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(REPO),
+        ],
+        tmp,
+        dict(os.environ, PIP_NO_INDEX="1"),
+    )
+    shutil.rmtree(REPO / "build", ignore_errors=True)  # setuptools' build folder in the checkout
     for egg in REPO.glob("*.egg-info"):
         shutil.rmtree(egg, ignore_errors=True)
     dev = dict(os.environ, PYTHONPATH=str(REPO))
     _run([sys.executable, "-m", "tools.make_release", "--course", str(course)], REPO, dev)
     downloads = tmp / "downloads"
     names = sorted(p.name for p in (course / "handout" / OTHER_ASSIGNMENT).glob("*.ipynb"))
-    for student, nb_of in (("full", lambda n: solved(read(course / "handout" / OTHER_ASSIGNMENT / n),
-                                                       read(course / "instructor" / OTHER_ASSIGNMENT / n))),
-                           ("blank", lambda n: read(course / "handout" / OTHER_ASSIGNMENT / n))):
+    for student, nb_of in (
+        (
+            "full",
+            lambda n: solved(
+                read(course / "handout" / OTHER_ASSIGNMENT / n), read(course / "instructor" / OTHER_ASSIGNMENT / n)
+            ),
+        ),
+        ("blank", lambda n: read(course / "handout" / OTHER_ASSIGNMENT / n)),
+    ):
         (downloads / student).mkdir(parents=True)
         for n in names:
             nbformat.write(nb_of(n), str(downloads / student / n))
     installed = dict(os.environ, PYTHONPATH=str(site), PYTHONNOUSERSITE="1")
     installed.pop("COURSE_GRADE_COURSE", None)
     where = _run([sys.executable, "-c", "import autograder; print(autograder.__file__)"], tmp, installed).stdout
-    run = _run([sys.executable, "-m", "autograder.cli", "run", str(downloads), "--course", str(course),
-                "--jobs", "2", "--probe-seed", "other-course"], tmp, installed)
+    run = _run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.cli",
+            "run",
+            str(downloads),
+            "--course",
+            str(course),
+            "--jobs",
+            "2",
+            "--probe-seed",
+            "other-course",
+        ],
+        tmp,
+        installed,
+    )
     return {"course": course, "installed_at": where.strip(), "out": run.stdout, "names": names}
 
 

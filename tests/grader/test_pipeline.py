@@ -3,6 +3,7 @@ fixture course (no kernels; grading's results are written as a grader's run woul
 
 Each step's typed return must be what the next step reads back from exports/, and the review list
 must hold the repair, the stray file and the missing notebook."""
+
 from __future__ import annotations
 
 import csv
@@ -33,12 +34,12 @@ def test_collect_preflight_export_from_python(run, tmp_path):
     rel = run.assignment
     good = {name: solved(read(rnb.path), read(run.source / rnb.filename)) for name, rnb in rel.notebooks.items()}
     stripped = good["ex12_tiny"]
-    for cell in stripped.cells:                 # what some tools and Colab exports do
+    for cell in stripped.cells:  # what some tools and Colab exports do
         cell.metadata = {}
     nbformat.write(stripped, str(downloads / "ann" / "ex12_tiny.ipynb"))
     nbformat.write(good["ex34_tiny"], str(downloads / "ann" / "ex34_tiny.ipynb"))
     (downloads / "ann" / "notes.txt").write_text("my notes, not a notebook")
-    nbformat.write(good["ex12_tiny"], str(downloads / "ben" / "ex12_tiny.ipynb"))   # ex34 never sent
+    nbformat.write(good["ex12_tiny"], str(downloads / "ben" / "ex12_tiny.ipynb"))  # ex34 never sent
 
     said: list[str] = []
     collected = pipeline.collect(run=run, downloads=downloads, say=said.append)
@@ -52,14 +53,23 @@ def test_collect_preflight_export_from_python(run, tmp_path):
     assert preflight.read_reports(run.preflight_file) == reports
     assert reports["ann"]["ex12_tiny"].status == "repaired" and reports["ann"]["ex34_tiny"].status == "ok"
     assert reports["ben"]["ex34_tiny"].status == "missing"
-    assert (run.originals / "ann" / "ex12_tiny.ipynb").exists()     # what ann sent, kept for a human
+    assert (run.originals / "ann" / "ex12_tiny.ipynb").exists()  # what ann sent, kept for a human
 
-    full = {name: {c.grade_id: CellScore(c.points if c.kind == "test" else None, c.points, c.kind != "test",
-                                         c.cell_type) for c in rnb.cells if c.kind in ("test", "manual")}
-            for name, rnb in rel.notebooks.items()}
-    write_results(run.results_file, {
-        "ann": StudentResult("ann", {n: NotebookResult("graded") for n in rel.notebooks}, full),
-        "ben": StudentResult("ben", {"ex12_tiny": NotebookResult("graded")}, {"ex12_tiny": full["ex12_tiny"]})})
+    full = {
+        name: {
+            c.grade_id: CellScore(c.points if c.kind == "test" else None, c.points, c.kind != "test", c.cell_type)
+            for c in rnb.cells
+            if c.kind in ("test", "manual")
+        }
+        for name, rnb in rel.notebooks.items()
+    }
+    write_results(
+        run.results_file,
+        {
+            "ann": StudentResult("ann", {n: NotebookResult("graded") for n in rel.notebooks}, full),
+            "ben": StudentResult("ben", {"ex12_tiny": NotebookResult("graded")}, {"ex12_tiny": full["ex12_tiny"]}),
+        },
+    )
     assert sorted(read_results(run.results_file)) == ["ann", "ben"]
 
     grades = pipeline.export(run=run)
@@ -67,7 +77,7 @@ def test_collect_preflight_export_from_python(run, tmp_path):
     assert sorted(by) == ["ann", "ben"]
     assert by["ann"].total == sum(rel.max_points().values())
     assert by["ben"].total == sum(c.points for c in rel.notebooks["ex12_tiny"].cells if c.kind == "test")
-    assert any("notes.txt" in why for _, why in by["ann"].review)       # the stray file is ann's to review
+    assert any("notes.txt" in why for _, why in by["ann"].review)  # the stray file is ann's to review
     with open(run.exports / "grades.csv") as f:
         totals = {r["student"]: float(r["total"]) for r in csv.DictReader(f) if r["student"] != "(max)"}
     assert totals == {"ann": by["ann"].total, "ben": by["ben"].total}

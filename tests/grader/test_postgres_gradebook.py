@@ -2,6 +2,7 @@
 started here and stopped whatever happens): grading into it, regrading one student while another
 connection records manual grades (two graders at once, as in formgrader), and exporting, with no
 grade lost or doubled."""
+
 from __future__ import annotations
 
 import glob
@@ -18,8 +19,8 @@ import pytest
 
 from autograder import cli, gradebook
 from autograder.results import results_from_dict
-from tools.nbgrader_course import read, solved, with_answer
 from tests.grader import fixture
+from tools.nbgrader_course import read, solved, with_answer
 
 pytestmark = pytest.mark.slow
 CHECKS = Path(__file__).with_name("fixture_checks")
@@ -55,8 +56,19 @@ def postgres():
         port = s.getsockname()[1]
     out = _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"])
     assert out.returncode == 0, out.stderr
-    out = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-o",
-                        f"-p {port} -h 127.0.0.1 -k {sock}", "start"])
+    out = _as_postgres(
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {sock}",
+            "start",
+        ]
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     try:
         out = _as_postgres([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "grades"])
@@ -77,15 +89,30 @@ def course(tmp_path_factory):
     for i, student in enumerate(STUDENTS):
         (downloads / student).mkdir(parents=True)
         nb = solved(read(release / "ex12_tiny.ipynb"), read(source / "ex12_tiny.ipynb"))
-        if i % 2:      # every other student gets exercise 1 wrong
+        if i % 2:  # every other student gets exercise 1 wrong
             nb = with_answer(nb, "ex1_triple", "def triple(x):\n    return x + x")
         nbformat.write(nb, str(downloads / student / "ex12_tiny.ipynb"))
     return {"source": source, "release": release, "downloads": downloads, "root": root}
 
 
 def run(course, course_dir: Path, *extra: str) -> dict:
-    args = ["--course-dir", str(course_dir), "--release", str(course["release"]), "--source", str(course["source"]),
-            "--checks", str(CHECKS), "--probe-seed", "pg-test", "--timeout", "10", "--jobs", "2", *extra]
+    args = [
+        "--course-dir",
+        str(course_dir),
+        "--release",
+        str(course["release"]),
+        "--source",
+        str(course["source"]),
+        "--checks",
+        str(CHECKS),
+        "--probe-seed",
+        "pg-test",
+        "--timeout",
+        "10",
+        "--jobs",
+        "2",
+        *extra,
+    ]
     assert cli.main(["run", str(course["downloads"]), *args]) == 0
     return results_from_dict(json.loads((course_dir / "exports" / "results.json").read_text()))
 
@@ -95,11 +122,14 @@ def grade_rows(url: str) -> list[tuple]:
 
     engine = create_engine(url)
     with engine.connect() as con:
-        rows = con.execute(text(
-            "select sa.student_id, n.name, b.name, g.auto_score, g.manual_score from grade g "
-            "join submitted_notebook sn on g.notebook_id = sn.id "
-            "join submitted_assignment sa on sn.assignment_id = sa.id "
-            "join notebook n on sn.notebook_id = n.id join base_cell b on g.cell_id = b.id")).fetchall()
+        rows = con.execute(
+            text(
+                "select sa.student_id, n.name, b.name, g.auto_score, g.manual_score from grade g "
+                "join submitted_notebook sn on g.notebook_id = sn.id "
+                "join submitted_assignment sa on sn.assignment_id = sa.id "
+                "join notebook n on sn.notebook_id = n.id join base_cell b on g.cell_id = b.id"
+            )
+        ).fetchall()
     engine.dispose()
     return [tuple(r) for r in rows]
 
@@ -109,11 +139,12 @@ def test_grading_into_postgres_gives_the_sqlite_scores(course, postgres, tmp_pat
     pg = run(course, tmp_path / "pg", "--db-url", postgres)
     for student in STUDENTS:
         assert pg[student].scores == lite[student].scores
-        assert gradebook.read_scores(postgres, fixture.ASSIGNMENT, student) == \
-            gradebook.read_scores(tmp_path / "sqlite" / "gradebook.db", fixture.ASSIGNMENT, student)
-    assert lite["ann"].scores["ex12_tiny"]["ex1_test_triple"].score == 2      # not vacuous
+        assert gradebook.read_scores(postgres, fixture.ASSIGNMENT, student) == gradebook.read_scores(
+            tmp_path / "sqlite" / "gradebook.db", fixture.ASSIGNMENT, student
+        )
+    assert lite["ann"].scores["ex12_tiny"]["ex1_test_triple"].score == 2  # not vacuous
     assert lite["ben"].scores["ex12_tiny"]["ex1_test_triple"].score == 0
-    assert not (tmp_path / "pg" / "gradebook.db").exists()                  # nothing went to SQLite
+    assert not (tmp_path / "pg" / "gradebook.db").exists()  # nothing went to SQLite
 
 
 def test_regrade_while_another_grader_records_manual_grades(course, postgres, tmp_path):
@@ -134,9 +165,31 @@ def test_regrade_while_another_grader_records_manual_grades(course, postgres, tm
 
     thread = threading.Thread(target=second_grader)
     thread.start()
-    assert cli.main(["grade", "--course-dir", str(tmp_path / "first"), "--release", str(course["release"]),
-                     "--source", str(course["source"]), "--checks", str(CHECKS), "--students", "ann",
-                     "--db-url", postgres, "--probe-seed", "pg-test", "--timeout", "10", "--no-feedback"]) == 0
+    assert (
+        cli.main(
+            [
+                "grade",
+                "--course-dir",
+                str(tmp_path / "first"),
+                "--release",
+                str(course["release"]),
+                "--source",
+                str(course["source"]),
+                "--checks",
+                str(CHECKS),
+                "--students",
+                "ann",
+                "--db-url",
+                postgres,
+                "--probe-seed",
+                "pg-test",
+                "--timeout",
+                "10",
+                "--no-feedback",
+            ]
+        )
+        == 0
+    )
     thread.join(timeout=120)
     assert not errors, errors
     assert len(written) == 15
@@ -145,7 +198,7 @@ def test_regrade_while_another_grader_records_manual_grades(course, postgres, tm
     assert len(keys) == len(set(keys)), "a grade was doubled"
     assert {s for s, *_ in rows} == set(STUDENTS)
     manual = {s: m for s, nb, cell, _, m in rows if cell == "ex1_written_why"}
-    assert manual["ben"] == manual["cat"] == manual["dan"] == 0.5       # the last round wrote 0.5: none lost
+    assert manual["ben"] == manual["cat"] == manual["dan"] == 0.5  # the last round wrote 0.5: none lost
     auto = {(s, cell): a for s, nb, cell, a, _ in rows if cell == "ex1_test_triple"}
     assert auto[("ann", "ex1_test_triple")] == 2 and auto[("ben", "ex1_test_triple")] == 0
 
@@ -154,7 +207,7 @@ def test_export_from_postgres_has_every_grade_once(course, postgres, tmp_path):
     from nbgrader.plugins.export import CsvExportPlugin
     from traitlets.config import Config
 
-    run(course, tmp_path / "c", "--db-url", postgres, "--fresh-gradebook")   # drops the other tests' grades
+    run(course, tmp_path / "c", "--db-url", postgres, "--fresh-gradebook")  # drops the other tests' grades
     with gradebook.opened(postgres) as gb:
         gb.find_grade("ex1_written_why", "ex12_tiny", fixture.ASSIGNMENT, "ann").manual_score = 1
         gb.db.commit()
@@ -167,4 +220,4 @@ def test_export_from_postgres_has_every_grade_once(course, postgres, tmp_path):
     rows = [r for r in csv.DictReader(open(tmp_path / "grades.csv")) if r["assignment"] == fixture.ASSIGNMENT]
     assert sorted(r["student_id"] for r in rows) == sorted(STUDENTS)
     by = {r["student_id"]: float(r["score"]) for r in rows}
-    assert by["ann"] == 2 + 3 + 1 and by["ben"] == 3         # ex1 test + ex2 test (+ the manual point)
+    assert by["ann"] == 2 + 3 + 1 and by["ben"] == 3  # ex1 test + ex2 test (+ the manual point)

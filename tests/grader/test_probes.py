@@ -1,5 +1,6 @@
 """The probe/verdict split on its own (no kernels): what enters a student's kernel, and how the
 grader reads what comes back. The student controls the kernel, so everything read here is hostile."""
+
 from __future__ import annotations
 
 import base64
@@ -43,14 +44,14 @@ def test_probe_cells_carry_no_reference_code_or_verdict(notebook):
     rel = Assignment.load(LAYOUT.release(), LAYOUT.source())
     secret = rel.secret_lines()
     assert len(secret) > 50, "too few secret lines: the check would be vacuous"
-    generic = {ln.strip() for ln in probes._runtime_source().splitlines()}   # the same in every probe
+    generic = {ln.strip() for ln in probes._runtime_source().splitlines()}  # the same in every probe
     # short solution lines are PyTorch idioms (`optimizer.step()`) a grader stand-in may share
     secret = probes.verdict_lines() | {ln for ln in secret if len(ln) >= 25}
     cells = probe_cells(notebook)
     for gid, source in cells.items():
         lines = {ln.strip() for ln in source.splitlines()} - generic
         assert not lines & secret, (gid, sorted(lines & secret)[:3])
-        compile(source, gid, "exec")      # every probe cell is valid Python
+        compile(source, gid, "exec")  # every probe cell is valid Python
 
 
 def test_the_check_catches_a_verdict_line_planted_in_a_probe():
@@ -70,42 +71,54 @@ def test_cases_are_new_per_seed_and_student_but_reproducible():
 
 
 def tensor_record(array: np.ndarray, dtype="float64", shape=None):
-    return {"__tensor__": {"dtype": dtype, "shape": list(shape if shape is not None else array.shape),
-                           "b64": base64.b64encode(array.astype("<f8").tobytes()).decode()}}
+    return {
+        "__tensor__": {
+            "dtype": dtype,
+            "shape": list(shape if shape is not None else array.shape),
+            "b64": base64.b64encode(array.astype("<f8").tobytes()).decode(),
+        }
+    }
 
 
 def test_decode_turns_plain_data_back_and_refuses_the_rest():
     arr = np.arange(6.0).reshape(2, 3)
     assert np.array_equal(probes.decode(tensor_record(arr)), arr)
     assert probes.decode({"__tuple__": [1, {"__str__": "a"}]}) == (1, "a")
-    assert isinstance(probes.decode(tensor_record(arr, shape=[4, 4])), probes.Opaque)      # wrong size
-    assert isinstance(probes.decode(tensor_record(arr, dtype="object")), probes.Opaque)    # no such dtype
+    assert isinstance(probes.decode(tensor_record(arr, shape=[4, 4])), probes.Opaque)  # wrong size
+    assert isinstance(probes.decode(tensor_record(arr, dtype="object")), probes.Opaque)  # no such dtype
     assert isinstance(probes.decode({"__reduce__": "os.system"}), probes.Opaque)
-    assert isinstance(probes.decode({"__tensor__": {"dtype": "float64", "shape": [10**9, 10**9], "b64": ""}}),
-                      probes.Opaque)
+    assert isinstance(
+        probes.decode({"__tensor__": {"dtype": "float64", "shape": [10**9, 10**9], "b64": ""}}), probes.Opaque
+    )
     assert probes.decode({"__raised__": ["ValueError", "no"]}) == probes.Raised("ValueError", "no")
 
 
 def test_records_are_read_per_probe_cell_and_garbage_fails_only_its_cell():
     good = {"grade_id": "ex1_test_plain", "results": {"0": 1.5}}
     forged_other = {"grade_id": "ex1_test_residual", "results": {"v0": 1.0}}
-    records = probes.read_records(executed({
-        "ex1_test_plain": [stdout("chatter\n" + RECORD_MARK + json.dumps(good) + "\n")],
-        "ex1_test_residual": [stdout(RECORD_MARK + "{not json")],
-        "ex1_test_worked_example": [stdout(RECORD_MARK + json.dumps(forged_other))],
-    }))
+    records = probes.read_records(
+        executed(
+            {
+                "ex1_test_plain": [stdout("chatter\n" + RECORD_MARK + json.dumps(good) + "\n")],
+                "ex1_test_residual": [stdout(RECORD_MARK + "{not json")],
+                "ex1_test_worked_example": [stdout(RECORD_MARK + json.dumps(forged_other))],
+            }
+        )
+    )
     assert records["ex1_test_plain"].values == {"0": 1.5}
     assert records["ex1_test_residual"].values == {} and "could not be read" in records["ex1_test_residual"].problem
-    assert records["ex1_test_worked_example"].values == {}      # a record for another cell counts for nothing
+    assert records["ex1_test_worked_example"].values == {}  # a record for another cell counts for nothing
 
 
 def test_deeply_nested_or_huge_records_do_not_break_the_grader():
     deep = "[" * 100_000 + "]" * 100_000
     line = RECORD_MARK + '{"grade_id": "ex1_test_plain", "results": {"0": ' + deep + "}}"
     records = probes.read_records(executed({"ex1_test_plain": [stdout(line)]}))
-    verdicts = probes.decide(probes.checks_for("ex12_skip_connections"),
-                             probes.choose_cases(probes.checks_for("ex12_skip_connections"), "s", "x",
-                                                 "ex12_skip_connections"), records)
+    verdicts = probes.decide(
+        probes.checks_for("ex12_skip_connections"),
+        probes.choose_cases(probes.checks_for("ex12_skip_connections"), "s", "x", "ex12_skip_connections"),
+        records,
+    )
     assert not verdicts["ex1_test_plain"].passed
 
 
@@ -113,8 +126,10 @@ def test_a_verdict_that_breaks_on_odd_data_fails_that_cell_only():
     def explode(cases, results):
         raise ZeroDivisionError("boom")
 
-    checks = {"a": probes.Check("a", lambda rng: [], lambda cases, rec: None, explode),
-              "b": probes.Check("b", lambda rng: [], lambda cases, rec: None, lambda cases, results: None)}
+    checks = {
+        "a": probes.Check("a", lambda rng: [], lambda cases, rec: None, explode),
+        "b": probes.Check("b", lambda rng: [], lambda cases, rec: None, lambda cases, results: None),
+    }
     verdicts = probes.decide(checks, {"a": [], "b": []}, {"a": probes.Results({}), "b": probes.Results({})})
     assert not verdicts["a"].passed and "could not be checked" in verdicts["a"].message
     assert verdicts["b"].passed
@@ -147,11 +162,15 @@ def test_random_json_never_raises(seed):
             return rng.randint(-5, 5)
         if kind == 4:
             return [junk(depth + 1) for _ in range(rng.randrange(3))]
-        return {rng.choice(["__tensor__", "__tuple__", "__dict__", "__raised__", "__int__", "__float__", "k"]):
-                junk(depth + 1) for _ in range(rng.randrange(1, 3))}
+        return {
+            rng.choice(["__tensor__", "__tuple__", "__dict__", "__raised__", "__int__", "__float__", "k"]): junk(
+                depth + 1
+            )
+            for _ in range(rng.randrange(1, 3))
+        }
 
     for _ in range(50):
         line = RECORD_MARK + json.dumps({"grade_id": "ex1_test_plain", "results": {"0": junk()}})
         results = probes.read_records(executed({"ex1_test_plain": [stdout(line)]}))["ex1_test_plain"]
-        assert isinstance(results, probes.Results)            # read, or refused with a reason
+        assert isinstance(results, probes.Results)  # read, or refused with a reason
         assert results.values or results.problem
