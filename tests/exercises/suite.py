@@ -18,6 +18,7 @@ longer bank's rest runs alone); alternatives are paired the same way. A run's st
 hidden checks' random cases, so it is part of what a run checks."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
 
@@ -28,6 +29,7 @@ from autograder.cells import grade_id_of
 from autograder.cells import points as cell_points
 from tests.exercises import submissions
 from tests.harness.grading import GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total
+from tests.harness.probing import ProbeKernels
 
 EXERCISE_POINTS = 10          # every exercise: autograded cells plus its hand-graded written answers
 MIN_ALTERNATIVES = 3          # differently written correct answers per exercise
@@ -98,8 +100,10 @@ class ExerciseSuite:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def grading_run(cls, tmp_path_factory) -> GradingRun:
-        return GradingRun(tmp_path_factory.mktemp(f"{cls.case.stem}_course"))
+    def grading_run(cls, tmp_path_factory) -> Iterator[GradingRun]:
+        # one zygote per notebook: its variants' kernels are forked from it into the grader's box
+        with ProbeKernels() as kernels:
+            yield GradingRun(tmp_path_factory.mktemp(f"{cls.case.stem}_course"), kernels)
 
     @pytest.fixture
     def grading(self, grading_run, monkeypatch) -> GradingRun:
