@@ -18,16 +18,21 @@ longer bank's rest runs alone); alternatives are paired the same way. A run's st
 hidden checks' random cases, so it is part of what a run checks."""
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
 
+import nbformat
 import pytest
 
 from autograder import probes
 from autograder.cells import grade_id_of
 from autograder.cells import points as cell_points
 from tests.exercises import submissions
-from tests.harness.grading import GradingRun, autograded_ids, lost, reference_submission, release_nb, source_nb, total
+from tests.harness.grading import (SOURCE, GradingRun, autograded_ids, lost, reference_submission, release_nb,
+                                   source_nb, total)
+from tests.harness.probing import ProbeKernels
 
 EXERCISE_POINTS = 10          # every exercise: autograded cells plus its hand-graded written answers
 MIN_ALTERNATIVES = 3          # differently written correct answers per exercise
@@ -98,8 +103,10 @@ class ExerciseSuite:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def grading_run(cls, tmp_path_factory) -> GradingRun:
-        return GradingRun(tmp_path_factory.mktemp(f"{cls.case.stem}_course"))
+    def grading_run(cls, tmp_path_factory) -> Iterator[GradingRun]:
+        # one zygote per notebook: its variants' kernels are forked from it into the grader's box
+        with ProbeKernels() as kernels:
+            yield GradingRun(tmp_path_factory.mktemp(f"{cls.case.stem}_course"), kernels)
 
     @pytest.fixture
     def grading(self, grading_run, monkeypatch) -> GradingRun:
@@ -150,6 +157,22 @@ class ExerciseSuite:
         assert min(sizes.values()) >= MIN_ALTERNATIVES, sizes
 
     # ------------------------------------------------------------------------- graded runs (slow)
+
+    @pytest.mark.slow
+    def test_variants_run_in_a_grading_kernel(self, grading):
+        """What the notebooks rely on while graded holds in the harness's kernels: NBGRADER_EXECUTION
+        (their GRADING switch), an empty working folder of their own; and, where the box runs, the
+        grader's box (no view of source/) and a kernel forked from this notebook's zygote."""
+        probe = ("import json, os\n"
+                 "print(json.dumps({'execution': os.environ.get('NBGRADER_EXECUTION'), 'cwd': os.listdir('.'),\n"
+                 f"  'source': os.path.exists({str(SOURCE)!r})}}))")
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
+        forked = grading.kernels.run(nb, 60)
+        seen = json.loads(nb.cells[0].outputs[0]["text"])
+        assert seen["execution"] == GRADING_ENV["NBGRADER_EXECUTION"] and seen["cwd"] == [], seen
+        if grading.kernels.boxed:
+            assert not seen["source"], "the box shows source/"
+        assert forked == (grading.kernels.zygote is not None), grading.kernels.mode
 
     @pytest.mark.slow
     def test_reference_answers_score_full_marks(self, grading):

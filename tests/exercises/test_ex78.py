@@ -447,6 +447,8 @@ def test_unfreezing_at_the_wrong_time_costs_only_the_schedule_cell():
 
 
 # ----------------------------------------------------------------------------- the student's own run (slow)
+# The longest exercise test stays in this module: `--dist loadfile` hands out modules largest (most tests)
+# first, so a module of its own would be handed out last and run alone at the end of the suite.
 
 @pytest.mark.slow
 def test_student_run_trains_at_224_and_falls_back_to_random_weights(tmp_path, monkeypatch):

@@ -28,16 +28,19 @@ def reference_submission(name: str):
 class GradingRun:
     """Grades variant students of one notebook: {grade_id: CellScore} of its autograded cells.
 
-    Scores are the hidden checks' verdicts (autograder.probes): points when the verdict passes."""
+    Scores are the hidden checks' verdicts (autograder.probes): points when the verdict passes. Each
+    student runs in a kernel of its own from ``kernels`` (tests.harness.probing.ProbeKernels: forked
+    from one zygote into the grader's box); None: a fresh kernel per student."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, kernels=None):
         self.tmp = Path(tmp)
+        self.kernels = kernels
 
     def grade(self, student: str, name: str, nb) -> dict[str, CellScore]:
         from tests.harness.probing import probe_verdicts
 
         worth = {grade_id_of(c): points(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
-        verdicts = probe_verdicts(nb, name, student=student)
+        verdicts = probe_verdicts(nb, name, student=student, kernels=self.kernels)
         self.verdicts = verdicts          # the last run's messages, for assertion texts
         return {gid: CellScore(worth[gid] if v.passed else 0.0, worth[gid], cell_type="code")
                 for gid, v in verdicts.items()}
