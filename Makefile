@@ -45,8 +45,11 @@ test: setup
 test-fast: setup
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+## Everyone: lint (pyflakes, bugbear, import order, pyupgrade, simplifications, the grader's type hints) and
+## the formatter's check; `pre-commit install --hook-type pre-commit --hook-type pre-push` runs it on commit.
 lint: setup
 	$(RUN) $(BIN)/ruff check .
+	$(RUN) $(BIN)/ruff format --check .
 
 ## Instructors: regenerate release/ from source/ with nbgrader.
 release: setup

@@ -40,10 +40,41 @@ def test_notebook_committed_without_outputs(path):
     assert not dirty, f"{path}: code cells {dirty} carry outputs or execution counts; clear them before committing"
 
 
-def test_ruff_clean_on_python_and_notebooks():
+def make_recipe(target: str) -> list[str]:
+    """The command lines of one Makefile target (its recipe), as make would run them."""
+    lines = (REPO / "Makefile").read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if re.match(rf"^{re.escape(target)}:", ln))
+    recipe = []
+    for ln in lines[start + 1 :]:
+        if not ln.startswith("\t"):
+            break
+        recipe.append(ln.strip())
+    return recipe
+
+
+@pytest.mark.parametrize("command", [c.replace("$(RUN) $(BIN)/", "") for c in make_recipe("lint")])
+def test_lint_passes_as_make_lint_runs_it(command):
+    """Each command of `make lint` (ruff check, ruff format --check) passes on the tree."""
     ruff = Path(sys.executable).with_name("ruff")
-    result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, f"ruff found problems:\n{result.stdout}\n{result.stderr}"
+    args = command.split()
+    assert args[0] == "ruff", command
+    result = subprocess.run([str(ruff), *args[1:], "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"`{command}` found problems:\n{result.stdout}\n{result.stderr}"
+
+
+def test_pre_commit_runs_what_ci_runs():
+    """The pre-commit hooks are `make lint` on commit and the README's test command on push (CI's .ci/run
+    ends with the same command)."""
+    import yaml
+
+    hooks = {
+        h["id"]: h for r in yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"] for h in r["hooks"]
+    }
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert hooks["lint"]["entry"] == "make lint" and make_recipe("lint")
+    assert hooks["test"]["entry"] == ci[-1] == "make test" and "make test" in readme
+    assert hooks["test"]["stages"] == ["pre-push"] and hooks["test"]["always_run"]
 
 
 @pytest.mark.slow

@@ -2,15 +2,26 @@
 
 A wrong answer is a small edit of the reference answer (`edit`), checked to hit the reference
 text exactly, so a refactored reference cannot silently turn a "wrong" variant into a correct one."""
+
 from __future__ import annotations
 
 import re
 
 from autograder.assignment import exercise_of
-from autograder.cells import (CODE_STUB, TEXT_STUB, block_marker, cell_kind, grade_id_of, is_grade, is_solution,
-                             nbgrader_meta, points, strip_solution_markers)
-from tools.nbgrader_course import solution_cells, with_answer
+from autograder.cells import (
+    CODE_STUB,
+    TEXT_STUB,
+    block_marker,
+    cell_kind,
+    grade_id_of,
+    is_grade,
+    is_solution,
+    nbgrader_meta,
+    points,
+    strip_solution_markers,
+)
 from tests.harness.grading import reference_submission, source_nb
+from tools.nbgrader_course import solution_cells, with_answer
 
 
 def reference_answer(name: str, grade_id: str) -> str:
@@ -60,7 +71,8 @@ def naming_problems(nb, exercises: str) -> list[str]:
         if cell_kind(cell) == "test" and not re.fullmatch(rf"ex[{exercises}]_test_\w+", grade_id):
             problems.append(f"test cell {grade_id!r} is not named ex<N>_test_<name>")
         if cell_kind(cell) == "manual" and not (
-                re.fullmatch(rf"ex[{exercises}]_written_\w+", grade_id) and cell.cell_type == "markdown"):
+            re.fullmatch(rf"ex[{exercises}]_written_\w+", grade_id) and cell.cell_type == "markdown"
+        ):
             problems.append(f"manually graded cell {grade_id!r} is not a markdown ex<N>_written_<part>")
     return problems
 
@@ -99,8 +111,9 @@ def stub_problems(release) -> list[str]:
     for cell in release.cells:
         if not is_solution(cell):
             continue
-        blank = (CODE_STUB.splitlines()[-1] in cell.source if cell.cell_type == "code"
-                 else cell.source.strip() == TEXT_STUB)
+        blank = (
+            CODE_STUB.splitlines()[-1] in cell.source if cell.cell_type == "code" else cell.source.strip() == TEXT_STUB
+        )
         if not blank:
             problems.append(cell.id)
     return problems

@@ -16,6 +16,7 @@ autograded cells it must cost) and correct answers written differently. The two 
 share no code, so each wrong-answer run carries one mistake of each exercise while both banks last (the
 longer bank's rest runs alone); alternatives are paired the same way. A run's student name seeds the
 hidden checks' random cases, so it is part of what a run checks."""
+
 from __future__ import annotations
 
 import json
@@ -30,28 +31,36 @@ from autograder import probes
 from autograder.cells import grade_id_of
 from autograder.cells import points as cell_points
 from tests.exercises import submissions
-from tests.harness.grading import (SOURCE, GradingRun, autograded_ids, lost, reference_submission, release_nb,
-                                   source_nb, total)
+from tests.harness.grading import (
+    SOURCE,
+    GradingRun,
+    autograded_ids,
+    lost,
+    reference_submission,
+    release_nb,
+    source_nb,
+    total,
+)
 from tests.harness.probing import ProbeKernels
 
-EXERCISE_POINTS = 10          # every exercise: autograded cells plus its hand-graded written answers
-MIN_ALTERNATIVES = 3          # differently written correct answers per exercise
+EXERCISE_POINTS = 10  # every exercise: autograded cells plus its hand-graded written answers
+MIN_ALTERNATIVES = 3  # differently written correct answers per exercise
 GRADING_ENV = {"NBGRADER_EXECUTION": "autograde"}  # what nbgrader's autograde gives a kernel: demos skip
 GRADING_SWITCH = 'GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))'
 
-Answers = dict[str, str]                       # {grade_id: the answer cell's source}
-Bank = dict[str, tuple[Answers, set[str]]]     # {mistake: (answers, the autograded cells that must lose points)}
+Answers = dict[str, str]  # {grade_id: the answer cell's source}
+Bank = dict[str, tuple[Answers, set[str]]]  # {mistake: (answers, the autograded cells that must lose points)}
 
 
 @dataclass(frozen=True)
 class Case:
     """One exercise notebook, as data. Exercises are keyed "ex<N>", in the notebook's order."""
 
-    notebook: str                                     # file name in source/ and release/
-    autograded_points: dict[str, float]               # {exercise: points of its autograded cells}
-    secret_lines_over: int                            # fewer distinctive secret lines: the leak check is vacuous
-    wrong: dict[str, Bank]                            # {exercise: its bank of single mistakes}
-    alternatives: dict[str, dict[str, Answers]]       # {exercise: {name: correct answers written differently}}
+    notebook: str  # file name in source/ and release/
+    autograded_points: dict[str, float]  # {exercise: points of its autograded cells}
+    secret_lines_over: int  # fewer distinctive secret lines: the leak check is vacuous
+    wrong: dict[str, Bank]  # {exercise: its bank of single mistakes}
+    alternatives: dict[str, dict[str, Answers]]  # {exercise: {name: correct answers written differently}}
     demo: tuple[str, str] | None = field(default=None)  # (cell id, what it prints) of a demo skipped in grading
 
     def __post_init__(self):
@@ -63,7 +72,7 @@ class Case:
 
     @property
     def digits(self) -> str:
-        """"12" for exercises ex1 and ex2: the pattern submissions.naming_problems expects."""
+        """ "12" for exercises ex1 and ex2: the pattern submissions.naming_problems expects."""
         return "".join(exercise.removeprefix("ex") for exercise in self.autograded_points)
 
     def runs(self, banks: dict[str, dict]) -> list:
@@ -140,16 +149,21 @@ class ExerciseSuite:
         assert set(probes.checks_for(self.case.stem)) == autograded_ids(self.case.notebook)
 
     def test_largest_cost_of_one_single_mistake_is_below_each_exercise_total(self, capsys):
-        worth = {grade_id_of(c): cell_points(c) for c in source_nb(self.case.notebook).cells
-                 if grade_id_of(c) in autograded_ids(self.case.notebook)}
+        worth = {
+            grade_id_of(c): cell_points(c)
+            for c in source_nb(self.case.notebook).cells
+            if grade_id_of(c) in autograded_ids(self.case.notebook)
+        }
         for exercise, bank in self.case.wrong.items():
             autograded = sum(p for gid, p in worth.items() if gid.startswith(exercise + "_"))
             costs = {mistake: sum(worth[gid] for gid in cells) for mistake, (_, cells) in bank.items()}
             assert costs, f"{exercise} has no single-mistake bank"
             worst = max(costs, key=costs.get)
             with capsys.disabled():
-                print(f"\n{exercise}: one single mistake costs at most {costs[worst]:g} of {autograded:g} "
-                      f"autograded points ({worst})")
+                print(
+                    f"\n{exercise}: one single mistake costs at most {costs[worst]:g} of {autograded:g} "
+                    f"autograded points ({worst})"
+                )
             assert costs[worst] < autograded
 
     def test_each_exercise_has_three_differently_written_correct_answers(self):
@@ -163,9 +177,11 @@ class ExerciseSuite:
         """What the notebooks rely on while graded holds in the harness's kernels: NBGRADER_EXECUTION
         (their GRADING switch), an empty working folder of their own; and, where the box runs, the
         grader's box (no view of source/) and a kernel forked from this notebook's zygote."""
-        probe = ("import json, os\n"
-                 "print(json.dumps({'execution': os.environ.get('NBGRADER_EXECUTION'), 'cwd': os.listdir('.'),\n"
-                 f"  'source': os.path.exists({str(SOURCE)!r})}}))")
+        probe = (
+            "import json, os\n"
+            "print(json.dumps({'execution': os.environ.get('NBGRADER_EXECUTION'), 'cwd': os.listdir('.'),\n"
+            f"  'source': os.path.exists({str(SOURCE)!r})}}))"
+        )
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(probe)])
         forked = grading.kernels.run(nb, 60)
         seen = json.loads(nb.cells[0].outputs[0]["text"])
@@ -181,9 +197,11 @@ class ExerciseSuite:
         graded = autograded_ids(name)
         assert graded <= set(scores)
         assert not lost({g: scores[g] for g in graded}), f"reference lost points: {scores} {grading.verdicts}"
-        per_exercise = {exercise: sum(scores[g].max_score for g in graded if g.startswith(exercise + "_"))
-                        for exercise in self.case.autograded_points}
-        assert per_exercise == self.case.autograded_points   # the rest of each exercise's points: by hand
+        per_exercise = {
+            exercise: sum(scores[g].max_score for g in graded if g.startswith(exercise + "_"))
+            for exercise in self.case.autograded_points
+        }
+        assert per_exercise == self.case.autograded_points  # the rest of each exercise's points: by hand
         assert sum(scores[g].max_score for g in graded) == sum(self.case.autograded_points.values())
 
     @pytest.mark.slow
@@ -222,5 +240,6 @@ class DemoSuite:
         cells = {c.get("id"): c.source for c in source_nb(self.case.notebook).cells}
         demo, notice = self.case.demo
         assert GRADING_SWITCH in cells[f"ex{self.case.digits}_setup"]
-        assert cells[demo].splitlines()[2:4] == ["if GRADING:", f'    print("{notice}")'], \
+        assert cells[demo].splitlines()[2:4] == ["if GRADING:", f'    print("{notice}")'], (
             f"{demo} must be guarded by GRADING"
+        )

@@ -6,6 +6,7 @@ count_trainable, unfreeze_last_blocks and make_optimizer are graded on a MobileN
 prepares itself, so a mistake in build_model costs build_model's cell only, and SCENARIO2_BACKBONE_LR is
 graded against the student's own discriminative_lrs. Exercise 5's bank is shorter: the rest of the runs
 carry an exercise-6 mistake only."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -27,36 +28,56 @@ BUILD_FREEZE = "    for param in model.parameters():\n        param.requires_gra
 # (answers, the autograded cells that must lose points) for exercise 5 ...
 EX5_WRONG = {
     "hard_coded_scenarios": (  # right on the three scenarios, wrong elsewhere in their table cells
-        {"ex5_choose_strategy": ("def choose_strategy(num_images, similar_domain):\n"
-                                 "    if num_images <= 300:\n        return 'A'\n"
-                                 "    if num_images <= 5_000:\n        return 'B'\n    return 'C'\n")},
-        {"ex5_test_scenarios", "ex5_test_strategy_table"}),
+        {
+            "ex5_choose_strategy": (
+                "def choose_strategy(num_images, similar_domain):\n"
+                "    if num_images <= 300:\n        return 'A'\n"
+                "    if num_images <= 5_000:\n        return 'B'\n    return 'C'\n"
+            )
+        },
+        {"ex5_test_scenarios", "ex5_test_strategy_table"},
+    ),
     "threshold_with_less_or_equal": (
         edit("ex5_choose_strategy", ("if num_images < 1_000:", "if num_images <= 1_000:")),
-        {"ex5_test_strategy_table"}),
+        {"ex5_test_strategy_table"},
+    ),
     "ignores_the_domain": (  # large + similar -> C: CS231n's choice, not this course's table
         edit("ex5_choose_strategy", ("if num_images < 50_000 or similar_domain:", "if num_images < 50_000:")),
-        {"ex5_test_strategy_table"}),
+        {"ex5_test_strategy_table"},
+    ),
     "lower_case_letters": (
-        edit("ex5_choose_strategy", ('return "A"', 'return "a"'), ('return "B"', 'return "b"'),
-             ('return "C"', 'return "c"')),
-        {"ex5_test_scenarios", "ex5_test_strategy_table"}),
+        edit(
+            "ex5_choose_strategy",
+            ('return "A"', 'return "a"'),
+            ('return "B"', 'return "b"'),
+            ('return "C"', 'return "c"'),
+        ),
+        {"ex5_test_scenarios", "ex5_test_strategy_table"},
+    ),
     "exponent_off_by_one": (  # SCENARIO2_BACKBONE_LR is what the student's function returns: not charged
         edit("ex5_discriminative_lrs", ("r ** (num_groups - 1 - i)", "r ** (num_groups - i)")),
-        {"ex5_test_discriminative_lrs"}),
+        {"ex5_test_discriminative_lrs"},
+    ),
     "head_first": (
         edit("ex5_discriminative_lrs", ("r ** (num_groups - 1 - i)", "r ** i")),
-        {"ex5_test_discriminative_lrs"}),
+        {"ex5_test_discriminative_lrs"},
+    ),
     "returns_a_tuple": (
-        edit("ex5_discriminative_lrs", ("return [", "return tuple(["),
-             ("for i in range(num_groups)]", "for i in range(num_groups)])")),
-        {"ex5_test_discriminative_lrs"}),
+        edit(
+            "ex5_discriminative_lrs",
+            ("return [", "return tuple(["),
+            ("for i in range(num_groups)]", "for i in range(num_groups)])"),
+        ),
+        {"ex5_test_discriminative_lrs"},
+    ),
     "scenario2_two_steps_down": (
         edit("ex5_scenario2_lr", ("discriminative_lrs(5e-4, 0.1, 2)[0]", "discriminative_lrs(5e-4, 0.1, 3)[0]")),
-        {"ex5_test_scenario2_lr"}),
+        {"ex5_test_scenario2_lr"},
+    ),
     "scenario2_takes_the_head_rate": (
         edit("ex5_scenario2_lr", ("discriminative_lrs(5e-4, 0.1, 2)[0]", "discriminative_lrs(5e-4, 0.1, 2)[-1]")),
-        {"ex5_test_scenario2_lr"}),
+        {"ex5_test_scenario2_lr"},
+    ),
 }
 
 # ... and for exercise 6. Not in the bank: a build_model that ignores its weights argument. The checks
@@ -65,119 +86,174 @@ EX5_WRONG = {
 EX6_WRONG = {
     "head_not_replaced": (  # unfreeze/optimizer/count are graded on the grader's own model: one cell
         edit("ex6_build_model", (BUILD_HEAD, "")),
-        {"ex6_test_build_model"}),
+        {"ex6_test_build_model"},
+    ),
     "head_created_before_freezing": (
         edit("ex6_build_model", (BUILD_FREEZE + BUILD_HEAD, BUILD_HEAD + BUILD_FREEZE)),
-        {"ex6_test_build_model"}),
-    "backbone_left_trainable": (
-        edit("ex6_build_model", (BUILD_FREEZE, "")),
-        {"ex6_test_build_model"}),
+        {"ex6_test_build_model"},
+    ),
+    "backbone_left_trainable": (edit("ex6_build_model", (BUILD_FREEZE, "")), {"ex6_test_build_model"}),
     "dropout_after_the_linear_layer": (
-        edit("ex6_build_model", ("nn.Sequential(nn.Dropout(p=0.2), nn.Linear(model.last_channel, num_classes))",
-                                 "nn.Sequential(nn.Linear(model.last_channel, num_classes), nn.Dropout(p=0.2))")),
-        {"ex6_test_build_model"}),
+        edit(
+            "ex6_build_model",
+            (
+                "nn.Sequential(nn.Dropout(p=0.2), nn.Linear(model.last_channel, num_classes))",
+                "nn.Sequential(nn.Linear(model.last_channel, num_classes), nn.Dropout(p=0.2))",
+            ),
+        ),
+        {"ex6_test_build_model"},
+    ),
     "no_dropout": (
-        edit("ex6_build_model", ("nn.Sequential(nn.Dropout(p=0.2), nn.Linear(model.last_channel, num_classes))",
-                                 "nn.Linear(model.last_channel, num_classes)")),
-        {"ex6_test_build_model"}),
-    "dropout_half": (
-        edit("ex6_build_model", ("nn.Dropout(p=0.2)", "nn.Dropout(p=0.5)")),
-        {"ex6_test_build_model"}),
+        edit(
+            "ex6_build_model",
+            (
+                "nn.Sequential(nn.Dropout(p=0.2), nn.Linear(model.last_channel, num_classes))",
+                "nn.Linear(model.last_channel, num_classes)",
+            ),
+        ),
+        {"ex6_test_build_model"},
+    ),
+    "dropout_half": (edit("ex6_build_model", ("nn.Dropout(p=0.2)", "nn.Dropout(p=0.5)")), {"ex6_test_build_model"}),
     "head_with_a_softmax": (
-        edit("ex6_build_model", ("nn.Linear(model.last_channel, num_classes))",
-                                 "nn.Linear(model.last_channel, num_classes), nn.Softmax(dim=1))")),
-        {"ex6_test_build_model"}),
+        edit(
+            "ex6_build_model",
+            (
+                "nn.Linear(model.last_channel, num_classes))",
+                "nn.Linear(model.last_channel, num_classes), nn.Softmax(dim=1))",
+            ),
+        ),
+        {"ex6_test_build_model"},
+    ),
     "unfreezes_the_first_blocks": (
         edit("ex6_unfreeze_last_blocks", ("for block in blocks[first:]:", "for block in blocks[:n]:")),
-        {"ex6_test_unfreeze"}),
+        {"ex6_test_unfreeze"},
+    ),
     "minus_n_slice_unfreezes_all_for_zero": (
         edit("ex6_unfreeze_last_blocks", ("for block in blocks[first:]:", "for block in blocks[-n:]:")),
-        {"ex6_test_unfreeze"}),
+        {"ex6_test_unfreeze"},
+    ),
     "refreezes_everything_first": (
-        edit("ex6_unfreeze_last_blocks", ("    blocks = list(model.features)\n",
-                                          "    model.requires_grad_(False)\n    blocks = list(model.features)\n")),
-        {"ex6_test_unfreeze"}),
+        edit(
+            "ex6_unfreeze_last_blocks",
+            (
+                "    blocks = list(model.features)\n",
+                "    model.requires_grad_(False)\n    blocks = list(model.features)\n",
+            ),
+        ),
+        {"ex6_test_unfreeze"},
+    ),
     "unfreezes_one_tensor_per_block": (
-        edit("ex6_unfreeze_last_blocks", ("for param in block.parameters():\n            param.requires_grad = True",
-                                          "next(block.parameters()).requires_grad = True")),
-        {"ex6_test_unfreeze"}),
+        edit(
+            "ex6_unfreeze_last_blocks",
+            (
+                "for param in block.parameters():\n            param.requires_grad = True",
+                "next(block.parameters()).requires_grad = True",
+            ),
+        ),
+        {"ex6_test_unfreeze"},
+    ),
     "returns_nothing": (
         edit("ex6_unfreeze_last_blocks", ("    return model", "    return None")),
-        {"ex6_test_unfreeze"}),
+        {"ex6_test_unfreeze"},
+    ),
     "one_learning_rate_for_all": (
-        edit("ex6_make_optimizer",
-             ("return torch.optim.Adam(groups)", "return torch.optim.Adam(trainable, lr=head_lr)")),
-        {"ex6_test_optimizer"}),
+        edit(
+            "ex6_make_optimizer", ("return torch.optim.Adam(groups)", "return torch.optim.Adam(trainable, lr=head_lr)")
+        ),
+        {"ex6_test_optimizer"},
+    ),
     "frozen_parameters_in_the_optimizer": (
-        edit("ex6_make_optimizer", ("trainable = [p for p in model.parameters() if p.requires_grad]",
-                                    "trainable = list(model.parameters())")),
-        {"ex6_test_optimizer"}),
+        edit(
+            "ex6_make_optimizer",
+            ("trainable = [p for p in model.parameters() if p.requires_grad]", "trainable = list(model.parameters())"),
+        ),
+        {"ex6_test_optimizer"},
+    ),
     "empty_backbone_group_kept": (
         edit("ex6_make_optimizer", ("    if backbone:\n        groups.insert", "    if True:\n        groups.insert")),
-        {"ex6_test_optimizer"}),
+        {"ex6_test_optimizer"},
+    ),
     "rates_swapped": (
-        edit("ex6_make_optimizer", ('{"params": head, "lr": head_lr}', '{"params": head, "lr": backbone_lr}'),
-             ('{"params": backbone, "lr": backbone_lr}', '{"params": backbone, "lr": head_lr}')),
-        {"ex6_test_optimizer"}),
+        edit(
+            "ex6_make_optimizer",
+            ('{"params": head, "lr": head_lr}', '{"params": head, "lr": backbone_lr}'),
+            ('{"params": backbone, "lr": backbone_lr}', '{"params": backbone, "lr": head_lr}'),
+        ),
+        {"ex6_test_optimizer"},
+    ),
     "sgd_instead_of_adam": (
         edit("ex6_make_optimizer", ("return torch.optim.Adam(groups)", "return torch.optim.SGD(groups)")),
-        {"ex6_test_optimizer"}),
+        {"ex6_test_optimizer"},
+    ),
     "whole_blocks_instead_of_trainable_tensors": (  # fails when a block is only partly trainable
-        edit("ex6_make_optimizer", ("    backbone = [p for p in trainable if id(p) not in head_ids]\n",
-                                    "    backbone = [p for b in model.features if any(q.requires_grad for q in "
-                                    "b.parameters())\n                for p in b.parameters()]\n")),
-        {"ex6_test_optimizer"}),
+        edit(
+            "ex6_make_optimizer",
+            (
+                "    backbone = [p for p in trainable if id(p) not in head_ids]\n",
+                "    backbone = [p for b in model.features if any(q.requires_grad for q in "
+                "b.parameters())\n                for p in b.parameters()]\n",
+            ),
+        ),
+        {"ex6_test_optimizer"},
+    ),
     "counts_frozen_parameters": (
         edit("ex6_count_trainable", ("for p in model.parameters() if p.requires_grad", "for p in model.parameters()")),
-        {"ex6_test_count_trainable"}),
+        {"ex6_test_count_trainable"},
+    ),
     "counts_tensors_not_values": (
         edit("ex6_count_trainable", ("sum(p.numel() for p", "sum(1 for p")),
-        {"ex6_test_count_trainable"}),
+        {"ex6_test_count_trainable"},
+    ),
     "returns_a_tensor": (
-        edit("ex6_count_trainable", ("return sum(p.numel() for p in model.parameters() if p.requires_grad)",
-                                     "return torch.tensor(sum(p.numel() for p in model.parameters() "
-                                     "if p.requires_grad))")),
-        {"ex6_test_count_trainable"}),
+        edit(
+            "ex6_count_trainable",
+            (
+                "return sum(p.numel() for p in model.parameters() if p.requires_grad)",
+                "return torch.tensor(sum(p.numel() for p in model.parameters() if p.requires_grad))",
+            ),
+        ),
+        {"ex6_test_count_trainable"},
+    ),
 }
 
 
 EX5_ALTERNATIVES = {
     "table_lookup": {
-        "ex5_choose_strategy": '''
+        "ex5_choose_strategy": """
 def choose_strategy(num_images, similar_domain):
     row = ("A", "B", "B") if similar_domain else ("A", "B", "C")
     column = sum(num_images >= threshold for threshold in (1_000, 50_000))
     return row[column]
-''',
-        "ex5_discriminative_lrs": '''
+""",
+        "ex5_discriminative_lrs": """
 def discriminative_lrs(head_lr, r, num_groups):
     rates = [head_lr]
     for _ in range(num_groups - 1):
         rates.insert(0, rates[0] * r)
     return rates
-''',
+""",
         "ex5_scenario2_lr": "SCENARIO2_BACKBONE_LR = 5e-4 * 0.1\n",
     },
     "bisect_and_pow": {
-        "ex5_choose_strategy": '''
+        "ex5_choose_strategy": """
 import bisect
 
 
 def choose_strategy(num_images, similar_domain):
     letter = "ABC"[bisect.bisect_right([1_000, 50_000], num_images)]
     return "B" if letter == "C" and similar_domain else letter
-''',
-        "ex5_discriminative_lrs": '''
+""",
+        "ex5_discriminative_lrs": """
 import math
 
 
 def discriminative_lrs(head_lr, r, num_groups):
     return [head_lr * math.pow(r, num_groups - 1 - i) for i in range(num_groups)]
-''',
+""",
         "ex5_scenario2_lr": "SCENARIO2_BACKBONE_LR = discriminative_lrs(head_lr=5e-4, r=0.1, num_groups=2)[-2]\n",
     },
     "dict_and_numpy": {
-        "ex5_choose_strategy": '''
+        "ex5_choose_strategy": """
 TABLE = {("small", True): "A", ("small", False): "A", ("medium", True): "B", ("medium", False): "B",
          ("large", True): "B", ("large", False): "C"}
 
@@ -185,21 +261,21 @@ TABLE = {("small", True): "A", ("small", False): "A", ("medium", True): "B", ("m
 def choose_strategy(num_images, similar_domain):
     size = "small" if num_images < 1e3 else "medium" if num_images < 5e4 else "large"
     return TABLE[size, bool(similar_domain)]
-''',
-        "ex5_discriminative_lrs": '''
+""",
+        "ex5_discriminative_lrs": """
 import numpy as np
 
 
 def discriminative_lrs(head_lr, r, num_groups):
     return list(head_lr * np.power(float(r), np.arange(num_groups - 1, -1, -1)))  # numpy floats
-''',
+""",
         "ex5_scenario2_lr": "SCENARIO2_BACKBONE_LR = float(min(discriminative_lrs(5e-4, 0.1, 2)))\n",
     },
 }
 
 EX6_ALTERNATIVES = {
     "names_and_add_param_group": {
-        "ex6_build_model": '''
+        "ex6_build_model": """
 from collections import OrderedDict
 
 
@@ -209,24 +285,24 @@ def build_model(num_classes=4, weights=None):
     in_features = model.classifier[-1].in_features
     model.classifier = nn.Sequential(OrderedDict(drop=nn.Dropout(0.2), fc=nn.Linear(in_features, num_classes)))
     return model
-''',
-        "ex6_count_trainable": '''
+""",
+        "ex6_count_trainable": """
 def count_trainable(model):
     total = 0
     for _, param in model.named_parameters():
         if param.requires_grad:
             total += param.numel()
     return int(total)
-''',
-        "ex6_unfreeze_last_blocks": '''
+""",
+        "ex6_unfreeze_last_blocks": """
 def unfreeze_last_blocks(model, n):
     if n <= 0:
         return model
     for block in model.features[-n:]:
         block.requires_grad_(True)
     return model
-''',
-        "ex6_make_optimizer": '''
+""",
+        "ex6_make_optimizer": """
 def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     head, backbone = [], []
     for name, param in model.named_parameters():
@@ -236,10 +312,10 @@ def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     if backbone:
         optimizer.add_param_group({"params": backbone, "lr": backbone_lr})
     return optimizer
-''',
+""",
     },
     "index_ranges_and_default_lr": {
-        "ex6_build_model": '''
+        "ex6_build_model": """
 def build_model(num_classes=4, weights=None):
     net = mobilenet_v2(weights=weights)
     for p in net.parameters():
@@ -249,20 +325,20 @@ def build_model(num_classes=4, weights=None):
     head.append(nn.Linear(1280, num_classes))
     net.classifier = head
     return net
-''',
-        "ex6_count_trainable": '''
+""",
+        "ex6_count_trainable": """
 def count_trainable(model):
     return sum(map(lambda p: p.numel() if p.requires_grad else 0, model.parameters()))
-''',
-        "ex6_unfreeze_last_blocks": '''
+""",
+        "ex6_unfreeze_last_blocks": """
 def unfreeze_last_blocks(model, n):
     total = len(model.features)
     for index in range(total - min(n, total), total):
         for p in model.features[index].parameters():
             p.requires_grad = True
     return model
-''',
-        "ex6_make_optimizer": '''
+""",
+        "ex6_make_optimizer": """
 def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     head_ids = set(map(id, model.classifier.parameters()))
     head_params = [p for p in model.classifier.parameters() if p.requires_grad]
@@ -271,29 +347,29 @@ def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     if backbone_params:
         groups.append({"params": backbone_params, "lr": backbone_lr})
     return torch.optim.Adam(groups, lr=head_lr)
-''',
+""",
     },
     "keep_dropout_on_the_device": {
-        "ex6_build_model": '''
+        "ex6_build_model": """
 def build_model(num_classes=4, weights=None):
     model = mobilenet_v2(weights=weights)
     for param in model.features.parameters():  # the old head goes away: only the backbone needs freezing
         param.requires_grad = False
     model.classifier[1] = nn.Linear(model.last_channel, num_classes)  # keeps torchvision's Dropout(0.2)
     return model.to(device)
-''',
-        "ex6_count_trainable": '''
+""",
+        "ex6_count_trainable": """
 def count_trainable(model):
     return int(sum(torch.numel(p) for p in filter(lambda p: p.requires_grad, model.parameters())))
-''',
-        "ex6_unfreeze_last_blocks": '''
+""",
+        "ex6_unfreeze_last_blocks": """
 def unfreeze_last_blocks(model, n):
     for block in list(reversed(model.features))[:max(n, 0)]:
         for param in block.parameters():
             param.requires_grad_()
     return model
-''',
-        "ex6_make_optimizer": '''
+""",
+        "ex6_make_optimizer": """
 def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
     head_names = {"classifier." + name for name, _ in model.classifier.named_parameters()}
     groups = {"backbone": [], "head": []}
@@ -302,13 +378,13 @@ def make_optimizer(model, backbone_lr=1e-4, head_lr=1e-3):
             groups["head" if name in head_names else "backbone"].append(param)
     rates = {"backbone": backbone_lr, "head": head_lr}
     return torch.optim.Adam([{"params": groups[k], "lr": rates[k]} for k in ("head", "backbone") if groups[k]])
-''',
+""",
     },
 }
 
 CASE = Case(
     notebook=NAME,
-    autograded_points={"ex5": 7, "ex6": 8},    # the rest of each exercise's 10 points: written parts, by hand
+    autograded_points={"ex5": 7, "ex6": 8},  # the rest of each exercise's 10 points: written parts, by hand
     secret_lines_over=40,  # solutions and the model written answers: 47 distinctive lines
     wrong={"ex5": EX5_WRONG, "ex6": EX6_WRONG},
     alternatives={"ex5": EX5_ALTERNATIVES, "ex6": EX6_ALTERNATIVES},
@@ -326,12 +402,13 @@ def cell(grade_id: str):
 
 # ----------------------------------------------------------------------------- this notebook's own checks (fast)
 
+
 def test_no_check_needs_pretrained_weights_or_the_hub_cache():
     import inspect
 
     from autograder.checks import ex56_transfer_learning as checks
 
-    text = inspect.getsource(checks).split('"""', 2)[2]       # the code, without the module docstring
+    text = inspect.getsource(checks).split('"""', 2)[2]  # the code, without the module docstring
     assert "weights=None" in text
     for needle in ("IMAGENET1K", "TORCH_HOME", "torch.hub", "DEFAULT", "get_state_dict"):
         assert needle not in text, needle
@@ -353,12 +430,24 @@ def test_model_answer_of_exercise_6_quotes_the_network_as_it_is():
     size = [sum(p.numel() for p in b.parameters()) for b in blocks]
     convs = [[m for m in b.modules() if isinstance(m, nn.Conv2d)] for b in blocks]
     backbone, last_three = sum(size), sum(size[-3:])
-    for number in (f"{1280 * 4 + 4:,}", f"{len(blocks)} blocks", f"{last_three:,}", f"{backbone:,}",
-                   f"{last_three / backbone:.0%}", f"{size[1]:,}", f"{size[16]:,}", f"{size[17]:,}",
-                   f"{size[18]:,}", f"{320 * 1280:,}"):
+    for number in (
+        f"{1280 * 4 + 4:,}",
+        f"{len(blocks)} blocks",
+        f"{last_three:,}",
+        f"{backbone:,}",
+        f"{last_three / backbone:.0%}",
+        f"{size[1]:,}",
+        f"{size[16]:,}",
+        f"{size[17]:,}",
+        f"{size[18]:,}",
+        f"{320 * 1280:,}",
+    ):
         assert number in text, number
     assert [(c[0].in_channels, max(m.out_channels for m in c), c[-1].out_channels) for c in convs[16:19]] == [
-        (160, 960, 160), (160, 960, 320), (320, 1280, 1280)]
+        (160, 960, 160),
+        (160, 960, 320),
+        (320, 1280, 1280),
+    ]
     assert "expands its 160 input channels to 960" in text and "expands 160 → 960 and projects to 320" in text
     assert max(m.out_channels for c in convs[1:7] for m in c) == 192 and "at most 192" in text
     assert (convs[1][0].in_channels, convs[1][-1].out_channels) == (32, 16) and "32 → 16" in text
@@ -371,6 +460,7 @@ def test_exercise_5_presents_the_large_similar_cell_as_a_convention():
 
 
 # ----------------------------------------------------------------------------- the student's own run (slow)
+
 
 @pytest.mark.slow
 def test_demo_uses_pretrained_weights_when_a_checkpoint_is_cached(tmp_path):

@@ -6,6 +6,7 @@ M = N = 32 answers are graded against the student's own functions, and run_pipel
 grader stand-in network, loader and train_one_epoch, its three cells judging three separate things
 (which parameters train when; how the optimizer is kept; what the history reports). Exercise 7's bank
 is shorter: the rest of the runs carry an exercise-8 mistake only."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,13 @@ from tools.notebooks import execute_notebook, outputs_text
 NAME = "ex78_inverted_residuals_pipeline.ipynb"
 edit = partial(submissions.edit, NAME)
 
-MV1, MV2, TV, ANSWERS, SKIP = ("ex7_test_mv1_params", "ex7_test_mv2_params", "ex7_test_mv2_torchvision",
-                               "ex7_test_answers_32", "ex7_test_identity_skip")
+MV1, MV2, TV, ANSWERS, SKIP = (
+    "ex7_test_mv1_params",
+    "ex7_test_mv2_params",
+    "ex7_test_mv2_torchvision",
+    "ex7_test_answers_32",
+    "ex7_test_identity_skip",
+)
 LOADER, METRICS, GRADIENTS = "ex8_test_loader", "ex8_test_epoch_metrics", "ex8_test_no_grad_accumulation"
 BLOCKS, OPTIMIZER, HISTORY = "ex8_test_pipeline_blocks", "ex8_test_pipeline_optimizer", "ex8_test_pipeline_history"
 
@@ -30,29 +36,39 @@ BLOCKS, OPTIMIZER, HISTORY = "ex8_test_pipeline_blocks", "ex8_test_pipeline_opti
 EX7_WRONG = {
     "counts_batchnorm": (  # MV1_PARAMS_32 uses it: graded against the student's own function, not charged
         edit("ex7_mv1_block_params", ("return k * k * m + m * n", "return k * k * m + m * n + 2 * m + 2 * n")),
-        {MV1}),
+        {MV1},
+    ),
     "mv1_kernel_fixed_at_3": (
         edit("ex7_mv1_block_params", ("return k * k * m + m * n", "return 9 * m + m * n")),
-        {MV1}),
+        {MV1},
+    ),
     "expansion_of_the_output": (  # both cells test mv2_block_params
         edit("ex7_mv2_block_params", ("hidden = expansion * m", "hidden = expansion * n")),
-        {MV2, TV}),
+        {MV2, TV},
+    ),
     "expansion_conv_kept_for_t_1": (
         edit("ex7_mv2_block_params", ("expand = m * hidden if expansion != 1 else 0", "expand = m * hidden")),
-        {TV}),
+        {TV},
+    ),
     "skip_when_either_matches": (
         edit("ex7_uses_identity_skip", ("stride == 1 and in_ch == out_ch", "stride == 1 or in_ch == out_ch")),
-        {SKIP}),
+        {SKIP},
+    ),
     "skip_ignores_the_stride": (
         edit("ex7_uses_identity_skip", ("stride == 1 and in_ch == out_ch", "in_ch == out_ch")),
-        {SKIP}),
+        {SKIP},
+    ),
     "skip_returns_an_int": (
-        edit("ex7_uses_identity_skip", ("return stride == 1 and in_ch == out_ch",
-                                        "return int(stride == 1 and in_ch == out_ch)")),
-        {SKIP}),
+        edit(
+            "ex7_uses_identity_skip",
+            ("return stride == 1 and in_ch == out_ch", "return int(stride == 1 and in_ch == out_ch)"),
+        ),
+        {SKIP},
+    ),
     "hard_coded_wrong_total": (
         edit("ex7_answers_32", ("MV2_PARAMS_32 = mv2_block_params(32, 32, expansion=6)", "MV2_PARAMS_32 = 13_888")),
-        {ANSWERS}),
+        {ANSWERS},
+    ),
 }
 
 ADD_GROUP = 'optimizer.add_param_group({"params": unfrozen, "lr": backbone_lr})'
@@ -63,176 +79,210 @@ HISTORY_LRS = '"lrs": [group["lr"] for group in optimizer.param_groups],'
 EX8_WRONG = {
     "unfreezes_the_first_blocks": (
         edit("ex8_run_pipeline", ("list(model.features)[-n_unfreeze:]", "list(model.features)[:n_unfreeze]")),
-        {BLOCKS}),
+        {BLOCKS},
+    ),
     "unfreezes_one_epoch_early": (  # only the cell of the schedule
         edit("ex8_run_pipeline", ("if epoch == unfreeze_after and", "if epoch + 1 == unfreeze_after and")),
-        {BLOCKS}),
+        {BLOCKS},
+    ),
     "unfreezes_one_epoch_late": (
         edit("ex8_run_pipeline", ("if epoch == unfreeze_after and", "if epoch == unfreeze_after + 1 and")),
-        {BLOCKS}),
+        {BLOCKS},
+    ),
     "n_unfreeze_0_unfreezes_everything": (  # list(model.features)[-0:] is every block
         edit("ex8_run_pipeline", (UNFREEZE_IF, "if epoch == unfreeze_after:")),
-        {BLOCKS}),
+        {BLOCKS},
+    ),
     "requires_grad_never_set": (  # the group is right, the blocks stay frozen
-        edit("ex8_run_pipeline",
-             ("            for param in unfrozen:\n                param.requires_grad = True\n", ""),
-             ("if not p.requires_grad]", "]")),
-        {BLOCKS}),
+        edit(
+            "ex8_run_pipeline",
+            ("            for param in unfrozen:\n                param.requires_grad = True\n", ""),
+            ("if not p.requires_grad]", "]"),
+        ),
+        {BLOCKS},
+    ),
     "one_learning_rate_for_all": (
         edit("ex8_run_pipeline", (ADD_GROUP, 'optimizer.add_param_group({"params": unfrozen})')),
-        {OPTIMIZER}),
-    "optimizer_never_told": (
-        edit("ex8_run_pipeline", (ADD_GROUP, "pass")),
-        {OPTIMIZER}),
+        {OPTIMIZER},
+    ),
+    "optimizer_never_told": (edit("ex8_run_pipeline", (ADD_GROUP, "pass")), {OPTIMIZER}),
     "new_optimizer_after_unfreezing": (
-        edit("ex8_run_pipeline", (ADD_GROUP, 'optimizer = torch.optim.Adam([{"params": model.classifier.parameters()}, '
-                                             '{"params": unfrozen, "lr": backbone_lr}], lr=head_lr)')),
-        {OPTIMIZER}),
+        edit(
+            "ex8_run_pipeline",
+            (
+                ADD_GROUP,
+                'optimizer = torch.optim.Adam([{"params": model.classifier.parameters()}, '
+                '{"params": unfrozen, "lr": backbone_lr}], lr=head_lr)',
+            ),
+        ),
+        {OPTIMIZER},
+    ),
     "sgd_instead_of_adam": (
         edit("ex8_run_pipeline", ("optimizer = torch.optim.Adam(", "optimizer = torch.optim.SGD(")),
-        {OPTIMIZER}),
+        {OPTIMIZER},
+    ),
     "nll_loss_instead_of_cross_entropy": (
         edit("ex8_run_pipeline", ("criterion = nn.CrossEntropyLoss()", "criterion = nn.NLLLoss()")),
-        {OPTIMIZER}),
-    "eval_mode_never_restored": (
-        edit("ex8_run_pipeline", ("    model.eval()\n", "")),
-        {HISTORY}),
+        {OPTIMIZER},
+    ),
+    "eval_mode_never_restored": (edit("ex8_run_pipeline", ("    model.eval()\n", "")), {HISTORY}),
     "history_counts_every_parameter": (
-        edit("ex8_run_pipeline", ("for p in model.parameters() if p.requires_grad),",
-                                  "for p in model.parameters()),")),
-        {HISTORY}),
+        edit("ex8_run_pipeline", ("for p in model.parameters() if p.requires_grad),", "for p in model.parameters()),")),
+        {HISTORY},
+    ),
     "history_lrs_from_the_arguments": (
         edit("ex8_run_pipeline", (HISTORY_LRS, '"lrs": [head_lr, backbone_lr],')),
-        {HISTORY}),
-    "history_epochs_from_zero": (
-        edit("ex8_run_pipeline", ('"epoch": epoch + 1,', '"epoch": epoch,')),
-        {HISTORY}),
+        {HISTORY},
+    ),
+    "history_epochs_from_zero": (edit("ex8_run_pipeline", ('"epoch": epoch + 1,', '"epoch": epoch,')), {HISTORY}),
     "history_accuracy_in_percent": (
         edit("ex8_run_pipeline", ('"accuracy": accuracy,', '"accuracy": 100 * accuracy,')),
-        {HISTORY}),
-    "no_zero_grad": (
-        edit("ex8_train_one_epoch", ("        optimizer.zero_grad()\n", "")),
-        {GRADIENTS}),
+        {HISTORY},
+    ),
+    "no_zero_grad": (edit("ex8_train_one_epoch", ("        optimizer.zero_grad()\n", "")), {GRADIENTS}),
     "step_before_backward": (
-        edit("ex8_train_one_epoch", ("        loss.backward()\n        optimizer.step()\n",
-                                     "        optimizer.step()\n        loss.backward()\n")),
-        {GRADIENTS}),
+        edit(
+            "ex8_train_one_epoch",
+            (
+                "        loss.backward()\n        optimizer.step()\n",
+                "        optimizer.step()\n        loss.backward()\n",
+            ),
+        ),
+        {GRADIENTS},
+    ),
     "accuracy_of_the_last_batch": (
-        edit("ex8_train_one_epoch", ("correct += (logits", "correct = (logits"),
-             ("return total_loss / seen, correct / seen", "return total_loss / seen, correct / labels.size(0)")),
-        {METRICS}),
+        edit(
+            "ex8_train_one_epoch",
+            ("correct += (logits", "correct = (logits"),
+            ("return total_loss / seen, correct / seen", "return total_loss / seen, correct / labels.size(0)"),
+        ),
+        {METRICS},
+    ),
     "mean_of_batch_means": (
-        edit("ex8_train_one_epoch", ("total_loss += loss.item() * labels.size(0)", "total_loss += loss.item()"),
-             ("return total_loss / seen,", "return total_loss / len(loader),")),
-        {METRICS}),
-    "never_switches_to_train_mode": (
-        edit("ex8_train_one_epoch", ("    model.train()\n", "")),
-        {METRICS}),
+        edit(
+            "ex8_train_one_epoch",
+            ("total_loss += loss.item() * labels.size(0)", "total_loss += loss.item()"),
+            ("return total_loss / seen,", "return total_loss / len(loader),"),
+        ),
+        {METRICS},
+    ),
+    "never_switches_to_train_mode": (edit("ex8_train_one_epoch", ("    model.train()\n", "")), {METRICS}),
     "returns_tensors": (
-        edit("ex8_train_one_epoch", ("total_loss += loss.item() * labels.size(0)",
-                                     "total_loss += loss.detach() * labels.size(0)")),
-        {METRICS}),
+        edit(
+            "ex8_train_one_epoch",
+            ("total_loss += loss.item() * labels.size(0)", "total_loss += loss.detach() * labels.size(0)"),
+        ),
+        {METRICS},
+    ),
     "train_one_epoch_left_blank": (  # run_pipeline's cells use the grader's stand-in: not charged there
-        {"ex8_train_one_epoch": "def train_one_epoch(model, loader, criterion, optimizer):\n"
-                                "    raise NotImplementedError()\n"},
-        {METRICS, GRADIENTS}),
+        {
+            "ex8_train_one_epoch": "def train_one_epoch(model, loader, criterion, optimizer):\n"
+            "    raise NotImplementedError()\n"
+        },
+        {METRICS, GRADIENTS},
+    ),
     "loader_left_blank": (
-        {"ex8_make_synthetic_loader": "def make_synthetic_loader(num_samples=100, num_classes=5, image_size=224, "
-                                      "batch_size=16, seed=0):\n    raise NotImplementedError()\n"},
-        {LOADER}),
-    "loader_shuffles": (
-        edit("ex8_make_synthetic_loader", ("shuffle=False", "shuffle=True")),
-        {LOADER}),
+        {
+            "ex8_make_synthetic_loader": "def make_synthetic_loader(num_samples=100, num_classes=5, image_size=224, "
+            "batch_size=16, seed=0):\n    raise NotImplementedError()\n"
+        },
+        {LOADER},
+    ),
+    "loader_shuffles": (edit("ex8_make_synthetic_loader", ("shuffle=False", "shuffle=True")), {LOADER}),
     "loader_drops_the_last_batch": (
         edit("ex8_make_synthetic_loader", ("shuffle=False", "shuffle=False, drop_last=True")),
-        {LOADER}),
+        {LOADER},
+    ),
     "labels_from_1": (
         edit("ex8_make_synthetic_loader", ("torch.randint(0, num_classes,", "torch.randint(1, num_classes + 1,")),
-        {LOADER}),
-    "uniform_images": (
-        edit("ex8_make_synthetic_loader", ("images = torch.randn(", "images = torch.rand(")),
-        {LOADER}),
+        {LOADER},
+    ),
+    "uniform_images": (edit("ex8_make_synthetic_loader", ("images = torch.randn(", "images = torch.rand(")), {LOADER}),
     "generator_ignored": (
-        edit("ex8_make_synthetic_loader", ("image_size, generator=generator)", "image_size)"),
-             ("(num_samples,), generator=generator)", "(num_samples,))")),
-        {LOADER}),
+        edit(
+            "ex8_make_synthetic_loader",
+            ("image_size, generator=generator)", "image_size)"),
+            ("(num_samples,), generator=generator)", "(num_samples,))"),
+        ),
+        {LOADER},
+    ),
 }
 
 
 EX7_ALTERNATIVES = {
     "layer_table": {
-        "ex7_mv1_block_params": '''
+        "ex7_mv1_block_params": """
 def mv1_block_params(m, n, k=3):
     depthwise = m * 1 * k * k  # (out channels, in channels per group, k, k)
     pointwise = n * m
     return depthwise + pointwise
-''',
-        "ex7_mv2_block_params": '''
+""",
+        "ex7_mv2_block_params": """
 def mv2_block_params(m, n, expansion=6, k=3):
     wide = m * expansion
     layers = [] if expansion == 1 else [(m, wide, 1, 1)]
     layers += [(wide, wide, k, wide), (wide, n, 1, 1)]
     return sum(c_out * (c_in // groups) * size * size for c_in, c_out, size, groups in layers)
-''',
+""",
         "ex7_answers_32": "MV1_PARAMS_32, MV2_PARAMS_32 = mv1_block_params(32, 32), mv2_block_params(32, 32)\n",
-        "ex7_uses_identity_skip": '''
+        "ex7_uses_identity_skip": """
 def uses_identity_skip(in_ch, out_ch, stride):
     return bool(in_ch == out_ch and stride == 1)
-''',
+""",
     },
     "real_layers": {
-        "ex7_mv1_block_params": '''
+        "ex7_mv1_block_params": """
 def mv1_block_params(m, n, k=3):
     layers = [nn.Conv2d(m, m, k, groups=m, bias=False), nn.Conv2d(m, n, 1, bias=False)]
     return sum(layer.weight.numel() for layer in layers)
-''',
-        "ex7_mv2_block_params": '''
+""",
+        "ex7_mv2_block_params": """
 def mv2_block_params(m, n, expansion=6, k=3):
     hidden = m * expansion
     layers = [nn.Conv2d(hidden, hidden, k, groups=hidden, bias=False), nn.Conv2d(hidden, n, 1, bias=False)]
     if expansion > 1:
         layers.append(nn.Conv2d(m, hidden, 1, bias=False))
     return sum(layer.weight.numel() for layer in layers)
-''',
-        "ex7_uses_identity_skip": '''
+""",
+        "ex7_uses_identity_skip": """
 def uses_identity_skip(in_ch, out_ch, stride):
     return (in_ch, stride) == (out_ch, 1)
-''',
+""",
     },
     "factored_forms": {
-        "ex7_mv1_block_params": '''
+        "ex7_mv1_block_params": """
 def mv1_block_params(m, n, k=3):
     return m * (k ** 2 + n)
-''',
-        "ex7_mv2_block_params": '''
+""",
+        "ex7_mv2_block_params": """
 def mv2_block_params(m, n, expansion=6, k=3):
     wide = expansion * m
     return wide * (k * k + n) + (0 if expansion == 1 else wide * m)
-''',
-        "ex7_answers_32": '''
+""",
+        "ex7_answers_32": """
 MV1_PARAMS_32 = 9 * 32 + 32 * 32
 MV2_PARAMS_32 = 32 * 192 + 9 * 192 + 192 * 32
-''',
-        "ex7_uses_identity_skip": '''
+""",
+        "ex7_uses_identity_skip": """
 def uses_identity_skip(in_ch, out_ch, stride):
     if stride != 1:
         return False
     return in_ch == out_ch
-''',
+""",
     },
 }
 
 EX8_ALTERNATIVES = {
     "zero_grad_after_step_and_dataset_length": {
-        "ex8_make_synthetic_loader": '''
+        "ex8_make_synthetic_loader": """
 def make_synthetic_loader(num_samples=100, num_classes=5, image_size=224, batch_size=16, seed=0):
     g = torch.Generator()
     g.manual_seed(seed)
     x = torch.randn((num_samples, 3, image_size, image_size), generator=g)
     y = torch.randint(num_classes, (num_samples,), generator=g)
     return DataLoader(TensorDataset(x, y), batch_size=batch_size)
-''',
-        "ex8_train_one_epoch": '''
+""",
+        "ex8_train_one_epoch": """
 def train_one_epoch(model, loader, criterion, optimizer):
     model.train()
     device = next(model.parameters()).device
@@ -249,8 +299,8 @@ def train_one_epoch(model, loader, criterion, optimizer):
         hits += int((out.argmax(1) == y).sum())
     n = len(loader.dataset)
     return loss_sum / n, hits / n
-''',
-        "ex8_run_pipeline": '''
+""",
+        "ex8_run_pipeline": """
 def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_lr=1e-3, backbone_lr=1e-4):
     optimizer = torch.optim.Adam(model.classifier.parameters(), lr=head_lr)
     criterion = nn.CrossEntropyLoss()
@@ -268,17 +318,17 @@ def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_l
                             lrs=[g["lr"] for g in optimizer.param_groups]))
     model.eval()
     return history
-''',
+""",
     },
     "frozen_batchnorm_in_eval_and_model_zero_grad": {
-        "ex8_make_synthetic_loader": '''
+        "ex8_make_synthetic_loader": """
 def make_synthetic_loader(num_samples=100, num_classes=5, image_size=224, batch_size=16, seed=0):
     gen = torch.Generator().manual_seed(seed)
     dataset = TensorDataset(torch.randn(num_samples, 3, image_size, image_size, generator=gen),
                             torch.randint(0, num_classes, size=(num_samples,), generator=gen, dtype=torch.long))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False)
-''',
-        "ex8_train_one_epoch": '''
+""",
+        "ex8_train_one_epoch": """
 def train_one_epoch(model, loader, criterion, optimizer):
     device = next(model.parameters()).device
     model.train()
@@ -297,8 +347,8 @@ def train_one_epoch(model, loader, criterion, optimizer):
         correct += (logits.argmax(-1) == labels).sum().item()
         count += len(labels)
     return torch.stack(losses).sum().item() / count, correct / count
-''',
-        "ex8_run_pipeline": '''
+""",
+        "ex8_run_pipeline": """
 def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_lr=1e-3, backbone_lr=1e-4):
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam([{"params": trainable, "lr": head_lr}])
@@ -317,21 +367,21 @@ def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_l
                         "lrs": [group["lr"] for group in optimizer.param_groups]})
     model.eval()
     return history
-''',
+""",
     },
     "labels_first_global_device_and_bound_helper": {
         # labels drawn before the images (the text fixes no order), the notebook's `device` for the batches,
         # a 1-based epoch loop, and run_pipeline calling train_one_epoch through a name bound when its
         # cell ran (so the grader's stand-in is not the one it calls)
-        "ex8_make_synthetic_loader": '''
+        "ex8_make_synthetic_loader": """
 def make_synthetic_loader(num_samples=100, num_classes=5, image_size=224, batch_size=16, seed=0):
     rng = torch.Generator()
     rng.manual_seed(int(seed))
     labels = torch.randint(low=0, high=num_classes, size=(num_samples,), generator=rng)
     images = torch.randn(num_samples, 3, image_size, image_size, generator=rng)
     return DataLoader(TensorDataset(images, labels), batch_size, shuffle=False)
-''',
-        "ex8_train_one_epoch": '''
+""",
+        "ex8_train_one_epoch": """
 def train_one_epoch(model, loader, criterion, optimizer):
     model.train(True)
     loss_total = torch.zeros((), dtype=torch.float64)
@@ -349,8 +399,8 @@ def train_one_epoch(model, loader, criterion, optimizer):
             right += int(torch.eq(scores.argmax(dim=-1), labels).sum())
         total += labels.numel()
     return float(loss_total) / total, right / total
-''',
-        "ex8_run_pipeline": '''
+""",
+        "ex8_run_pipeline": """
 _fit_one_epoch = train_one_epoch
 
 
@@ -374,13 +424,13 @@ def run_pipeline(model, loader, epochs=3, unfreeze_after=1, n_unfreeze=2, head_l
         epoch += 1
     model.train(False)
     return history
-''',
+""",
     },
 }
 
 CASE = Case(
     notebook=NAME,
-    autograded_points={"ex7": 6, "ex8": 9},    # the rest of each exercise's 10 points: written parts, by hand
+    autograded_points={"ex7": 6, "ex8": 9},  # the rest of each exercise's 10 points: written parts, by hand
     secret_lines_over=40,
     wrong={"ex7": EX7_WRONG, "ex8": EX8_WRONG},
     alternatives={"ex7": EX7_ALTERNATIVES, "ex8": EX8_ALTERNATIVES},
@@ -393,6 +443,7 @@ class TestNotebook(ExerciseSuite, DemoSuite):
 
 
 # ----------------------------------------------------------------------------- this notebook's own checks (fast)
+
 
 def test_written_prompts_ask_what_the_statements_ask():
     cells = {c.get("id"): " ".join(c.source.split()) for c in source_nb(NAME).cells}
@@ -416,25 +467,36 @@ def test_model_answer_of_part_3_quotes_computed_numbers():
     v1 = conv_weights(nn.Sequential(nn.Conv2d(32, 32, 3, groups=32, bias=False), nn.Conv2d(32, 32, 1, bias=False)))
     v2 = conv_weights(InvertedResidual(32, 32, 1, 6))
     stage = conv_weights(InvertedResidual(24, 32, 2, 6))
-    basic = conv_weights(nn.Sequential(nn.Conv2d(64, 128, 3, 2, 1, bias=False),
-                                       nn.Conv2d(128, 128, 3, 1, 1, bias=False)))
+    basic = conv_weights(
+        nn.Sequential(nn.Conv2d(64, 128, 3, 2, 1, bias=False), nn.Conv2d(128, 128, 3, 1, 1, bias=False))
+    )
     blocks = [b for b in mobilenet_v2(weights=None).features if isinstance(b, InvertedResidual)]
-    quoted = [f"32·32 = {32 * 32:,}", f"block's {v2:,} ({100 * 32 * 32 / v2:.1f} %)",
-              f"{100 * 32 * 32 / v1:.0f} % of the whole MobileNetV1 block ({v1:,})",
-              f"24·32 = {24 * 32:,} weights to {stage:,} ({100 * 24 * 32 / stage:.1f} %)",
-              f"{sum(b.use_res_connect for b in blocks)} of MobileNetV2's {len(blocks)} inverted residuals",
-              f"other {sum(not b.use_res_connect for b in blocks)}",
-              f"64·128 = {64 * 128:,} weights next to the {basic:,}", f"({100 * 64 * 128 / basic:.1f} %)"]
+    quoted = [
+        f"32·32 = {32 * 32:,}",
+        f"block's {v2:,} ({100 * 32 * 32 / v2:.1f} %)",
+        f"{100 * 32 * 32 / v1:.0f} % of the whole MobileNetV1 block ({v1:,})",
+        f"24·32 = {24 * 32:,} weights to {stage:,} ({100 * 24 * 32 / stage:.1f} %)",
+        f"{sum(b.use_res_connect for b in blocks)} of MobileNetV2's {len(blocks)} inverted residuals",
+        f"other {sum(not b.use_res_connect for b in blocks)}",
+        f"64·128 = {64 * 128:,} weights next to the {basic:,}",
+        f"({100 * 64 * 128 / basic:.1f} %)",
+    ]
     from torchvision.models import resnet18, resnet50
 
     for builder in (resnet18, resnet50):  # projections sit exactly where a block changes the shortcut's shape
         blocks = [b for layer in ("layer1", "layer2", "layer3", "layer4") for b in getattr(builder(), layer)]
         projected = [b for b in blocks if b.downsample is not None]
-        changes_shape = [b for b in blocks if b.conv1.stride != (1, 1) or b.conv1.in_channels != (
-            b.conv3 if hasattr(b, "conv3") else b.conv2).out_channels]
+        changes_shape = [
+            b
+            for b in blocks
+            if b.conv1.stride != (1, 1)
+            or b.conv1.in_channels != (b.conv3 if hasattr(b, "conv3") else b.conv2).out_channels
+        ]
         assert projected == changes_shape
-        quoted.append(f"`{builder.__name__}` {'that is ' if builder is resnet18 else ''}{len(projected)} of "
-                      f"{'its ' if builder is resnet18 else ''}{len(blocks)}")
+        quoted.append(
+            f"`{builder.__name__}` {'that is ' if builder is resnet18 else ''}{len(projected)} of "
+            f"{'its ' if builder is resnet18 else ''}{len(blocks)}"
+        )
     missing = [q for q in quoted if q not in text]
     assert not missing, f"the model answer does not quote these computed figures: {missing}"
     assert "because its blocks are deeper" not in text
@@ -450,6 +512,7 @@ def test_unfreezing_at_the_wrong_time_costs_only_the_schedule_cell():
 # The longest exercise test stays in this module: `--dist loadfile` hands out modules largest (most tests)
 # first, so a module of its own would be handed out last and run alone at the end of the suite.
 
+
 @pytest.mark.slow
 def test_student_run_trains_at_224_and_falls_back_to_random_weights(tmp_path, monkeypatch):
     """What a student sees offline: one line saying the ImageNet weights are unavailable, then the
@@ -463,8 +526,11 @@ def test_student_run_trains_at_224_and_falls_back_to_random_weights(tmp_path, mo
     nb, _ = execute_notebook(SOURCE / NAME, env=env, timeout=600)
     text = outputs_text(nb)
     assert len(re.findall(r"ImageNet weights unavailable \(\w+\): using random weights instead", text)) == 1, text
-    rows = re.findall(r"epoch (\d): loss ([\d.]+), accuracy (\d+)%, ([\d,]+) trainable parameters, "
-                      r"learning rates \[([^\]]*)\]", text)
+    rows = re.findall(
+        r"epoch (\d): loss ([\d.]+), accuracy (\d+)%, ([\d,]+) trainable parameters, "
+        r"learning rates \[([^\]]*)\]",
+        text,
+    )
     assert [r[0] for r in rows] == ["1", "2", "3"], text
 
     reference = mobilenet_v2(weights=None)

@@ -1,4 +1,5 @@
 """Grade many variant students of one notebook in one temporary nbgrader course."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,9 +42,10 @@ class GradingRun:
 
         worth = {grade_id_of(c): points(c) for c in source_nb(name).cells if cell_kind(c) == "test"}
         verdicts = probe_verdicts(nb, name, student=student, kernels=self.kernels)
-        self.verdicts = verdicts          # the last run's messages, for assertion texts
-        return {gid: CellScore(worth[gid] if v.passed else 0.0, worth[gid], cell_type="code")
-                for gid, v in verdicts.items()}
+        self.verdicts = verdicts  # the last run's messages, for assertion texts
+        return {
+            gid: CellScore(worth[gid] if v.passed else 0.0, worth[gid], cell_type="code") for gid, v in verdicts.items()
+        }
 
 
 def total(scores: dict[str, CellScore]) -> tuple[float, float]:

@@ -4,6 +4,7 @@ Loopback only, a free port, a random token, and its own settings/workspace/runti
 neither the user's JupyterLab settings nor a saved workspace leak into a test. The settings turn
 autosave off: the browser runs the committed lessons in place and must never write outputs into them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,10 +25,15 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     # Keep every cell in the DOM (no virtual scrolling) and start the kernel without asking.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
-        "windowingMode": "none", "autoStartDefaultKernel": True},
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
     # No "would you like news?" toast over the notebook, no update check (there is no internet).
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
+    },
 }
 
 
@@ -45,8 +51,9 @@ class LabServer:
     log_path: Path
 
     def api(self, method: str, path: str, timeout: float = 10):
-        req = urllib.request.Request(f"{self.url}{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = resp.read()
             return json.loads(body) if body else None
@@ -69,21 +76,33 @@ def running_jupyterlab(root: Path, workdir: Path, start_timeout: float = 120):
     for name, values in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
-    env = dict(os.environ,
-               JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(workdir / "lab-workspaces"),
-               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(workdir / "lab-workspaces"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+    )
     jupyter = Path(sys.executable).with_name("jupyter")
     log_path = workdir / "jupyterlab.log"
     log = open(log_path, "wb")  # a file, not a pipe: a full pipe would stall the server
     server = subprocess.Popen(
-        [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         # window.jupyterapp: the driver runs JupyterLab's own commands (run all cells) through it.
-         "--LabApp.expose_app_in_browser=True"]
+        [
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            # window.jupyterapp: the driver runs JupyterLab's own commands (run all cells) through it.
+            "--LabApp.expose_app_in_browser=True",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     lab = LabServer(f"http://127.0.0.1:{port}", token, Path(root), log_path)
     try:
         deadline = time.time() + start_timeout

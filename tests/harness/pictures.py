@@ -5,6 +5,7 @@ uses only the standard library, numpy and PIL); ``picture_problems`` compares th
 widget before and after a move. Keep both in step with ``pageWidgetImages``/``checkImages`` in the
 browser driver: same background rule, same 1% threshold, same three failures.
 """
+
 from __future__ import annotations
 
 # Least share of non-background pixels for a picture to count as drawn (a labelled matplotlib plot has
@@ -53,8 +54,10 @@ def picture_problems(before: list[dict], after: list[dict]) -> list[str]:
             problems.append(f"{name} is {img['error']}")
             continue
         if img["ink"] < MIN_INK:
-            problems.append(f"{name} is blank: {img['ink']:.2%} of its {img['width']}x{img['height']} pixels "
-                            f"differ from the background (needs {MIN_INK:.0%}); {img['bytes']} bytes of PNG")
+            problems.append(
+                f"{name} is blank: {img['ink']:.2%} of its {img['width']}x{img['height']} pixels "
+                f"differ from the background (needs {MIN_INK:.0%}); {img['bytes']} bytes of PNG"
+            )
         if i < len(before) and before[i]["hash"] == img["hash"]:
             problems.append(f"{name} is the same image as before the move")
     return problems

@@ -13,6 +13,7 @@ bubblewrap, no user namespaces) or the OS has no pidfd, a fresh plain ``python3`
 before; where the zygote refuses to serve, or ``COURSE_GRADE_KERNEL_START=fresh`` (course-grade's
 switch), a fresh kernel in the same box. The verdicts are computed here, outside the kernel
 (``probes.decide``), from the cases ``probes.choose_cases`` draws from seed + student + notebook."""
+
 from __future__ import annotations
 
 import copy
@@ -52,7 +53,7 @@ class ProbeKernels:
         from autograder import sandbox
 
         self.threads = kernel_threads()
-        self.root = tempfile.mkdtemp(prefix="cgt-")     # short: kernels' unix sockets live under it
+        self.root = tempfile.mkdtemp(prefix="cgt-")  # short: kernels' unix sockets live under it
         self.zygote = None
         self.boxed = sandbox.status().available and hasattr(os, "pidfd_open")
         self.mode = "fresh plain kernels"
@@ -71,8 +72,11 @@ class ProbeKernels:
         from autograder.grading import warm_modules
         from tools import LAYOUT
 
-        self.zygote = zygote.Zygote(tempfile.mkdtemp(prefix="cgz-"), sandbox.kernel_env(os.environ, self.threads),
-                                    warm_modules(LAYOUT.release()) if modules is None else modules)
+        self.zygote = zygote.Zygote(
+            tempfile.mkdtemp(prefix="cgz-"),
+            sandbox.kernel_env(os.environ, self.threads),
+            warm_modules(LAYOUT.release()) if modules is None else modules,
+        )
         self.mode = "kernels forked from a zygote into the grader's box"
         self._checked = False
 
@@ -110,8 +114,9 @@ class ProbeKernels:
             cwd = os.path.join(work, "cwd")
             os.mkdir(cwd)
             if not self.boxed:
-                NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                               resources={"metadata": {"path": cwd}}).execute()
+                NotebookClient(
+                    nb, timeout=timeout, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": cwd}}
+                ).execute()
                 return False
             from autograder.sandbox import SandboxedKernelManager
 
@@ -119,16 +124,24 @@ class ProbeKernels:
             km = SandboxedKernelManager(kernel_name="python3", zygote=socket, kernel_root=work, threads=self.threads)
             # km given: nbclient only shuts the kernel down when asked (cleanup_kc), and then does so
             # whatever the cells did
-            NotebookClient(nb, km=km, timeout=timeout, allow_errors=True,
-                           resources={"metadata": {"path": cwd}}).execute(cleanup_kc=True)
+            NotebookClient(
+                nb, km=km, timeout=timeout, allow_errors=True, resources={"metadata": {"path": cwd}}
+            ).execute(cleanup_kc=True)
             fresh = Path(getattr(km, "kernel_dir", "") + ".fresh")
             if socket and fresh.is_file():
                 say_once(f"exercise harness: a kernel started fresh instead of forked: {fresh.read_text()}")
             return getattr(km, "forked", None) is not None
 
 
-def probe_verdicts(nb, notebook: str, *, student: str = "student", seed: str = "dev",
-                   timeout: int = 60, kernels: ProbeKernels | None = None) -> dict[str, probes.Verdict]:
+def probe_verdicts(
+    nb,
+    notebook: str,
+    *,
+    student: str = "student",
+    seed: str = "dev",
+    timeout: int = 60,
+    kernels: ProbeKernels | None = None,
+) -> dict[str, probes.Verdict]:
     """Run ``nb`` (a copy) with the probes of ``notebook``'s checks; ``kernels`` None: one fresh set for
     this run alone (a zygote for one kernel costs more than it saves, so: fresh kernels)."""
     checks = probes.checks_for(Path(notebook).stem)
