@@ -22,12 +22,11 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .assignment import Assignment
-from .grading import GradeOptions, Template, grade_all, student_root
+from .grading import GradeOptions, Progress, Template, grade_all, student_root
 from .probes import CHECKS_DIR
 from .results import StudentResult, results_from_dict, results_to_dict
 
@@ -180,7 +179,7 @@ def grade_all_dask(
     work: Path,
     hidden_lines: set[str],
     tampered: dict[str, dict[str, list[str]]],
-    progress: Callable[[str, StudentResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, StudentResult]:
     """``grading.grade_all`` on a Dask cluster: same arguments and results, files land under ``work``."""
     from distributed import as_completed

@@ -2,7 +2,6 @@
 
 Messages say what was called, what came back and what to look at; for the grader's own inputs they
 never print the expected value (the student can compute it with a correct function)."""
-
 from __future__ import annotations
 
 import math

@@ -10,7 +10,6 @@ stand-in for ResidualBlock (same signature, known output: one 1x1 conv and a ReL
 MiniResNet does not pick the stand-in up, its own blocks are used and judged only by what goes in and
 comes out. count_parameters sees only modules the grader builds. The worked example (shapes and count)
 passes with the true values or with what the student's own MiniResNet and count_parameters give."""
-
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +32,7 @@ def residual_expected(delta: float, num_layers: int, block_size: int) -> float:
     # inside block 1 only layers 2..b separate a_1 from the block output (its skip carries a_0)
     fraction = 1.0
     for _ in range(num_layers // block_size - 1):
-        fraction *= 1 + delta**block_size
+        fraction *= 1 + delta ** block_size
     for _ in range(block_size - 1):
         fraction *= delta
     return fraction
@@ -51,13 +50,8 @@ def plain_probe(cases, rec):
 def plain_verdict(cases, results):
     for i, (delta, num_layers) in enumerate(cases):
         call = f"plain_gradient_fraction({delta}, {num_layers})"
-        common.expect_number(
-            results,
-            i,
-            plain_expected(delta, num_layers),
-            call,
-            "count the layers that lie between the output of layer 1 and the network output",
-        )
+        common.expect_number(results, i, plain_expected(delta, num_layers), call,
+                             "count the layers that lie between the output of layer 1 and the network output")
 
 
 def residual_cases(rng):
@@ -66,7 +60,7 @@ def residual_cases(rng):
         block_size = rng.randint(1, 5)
         valid.append([round(rng.uniform(0.05, 1.2), 4), block_size * rng.randint(1, 12), block_size])
     block_size = rng.randint(2, 6)
-    valid.append([round(rng.uniform(0.1, 0.9), 4), block_size, block_size])  # one block around everything
+    valid.append([round(rng.uniform(0.1, 0.9), 4), block_size, block_size])     # one block around everything
     invalid = []
     for _ in range(2):
         block_size = rng.randint(2, 5)
@@ -88,29 +82,19 @@ def residual_probe(cases, rec):
 def residual_verdict(cases, results):
     for i, (delta, num_layers, block_size) in enumerate(cases["valid"]):
         call = f"residual_gradient_fraction({delta}, {num_layers}, block_size={block_size})"
-        hint = (
-            "with a single block around the whole stack the skip carries a_0, so layer 1 gets no help"
-            if num_layers == block_size
-            else "walk back block by block; the skip of block 1 carries a_0, not a_1"
-        )
+        hint = ("with a single block around the whole stack the skip carries a_0, so layer 1 gets no help"
+                if num_layers == block_size else
+                "walk back block by block; the skip of block 1 carries a_0, not a_1")
         common.expect_number(results, f"v{i}", residual_expected(delta, num_layers, block_size), call, hint)
     for i, (delta, num_layers, block_size) in enumerate(cases["invalid"]):
         call = f"residual_gradient_fraction({delta}, {num_layers}, block_size={block_size})"
-        why = (
-            f"{num_layers} layers cannot be split into blocks of {block_size}"
-            if min(num_layers, block_size) >= 1
-            else "num_layers and block_size must both be at least 1"
-        )
+        why = (f"{num_layers} layers cannot be split into blocks of {block_size}" if min(num_layers, block_size) >= 1
+               else "num_layers and block_size must both be at least 1")
         common.expect_raises(results, f"x{i}", "ValueError", call, why)
     for i, (delta, num_layers) in enumerate(cases.get("default", [])):
         call = f"residual_gradient_fraction({delta}, {num_layers})"
-        common.expect_number(
-            results,
-            f"d{i}",
-            residual_expected(delta, num_layers, 2),
-            call,
-            "without block_size the blocks have the default size 2",
-        )
+        common.expect_number(results, f"d{i}", residual_expected(delta, num_layers, 2), call,
+                             "without block_size the blocks have the default size 2")
 
 
 def worked_cases(rng):
@@ -129,16 +113,15 @@ def worked_verdict(cases, results):
     # A wrong function is charged to its own test: the worked example passes when each value is the
     # true answer or what the student's own function returns (the text says so).
     for name, fn_key, expected, call in (
-        ("plain_6", "plain_fn", plain_expected(0.7, 6), "plain_gradient_fraction(0.7, 6)"),
-        ("residual_6", "residual_fn", residual_expected(0.7, 6, 2), "residual_gradient_fraction(0.7, 6, block_size=2)"),
-    ):
+            ("plain_6", "plain_fn", plain_expected(0.7, 6), "plain_gradient_fraction(0.7, 6)"),
+            ("residual_6", "residual_fn", residual_expected(0.7, 6, 2),
+             "residual_gradient_fraction(0.7, 6, block_size=2)")):
         if name not in results:
             raise Fail(f"define {name} in the worked-example cell")
         got = common.number(results.returned(name, name), name)
         own = results.values.get(fn_key)
-        if common.close(got, expected) or (
-            isinstance(own, (int, float)) and not isinstance(own, bool) and common.close(got, float(own))
-        ):
+        if common.close(got, expected) or (isinstance(own, (int, float)) and not isinstance(own, bool)
+                                           and common.close(got, float(own))):
             continue
         raise Fail(f"{name} is {got:.6g}: it should be {call}, computed with your function")
 
@@ -231,13 +214,8 @@ def rows_of(modules) -> list[dict]:
     if not isinstance(modules, list):
         raise Fail("the module's description could not be read")
     for row in modules:
-        if not (
-            isinstance(row, list)
-            and len(row) == 5
-            and isinstance(row[0], str)
-            and isinstance(row[3], dict)
-            and isinstance(row[4], dict)
-        ):
+        if not (isinstance(row, list) and len(row) == 5 and isinstance(row[0], str) and isinstance(row[3], dict)
+                and isinstance(row[4], dict)):
             raise Fail("the module's description could not be read")
         out.append({"name": row[0], "type": str(row[1]), "base": str(row[2]), "config": row[3], "own": row[4]})
     return out
@@ -293,30 +271,18 @@ def conv_of(x, values, row):
 
     c, n = row["config"], row["name"]
     bias = tensor(values, f"{n}.bias") if c.get("bias") else None
-    return F.conv2d(
-        x,
-        tensor(values, f"{n}.weight"),
-        bias,
-        stride=pair(c.get("stride", 1)),
-        padding=padding_of(c),
-        dilation=pair(c.get("dilation", 1)),
-        groups=int(c.get("groups", 1)),
-    )
+    return F.conv2d(x, tensor(values, f"{n}.weight"), bias, stride=pair(c.get("stride", 1)),
+                    padding=padding_of(c), dilation=pair(c.get("dilation", 1)),
+                    groups=int(c.get("groups", 1)))
 
 
 def bn_of(x, values, row):
     import torch.nn.functional as F
 
     n = row["name"]
-    return F.batch_norm(
-        x,
-        tensor(values, f"{n}.running_mean"),
-        tensor(values, f"{n}.running_var"),
-        tensor(values, f"{n}.weight"),
-        tensor(values, f"{n}.bias"),
-        training=False,
-        eps=float(row["config"].get("eps", 1e-5)),
-    )
+    return F.batch_norm(x, tensor(values, f"{n}.running_mean"), tensor(values, f"{n}.running_var"),
+                        tensor(values, f"{n}.weight"), tensor(values, f"{n}.bias"), training=False,
+                        eps=float(row["config"].get("eps", 1e-5)))
 
 
 def linear_of(x, values, row):
@@ -409,55 +375,39 @@ def block_verdict(cases, results):
         got = as_array(record.get("out"), where)
         side = side_after(size, stride)
         if got.shape != (2, out_ch, side, side):
-            raise Fail(
-                f"{call} returned shape {tuple(got.shape)}: the branch should turn {size}x{size} into "
-                f"{side}x{side} (3x3 conv, padding 1, stride {stride}) with {out_ch} channels"
-            )
+            raise Fail(f"{call} returned shape {tuple(got.shape)}: the branch should turn {size}x{size} into "
+                       f"{side}x{side} (3x3 conv, padding 1, stride {stride}) with {out_ch} channels")
         rows = rows_of(record.get("modules"))
         layers = with_params(rows, skip=("shortcut",))
         others = [r for r in layers if r["base"] not in ("Conv2d", "BatchNorm2d")]
         if others:
-            raise Fail(
-                f"{where}: the residual branch (everything outside .shortcut) should hold only two "
-                f"Conv2d and two BatchNorm2d with parameters; found {others[0]['type']} ({others[0]['name']})"
-            )
+            raise Fail(f"{where}: the residual branch (everything outside .shortcut) should hold only two "
+                       f"Conv2d and two BatchNorm2d with parameters; found {others[0]['type']} ({others[0]['name']})")
         calls = record.get("calls")
         convs = by_call_order([r for r in layers if r["base"] == "Conv2d"], calls)
         norms = by_call_order([r for r in layers if r["base"] == "BatchNorm2d"], calls)
         if len(convs) != 2:
-            raise Fail(
-                f"{where}: the residual branch (everything outside .shortcut) should hold exactly two "
-                f"nn.Conv2d, found {len(convs)}"
-            )
+            raise Fail(f"{where}: the residual branch (everything outside .shortcut) should hold exactly two "
+                       f"nn.Conv2d, found {len(convs)}")
         for name, conv, c_in, c_stride in (("first", convs[0], in_ch, stride), ("second", convs[1], out_ch, 1)):
             cfg = conv["config"]
             if (cfg.get("in_channels"), cfg.get("out_channels")) != (c_in, out_ch):
-                raise Fail(
-                    f"{where}: the {name} 3x3 conv (in the order forward calls them) should map "
-                    f"{c_in} -> {out_ch} channels, got {cfg.get('in_channels')} -> {cfg.get('out_channels')}"
-                )
+                raise Fail(f"{where}: the {name} 3x3 conv (in the order forward calls them) should map "
+                           f"{c_in} -> {out_ch} channels, got {cfg.get('in_channels')} -> {cfg.get('out_channels')}")
             if pair(cfg.get("kernel_size")) != (3, 3) or padding_of(cfg) != (1, 1):
-                raise Fail(
-                    f"{where}: the {name} branch conv should be 3x3 with padding=1, got kernel "
-                    f"{cfg.get('kernel_size')}, padding {cfg.get('padding')}"
-                )
+                raise Fail(f"{where}: the {name} branch conv should be 3x3 with padding=1, got kernel "
+                           f"{cfg.get('kernel_size')}, padding {cfg.get('padding')}")
             if pair(cfg.get("stride")) != (c_stride, c_stride):
-                raise Fail(
-                    f"{where}: the {name} branch conv should have stride {c_stride}, got "
-                    f"{cfg.get('stride')}: only the first conv of the branch downsamples"
-                )
+                raise Fail(f"{where}: the {name} branch conv should have stride {c_stride}, got "
+                           f"{cfg.get('stride')}: only the first conv of the branch downsamples")
             if pair(cfg.get("dilation", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
                 raise Fail(f"{where}: the {name} branch conv should be a plain 3x3 conv (no dilation, no groups)")
             if cfg.get("bias"):
-                raise Fail(
-                    f"{where}: the {name} branch conv has a bias; use bias=False, the BatchNorm after it "
-                    f"has its own shift"
-                )
+                raise Fail(f"{where}: the {name} branch conv has a bias; use bias=False, the BatchNorm after it "
+                           f"has its own shift")
         if [r["config"].get("num_features") for r in norms] != [out_ch, out_ch]:
-            raise Fail(
-                f"{where}: the branch should have two BatchNorm2d({out_ch}), found "
-                f"{[r['config'].get('num_features') for r in norms]}"
-            )
+            raise Fail(f"{where}: the branch should have two BatchNorm2d({out_ch}), found "
+                       f"{[r['config'].get('num_features') for r in norms]}")
         values = common.filled_values(record.get("table"), seed)
         x = grader_input((2, in_ch, size, size), seed + 1)
         relu = torch.relu
@@ -468,7 +418,7 @@ def block_verdict(cases, results):
 
         expected = branch()
         accepted = [relu(expected)]
-        if in_ch == out_ch and stride == 1:  # a forward that adds x itself for an identity shortcut
+        if in_ch == out_ch and stride == 1:   # a forward that adds x itself for an identity shortcut
             accepted.append(relu(expected + x))
         if any(agree(np.maximum(got, 0), a.numpy()) for a in accepted):
             continue
@@ -477,10 +427,8 @@ def block_verdict(cases, results):
             hint = "is there a ReLU between the first BatchNorm and the second conv?"
         elif agree(np.maximum(got, 0), relu(branch(first=(0, 1), second=(1, 0))).numpy()):
             hint = "each conv should be followed by its own BatchNorm, in the order forward calls them"
-        raise Fail(
-            f"{call} returned values that do not match relu(bn2(conv2(relu(bn1(conv1(x)))))) for the "
-            f"block's own layers (filled with seeded values, eval mode): {hint}"
-        )
+        raise Fail(f"{call} returned values that do not match relu(bn2(conv2(relu(bn1(conv1(x)))))) for the "
+                   f"block's own layers (filled with seeded values, eval mode): {hint}")
 
 
 # ex2_test_shortcut: the student's own shortcut, by what it computes ---------------------------------
@@ -506,15 +454,8 @@ def shortcut_probe(cases, rec):
                 x = ex2_input((2, in_ch, size, size), seed + 1, block)
                 with torch.no_grad():
                     out = shortcut(x)
-                rec.put(
-                    i,
-                    {
-                        "type": type(shortcut).__name__,
-                        "table": table,
-                        "modules": module_table(shortcut),  # noqa: F821 - a helper pasted beside the probe
-                        "out": out,
-                    },
-                )
+                rec.put(i, {"type": type(shortcut).__name__, "table": table, "modules": module_table(shortcut),  # noqa: F821 - a helper pasted beside the probe
+                            "out": out})
             except Exception as exc:  # noqa: BLE001
                 rec.error(i, exc)
     finally:
@@ -528,9 +469,8 @@ def shortcut_verdict(cases, results):
         if not isinstance(record, dict):
             raise Fail(f"{where}.shortcut: the result could not be read")
         if "modules" not in record:
-            raise Fail(
-                f"{where}.shortcut should be an nn.Module (nn.Identity() or the projection), got a {record.get('type')}"
-            )
+            raise Fail(f"{where}.shortcut should be an nn.Module (nn.Identity() or the projection), "
+                       f"got a {record.get('type')}")
         rows = rows_of(record["modules"])
         layers = with_params(rows)
         count = sum(int(np_prod(shape)) for r in layers for shape in r["own"].values())
@@ -538,53 +478,39 @@ def shortcut_verdict(cases, results):
         x = grader_input((2, in_ch, size, size), seed + 1)
         if in_ch == out_ch and stride == 1:
             if layers or not agree(got, x.numpy(), tol=1e-6):
-                raise Fail(
-                    f"{where}: input and output shapes match, so the shortcut should be nn.Identity() "
-                    f"(no parameters, returns x unchanged); got {record.get('type')} with {count} parameters"
-                )
+                raise Fail(f"{where}: input and output shapes match, so the shortcut should be nn.Identity() "
+                           f"(no parameters, returns x unchanged); got {record.get('type')} with {count} parameters")
             continue
-        why = "the channel count changes" if in_ch != out_ch else f"stride {stride} changes the resolution"
+        why = ("the channel count changes" if in_ch != out_ch else f"stride {stride} changes the resolution")
         if not layers:
-            raise Fail(
-                f"{where}: {why}, so the shortcut must be the projection nn.Sequential(1x1 Conv2d, "
-                f"BatchNorm2d); got {record.get('type')} without parameters"
-            )
+            raise Fail(f"{where}: {why}, so the shortcut must be the projection nn.Sequential(1x1 Conv2d, "
+                       f"BatchNorm2d); got {record.get('type')} without parameters")
         convs = [r for r in layers if r["base"] == "Conv2d"]
         norms = [r for r in layers if r["base"] == "BatchNorm2d"]
         if len(convs) != 1 or len(norms) != 1 or len(layers) != 2:
-            raise Fail(
-                f"{where}: the projection shortcut should hold one 1x1 Conv2d and one BatchNorm2d, found "
-                f"{[r['type'] for r in layers]}"
-            )
+            raise Fail(f"{where}: the projection shortcut should hold one 1x1 Conv2d and one BatchNorm2d, found "
+                       f"{[r['type'] for r in layers]}")
         cfg = convs[0]["config"]
         channels = (cfg.get("in_channels"), cfg.get("out_channels"))
         if pair(cfg.get("kernel_size")) != (1, 1) or channels != (in_ch, out_ch):
-            raise Fail(
-                f"{where}: the projection should be a 1x1 Conv2d mapping {in_ch} -> {out_ch} channels, got "
-                f"kernel {cfg.get('kernel_size')}, {cfg.get('in_channels')} -> {cfg.get('out_channels')}"
-            )
+            raise Fail(f"{where}: the projection should be a 1x1 Conv2d mapping {in_ch} -> {out_ch} channels, got "
+                       f"kernel {cfg.get('kernel_size')}, {cfg.get('in_channels')} -> {cfg.get('out_channels')}")
         if pair(cfg.get("stride")) != (stride, stride):
-            raise Fail(
-                f"{where}: the projection must use the block's stride {stride} so the skip matches the "
-                f"branch's resolution; got stride {cfg.get('stride')}"
-            )
+            raise Fail(f"{where}: the projection must use the block's stride {stride} so the skip matches the "
+                       f"branch's resolution; got stride {cfg.get('stride')}")
         if padding_of(cfg) != (0, 0) or pair(cfg.get("dilation", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
             raise Fail(f"{where}: the projection should be a plain 1x1 conv (no padding, dilation or groups)")
         if cfg.get("bias"):
             raise Fail(f"{where}: the projection conv should have bias=False (the BatchNorm after it shifts)")
         if norms[0]["config"].get("num_features") != out_ch:
-            raise Fail(
-                f"{where}: the projection should end with BatchNorm2d({out_ch}), got "
-                f"BatchNorm2d({norms[0]['config'].get('num_features')})"
-            )
+            raise Fail(f"{where}: the projection should end with BatchNorm2d({out_ch}), got "
+                       f"BatchNorm2d({norms[0]['config'].get('num_features')})")
         values = common.filled_values(record.get("table"), seed)
         expected = bn_of(conv_of(x, values, convs[0]), values, norms[0])
         if not agree(got, expected.numpy()):
-            raise Fail(
-                f"{where}.shortcut on a (2, {in_ch}, {size}, {size}) batch did not return "
-                f"BatchNorm(Conv1x1(x)) for its own layers (seeded values, eval mode): "
-                f"the conv comes first, then the BatchNorm, and nothing else"
-            )
+            raise Fail(f"{where}.shortcut on a (2, {in_ch}, {size}, {size}) batch did not return "
+                       f"BatchNorm(Conv1x1(x)) for its own layers (seeded values, eval mode): "
+                       f"the conv comes first, then the BatchNorm, and nothing else")
 
 
 def np_prod(shape) -> int:
@@ -617,7 +543,7 @@ def skip_probe(cases, rec):
                 block.eval()
                 table = fill_module(block, seed)  # noqa: F821 - a helper pasted beside the probe
                 silenced = []
-                with torch.no_grad():  # the branch's BatchNorm scales set to 0: each outputs its shift only
+                with torch.no_grad():     # the branch's BatchNorm scales set to 0: each outputs its shift only
                     for name, sub in block.named_modules():
                         weight = getattr(sub, "weight", None)
                         if isinstance(sub, nn.modules.batchnorm._BatchNorm) and weight is not None:
@@ -639,10 +565,8 @@ def skip_verdict(cases, results):
 
     for i, (in_ch, out_ch, stride, size, seed, project) in enumerate(cases):
         where = f"ResidualBlock({in_ch}, {out_ch}, stride={stride})"
-        call = (
-            f"{where} with a stand-in shortcut (known output) and its branch switched off (BatchNorm "
-            f"scales set to 0, so the branch outputs the last BatchNorm's shift)"
-        )
+        call = (f"{where} with a stand-in shortcut (known output) and its branch switched off (BatchNorm "
+                f"scales set to 0, so the branch outputs the last BatchNorm's shift)")
         record = results.returned(i, call)
         if not isinstance(record, dict):
             raise Fail(f"{call}: the result could not be read")
@@ -651,16 +575,11 @@ def skip_verdict(cases, results):
         values = common.filled_values(record.get("table"), seed)
         x = grader_input((2, in_ch, size, size), seed + 1)
         skip = conv_of(x, values, {"name": "shortcut", "config": {"stride": stride}}) if project else x
-        norms = [
-            r
-            for r in with_params(rows, skip=("shortcut",))
-            if r["base"] == "BatchNorm2d" and r["config"].get("num_features") == out_ch
-        ]
+        norms = [r for r in with_params(rows, skip=("shortcut",))
+                 if r["base"] == "BatchNorm2d" and r["config"].get("num_features") == out_ch]
         if not norms:
-            raise Fail(
-                f"{where}: found no BatchNorm2d({out_ch}) in the residual branch (this check switches the "
-                f"branch off through its BatchNorm layers)"
-            )
+            raise Fail(f"{where}: found no BatchNorm2d({out_ch}) in the residual branch (this check switches the "
+                       f"branch off through its BatchNorm layers)")
         shifts = [tensor(values, f"{r['name']}.bias").view(1, -1, 1, 1) for r in norms]
         if any(agree(got, torch.relu(b + skip).numpy()) for b in shifts):
             continue
@@ -669,9 +588,8 @@ def skip_verdict(cases, results):
             hint = "it returned relu(branch) + shortcut: the ReLU must come after the addition, not before it"
         elif any(agree(got, (b + skip).expand(got.shape).numpy()) for b in shifts if got.shape == tuple(skip.shape)):
             hint = "it returned branch + shortcut without the ReLU after the addition"
-        elif any(
-            agree(got, torch.relu(b).expand(*skip.shape).numpy()) for b in shifts if got.shape == tuple(skip.shape)
-        ):
+        elif any(agree(got, torch.relu(b).expand(*skip.shape).numpy()) for b in shifts
+                 if got.shape == tuple(skip.shape)):
             hint = "it returned the branch alone: is the shortcut added to the branch output?"
         elif np.all(np.isfinite(got)) and got.shape != tuple(skip.shape):
             hint = f"it returned shape {tuple(got.shape)}, not the shape of branch and shortcut"
@@ -681,10 +599,8 @@ def skip_verdict(cases, results):
 # ex2_test_mini_resnet: MiniResNet built with grader stand-in blocks -------------------------------
 def resnet_cases(rng):
     cases = [[None, rng.randint(12, 20), rng.randint(0, 2**31)]]
-    cases += [
-        [rng.choice([2, 3, 5, 7, 12, 100]), size, rng.randint(0, 2**31)]
-        for size in (rng.randint(6, 11) * 2 + 1, rng.randint(8, 12))
-    ]
+    cases += [[rng.choice([2, 3, 5, 7, 12, 100]), size, rng.randint(0, 2**31)]
+              for size in (rng.randint(6, 11) * 2 + 1, rng.randint(8, 12))]
     return cases
 
 
@@ -719,33 +635,19 @@ def resnet_probe(cases, rec):
                 table = fill_module(model, seed)  # noqa: F821 - a helper pasted beside the probe
                 x = ex2_input((2, 3, size, size), seed + 1, model)
                 seen, handles = [], []
-                if not stand_in:  # the student's own blocks: keep what went in and came out
+                if not stand_in:          # the student's own blocks: keep what went in and came out
                     for name, block in blocks:
-                        handles.append(
-                            block.register_forward_hook(
-                                lambda m, inp, out, name=name, seen=seen: seen.append(
-                                    [name, inp[0].detach(), out.detach()]
-                                )
-                            )
-                        )
+                        handles.append(block.register_forward_hook(
+                            lambda m, inp, out, name=name, seen=seen:
+                            seen.append([name, inp[0].detach(), out.detach()])))
                 try:
                     with torch.no_grad():
                         out, calls = run_traced(model, x)  # noqa: F821 - a helper pasted beside the probe
                 finally:
                     for h in handles:
                         h.remove()
-                rec.put(
-                    i,
-                    {
-                        "stand_in": stand_in,
-                        "table": table,
-                        "modules": module_table(model),  # noqa: F821 - a helper pasted beside the probe
-                        "calls": calls,  # noqa: F821 - a helper pasted beside the probe
-                        "out": out,
-                        "blocks": [[n, getattr(m, "args", None)] for n, m in blocks],
-                        "io": seen,
-                    },
-                )
+                rec.put(i, {"stand_in": stand_in, "table": table, "modules": module_table(model), "calls": calls,  # noqa: F821 - a helper pasted beside the probe
+                            "out": out, "blocks": [[n, getattr(m, "args", None)] for n, m in blocks], "io": seen})
             except Exception as exc:  # noqa: BLE001
                 rec.error(i, exc)
     finally:
@@ -771,10 +673,8 @@ def resnet_verdict(cases, results):
         call = f"{built}, built with a grader stand-in for ResidualBlock, on a (2, 3, {size}, {size}) batch"
         raised = results.raised(i)
         if raised is not None:
-            raise Fail(
-                f"{call} raised {raised}: the grader builds it for other class counts and runs it on other "
-                f"image sizes (global average pooling makes the model work for any input size)"
-            )
+            raise Fail(f"{call} raised {raised}: the grader builds it for other class counts and runs it on other "
+                       f"image sizes (global average pooling makes the model work for any input size)")
         record = results.returned(i, call)
         if not isinstance(record, dict):
             raise Fail(f"{call}: the result could not be read")
@@ -783,10 +683,8 @@ def resnet_verdict(cases, results):
         stand_in = record.get("stand_in") is True
         blocks = [b for b in record.get("blocks", []) if isinstance(b, list) and len(b) == 2 and isinstance(b[0], str)]
         if not blocks:
-            raise Fail(
-                f"{built} holds no ResidualBlock: build its three blocks by calling "
-                f"ResidualBlock(in_ch, out_ch, stride) in __init__"
-            )
+            raise Fail(f"{built} holds no ResidualBlock: build its three blocks by calling "
+                       f"ResidualBlock(in_ch, out_ch, stride) in __init__")
         order = call_order(calls)
         blocks.sort(key=lambda b: order.get(b[0], len(order) + 1))
         names = [b[0] for b in blocks]
@@ -811,53 +709,35 @@ def resnet_verdict(cases, results):
             shown = ", ".join(f"ResidualBlock({c[0]}, {c[1]}, stride={c[2]})" if c else "?" for c in configs)
             hint = ""
             if configs[:2] == RESNET_BLOCKS[:2] and configs[2] == (64, 64, 2):
-                hint = (
-                    ": the third block has stride 2, which halves the resolution a second time (a 32x32 image "
-                    "would leave the blocks at 8x8); only the second block downsamples"
-                )
+                hint = (": the third block has stride 2, which halves the resolution a second time (a 32x32 image "
+                        "would leave the blocks at 8x8); only the second block downsamples")
             raise Fail(f"{built} should call, in this order, {wanted}; yours calls {shown}{hint}")
         outside = with_params(rows, skip=names)
         kinds = sorted(r["base"] for r in outside)
         if kinds != ["BatchNorm2d", "Conv2d", "Linear"]:
-            raise Fail(
-                f"{built}: besides the three blocks the model should hold exactly one stem Conv2d, one "
-                f"BatchNorm2d and one Linear with parameters (nothing else); found "
-                f"{[r['type'] + ' ' + repr(r['name']) for r in outside]}"
-            )
+            raise Fail(f"{built}: besides the three blocks the model should hold exactly one stem Conv2d, one "
+                       f"BatchNorm2d and one Linear with parameters (nothing else); found "
+                       f"{[r['type'] + ' ' + repr(r['name']) for r in outside]}")
         conv, norm, head = (next(r for r in outside if r["base"] == k) for k in ("Conv2d", "BatchNorm2d", "Linear"))
         c = conv["config"]
-        if (
-            (c.get("in_channels"), c.get("out_channels")) != (3, 32)
-            or pair(c.get("kernel_size")) != (3, 3)
-            or padding_of(c) != (1, 1)
-            or pair(c.get("stride")) != (1, 1)
-            or c.get("bias")
-            or pair(c.get("dilation", 1)) != (1, 1)
-            or c.get("groups", 1) != 1
-        ):
-            raise Fail(
-                f"{built}: the stem should be Conv2d(3, 32, 3, padding=1, bias=False), got Conv2d("
-                f"{c.get('in_channels')}, {c.get('out_channels')}, kernel {c.get('kernel_size')}, stride "
-                f"{c.get('stride')}, padding {c.get('padding')}, bias={c.get('bias')})"
-            )
+        if ((c.get("in_channels"), c.get("out_channels")) != (3, 32) or pair(c.get("kernel_size")) != (3, 3)
+                or padding_of(c) != (1, 1) or pair(c.get("stride")) != (1, 1) or c.get("bias")
+                or pair(c.get("dilation", 1)) != (1, 1) or c.get("groups", 1) != 1):
+            raise Fail(f"{built}: the stem should be Conv2d(3, 32, 3, padding=1, bias=False), got Conv2d("
+                       f"{c.get('in_channels')}, {c.get('out_channels')}, kernel {c.get('kernel_size')}, stride "
+                       f"{c.get('stride')}, padding {c.get('padding')}, bias={c.get('bias')})")
         if norm["config"].get("num_features") != 32:
-            raise Fail(
-                f"{built}: the stem BatchNorm should be BatchNorm2d(32), got "
-                f"BatchNorm2d({norm['config'].get('num_features')})"
-            )
+            raise Fail(f"{built}: the stem BatchNorm should be BatchNorm2d(32), got "
+                       f"BatchNorm2d({norm['config'].get('num_features')})")
         h = head["config"]
         if (h.get("in_features"), h.get("out_features"), h.get("bias")) != (64, classes, True):
-            raise Fail(
-                f"{built}: the head should be Linear(64, {classes}), got Linear({h.get('in_features')}, "
-                f"{h.get('out_features')}, bias={h.get('bias')})"
-            )
+            raise Fail(f"{built}: the head should be Linear(64, {classes}), got Linear({h.get('in_features')}, "
+                       f"{h.get('out_features')}, bias={h.get('bias')})")
         got = as_array(record.get("out"), built)
         if got.shape != (2, classes):
-            raise Fail(
-                f"{call} returned shape {tuple(got.shape)}, not one row of {classes} logits per image: "
-                f"global-average-pool the 64 channels, flatten, then Linear(64, num_classes); global "
-                f"pooling makes the model work for any input size"
-            )
+            raise Fail(f"{call} returned shape {tuple(got.shape)}, not one row of {classes} logits per image: "
+                       f"global-average-pool the 64 channels, flatten, then Linear(64, num_classes); global "
+                       f"pooling makes the model work for any input size")
         values = common.filled_values(record.get("table"), seed)
         x = grader_input((2, 3, size, size), seed + 1)
 
@@ -875,13 +755,11 @@ def resnet_verdict(cases, results):
 
         if stand_in:
             final = blocks_of(stem())
-        else:  # the student's own blocks: judged by what went in and came out, not re-tested here
+        else:   # the student's own blocks: judged by what went in and came out, not re-tested here
             first_in = io[names[0]][1]
             if not agree(first_in, stem().numpy()):
-                raise Fail(
-                    f"{built}: the first block's input is not relu(bn(conv(x))) of the stem "
-                    f"(Conv2d(3, 32, 3, padding=1, bias=False) -> BatchNorm2d(32) -> ReLU)"
-                )
+                raise Fail(f"{built}: the first block's input is not relu(bn(conv(x))) of the stem "
+                           f"(Conv2d(3, 32, 3, padding=1, bias=False) -> BatchNorm2d(32) -> ReLU)")
             for a, b in zip(names, names[1:], strict=False):
                 if not agree(io[b][1], io[a][2]):
                     raise Fail(f"{built}: block {b!r} should be fed the output of block {a!r}")
@@ -896,25 +774,18 @@ def resnet_verdict(cases, results):
         raise Fail(f"{call} returned logits that do not match its own layers (seeded values, eval mode): {hint}")
 
 
+
 # ex2_test_count_parameters: modules the grader builds ----------------------------------------------
 def count_cases(rng):
     nets = []
     c = rng.randint(2, 9)
     nets.append({"layers": [["bn", c]], "freeze": []})
     i, o = rng.randint(2, 9), rng.randint(2, 9)
-    nets.append(
-        {
-            "layers": [["conv", 3, i, 3, False], ["bn", i], ["relu"], ["conv", i, o, 1, True], ["bn", o]],
-            "freeze": [[0, "weight"], [4, "bias"]],
-        }
-    )
+    nets.append({"layers": [["conv", 3, i, 3, False], ["bn", i], ["relu"], ["conv", i, o, 1, True], ["bn", o]],
+                 "freeze": [[0, "weight"], [4, "bias"]]})
     a, b, k = rng.randint(2, 12), rng.randint(2, 12), rng.randint(2, 12)
-    nets.append(
-        {
-            "layers": [["linear", a, b, True], ["relu"], ["linear", b, k, rng.random() < 0.5], ["tied", 0]],
-            "freeze": [[2, "weight"]],
-        }
-    )
+    nets.append({"layers": [["linear", a, b, True], ["relu"], ["linear", b, k, rng.random() < 0.5], ["tied", 0]],
+                 "freeze": [[2, "weight"]]})
     s = rng.randint(2, 8)
     nets.append({"layers": [["linear", s, s, True], ["tied", 0], ["tied", 0]], "freeze": [[0, "weight"], [0, "bias"]]})
     return nets
@@ -946,7 +817,7 @@ def count_probe(cases, rec):
 
 
 def count_expected(spec) -> tuple[int, int]:
-    sizes = []  # (layer index, parameter name, size) of each distinct parameter
+    sizes = []        # (layer index, parameter name, size) of each distinct parameter
     for index, (kind, *args) in enumerate(spec["layers"]):
         if kind == "bn":
             sizes += [(index, "weight", args[0]), (index, "bias", args[0])]
@@ -987,11 +858,10 @@ def count_verdict(cases, results):
         total, trainable = count_expected(spec)
         net = describe_net(spec)
         for key, args, expected, what in (
-            ("d", "net", total, "every parameter, frozen or not, each tensor once"),
-            ("f", "net, trainable_only=False", total, "by default frozen parameters count too"),
-            ("t", "net, trainable_only=True", trainable, "only the parameters with requires_grad"),
-            ("p", "net, True", trainable, "trainable_only is the second positional argument"),
-        ):
+                ("d", "net", total, "every parameter, frozen or not, each tensor once"),
+                ("f", "net, trainable_only=False", total, "by default frozen parameters count too"),
+                ("t", "net, trainable_only=True", trainable, "only the parameters with requires_grad"),
+                ("p", "net, True", trainable, "trainable_only is the second positional argument")):
             call = f"count_parameters({args}) for net = {net}"
             got = common.integer(results.returned(f"{i}{key}", call), call)
             if got != expected:
@@ -1034,9 +904,8 @@ def shapes_probe(cases, rec):
         if isinstance(kind, type):
             for sub in model.modules():
                 if isinstance(sub, kind):
-                    handles.append(
-                        sub.register_forward_hook(lambda m, inp, out: seen.append([int(s) for s in out.shape]))
-                    )
+                    handles.append(sub.register_forward_hook(
+                        lambda m, inp, out: seen.append([int(s) for s in out.shape])))
         x = ex2_input((8, 3, 32, 32), cases["seed"], model)
         try:
             with torch.no_grad():
@@ -1063,19 +932,14 @@ def shapes_verdict(cases, results):
     for name in ("blocks_out_shape", "logits_shape", "total_params"):
         if name not in results:
             crashed = results.raised("own_logits")
-            why = (
-                f": MiniResNet() raised {crashed} on a (8, 3, 32, 32) batch, so the cell could not record it "
-                f"(this cell runs your own classes)"
-                if crashed
-                else ""
-            )
+            why = (f": MiniResNet() raised {crashed} on a (8, 3, 32, 32) batch, so the cell could not record it "
+                   f"(this cell runs your own classes)" if crashed else "")
             raise Fail(f"define {name} in the answer cell above the test{why}")
     own = results.values
     half = side_after(32, 2)
     for name, true, own_key, what in (
-        ("blocks_out_shape", (8, 64, half, half), "own_blocks", "the shape after the three blocks"),
-        ("logits_shape", (8, 10), "own_logits", "the shape of the logits"),
-    ):
+            ("blocks_out_shape", (8, 64, half, half), "own_blocks", "the shape after the three blocks"),
+            ("logits_shape", (8, 10), "own_logits", "the shape of the logits")):
         value = results.returned(name, name)
         got = shape_value(value)
         if got is None or not isinstance(value, tuple):
@@ -1096,20 +960,12 @@ def shapes_verdict(cases, results):
         with contextlib.suppress(Fail):
             accepted.add(sum(np_prod(s) for r in rows_of(table) for s in r["own"].values()))
     if got not in accepted:
-        raise Fail(
-            f"total_params is {got}: it should be count_parameters(MiniResNet()) (every parameter, each tensor once)"
-        )
+        raise Fail(f"total_params is {got}: it should be count_parameters(MiniResNet()) (every parameter, "
+                   f"each tensor once)")
 
 
-MODULE_HELPERS = (
-    ex2_stand_ins,
-    ex2_exact,
-    ex2_restore,
-    ex2_input,
-    kernel.fill_module,
-    kernel.module_table,
-    kernel.run_traced,
-)
+MODULE_HELPERS = (ex2_stand_ins, ex2_exact, ex2_restore, ex2_input, kernel.fill_module, kernel.module_table,
+                  kernel.run_traced)
 
 CHECKS = [
     Check("ex1_test_plain", plain_cases, plain_probe, plain_verdict),

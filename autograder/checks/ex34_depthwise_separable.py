@@ -14,7 +14,6 @@ the exercise fixes), checks their configuration, regenerates their values and re
 functionally. The structure cells compare only where the pre-activation lies in (0, 6) (every
 activation of the ReLU family is the identity there), so the activation is judged once, by its own cell
 (amplified pre-activations: ReLU6 is bounded in [0, 6] and reaches both ends, ReLU is not bounded)."""
-
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +25,11 @@ from . import common, kernel
 
 
 def std_params(k, m, n):
-    return m * n * k**2  # n filters of k x k x m
+    return m * n * k ** 2             # n filters of k x k x m
 
 
 def sep_params(k, m, n):
-    return m * (k**2 + n)  # m filters of k x k, then n filters of 1 x 1 x m
+    return m * (k ** 2 + n)           # m filters of k x k, then n filters of 1 x 1 x m
 
 
 def stand_in(coef, k, m, n):
@@ -51,7 +50,6 @@ def kmn_cases(rng, count, k_choices=(1, 2, 3, 4, 5, 7), edge=()):
 # the probes of exercise 3 share this kernel-side helper
 def call_with_stand_ins(rec, key, name, args, coefs):
     """``name(*args)`` with standard_conv_params / dwsep_params replaced by grader stand-ins."""
-
     def standard_conv_params(k, m, n):
         c = coefs["std"]
         return c[0] + c[1] * k + c[2] * m + c[3] * n
@@ -74,15 +72,8 @@ def call_with_stand_ins(rec, key, name, args, coefs):
 
 
 def counts_cases(rng):
-    return kmn_cases(
-        rng,
-        14,
-        edge=[
-            (1, rng.randint(2, 40), rng.randint(2, 40)),
-            (rng.choice([3, 5, 7]), 1, 1),
-            (rng.choice([3, 5]), rng.randint(2, 64), 1),
-        ],
-    )
+    return kmn_cases(rng, 14, edge=[(1, rng.randint(2, 40), rng.randint(2, 40)), (rng.choice([3, 5, 7]), 1, 1),
+                                    (rng.choice([3, 5]), rng.randint(2, 64), 1)])
 
 
 def counts_probe(cases, rec):
@@ -96,27 +87,20 @@ def counts_verdict(cases, results):
         call = f"standard_conv_params({k}, {m}, {n})"
         got = common.integer(results.returned(f"s{i}", call), call)
         if got != std_params(k, m, n):
-            raise Fail(
-                f"{call} returned {got}, which is not the weight count of nn.Conv2d({m}, {n}, {k}, "
-                f"bias=False): each of the {n} filters spans all {m} input channels with a {k}x{k} kernel"
-            )
+            raise Fail(f"{call} returned {got}, which is not the weight count of nn.Conv2d({m}, {n}, {k}, "
+                       f"bias=False): each of the {n} filters spans all {m} input channels with a {k}x{k} kernel")
         call = f"dwsep_params({k}, {m}, {n})"
         got = common.integer(results.returned(f"d{i}", call), call)
         if got != sep_params(k, m, n):
-            raise Fail(
-                f"{call} returned {got}, which is not the weight count of a depthwise "
-                f"nn.Conv2d({m}, {m}, {k}, groups={m}, bias=False) plus a pointwise "
-                f"nn.Conv2d({m}, {n}, 1, bias=False): weights only, no bias, no BatchNorm"
-            )
+            raise Fail(f"{call} returned {got}, which is not the weight count of a depthwise "
+                       f"nn.Conv2d({m}, {m}, {k}, groups={m}, bias=False) plus a pointwise "
+                       f"nn.Conv2d({m}, {n}, 1, bias=False): weights only, no bias, no BatchNorm")
 
 
 def ratios_cases(rng):
-    return {
-        "kmn": kmn_cases(
-            rng, 10, edge=[(rng.choice([3, 5]), rng.randint(2, 64), 1), (1, rng.randint(2, 64), rng.randint(2, 64))]
-        ),
-        "coefs": stand_in_coefs(rng),
-    }
+    return {"kmn": kmn_cases(rng, 10, edge=[(rng.choice([3, 5]), rng.randint(2, 64), 1), (1, rng.randint(2, 64),
+                                                                                          rng.randint(2, 64))]),
+            "coefs": stand_in_coefs(rng)}
 
 
 def ratios_probe(cases, rec):
@@ -131,7 +115,7 @@ def ratios_verdict(cases, results):
     for i, (k, m, n) in enumerate(cases["kmn"]):
         call = f"cost_ratio_formula({k}, {n})"
         got = common.number(results.returned(f"c{i}", call), call)
-        if not common.close(got, 1 / n + 1 / k**2):
+        if not common.close(got, 1 / n + 1 / k ** 2):
             raise Fail(f"{call} returned {got:.6g}, which is not 1/N + 1/D_K^2 (N = {n}, D_K = {k})")
         call = f"reduction_ratio({k}, {m}, {n})"
         got = common.number(results.returned(f"r{i}", call), call)
@@ -144,10 +128,8 @@ def ratios_verdict(cases, results):
             denominators = (sep_params(k, m, n), stand_in(coefs["sep"], k, m, n))
             if any(common.close(float(with_stand_ins), a / b) for a in numerators for b in denominators):
                 continue
-        raise Fail(
-            f"{call} returned {got:.6g}, which is not standard weights / separable weights "
-            f"(that way round: how many times fewer weights the separable version needs)"
-        )
+        raise Fail(f"{call} returned {got:.6g}, which is not standard weights / separable weights "
+                   f"(that way round: how many times fewer weights the separable version needs)")
 
 
 def madds_cases(rng):
@@ -169,43 +151,27 @@ def madds_verdict(cases, results):
     coefs = cases["coefs"]
     for i, (k, m, n, d_f) in enumerate(cases["cases"]):
         for key, name, true_count, coef, what in (
-            (
-                "s",
-                "standard_conv_madds",
-                std_params(k, m, n),
-                coefs["std"],
-                f"{n * d_f * d_f} output values, each a sum over {k * k * m} weighted inputs",
-            ),
-            (
-                "d",
-                "dwsep_madds",
-                sep_params(k, m, n),
-                coefs["sep"],
-                "each stage's weights are used once at every position of its own output map",
-            ),
-        ):
+                ("s", "standard_conv_madds", std_params(k, m, n), coefs["std"],
+                 f"{n * d_f * d_f} output values, each a sum over {k * k * m} weighted inputs"),
+                ("d", "dwsep_madds", sep_params(k, m, n), coefs["sep"],
+                 "each stage's weights are used once at every position of its own output map")):
             call = f"{name}({k}, {m}, {n}, {d_f})"
             got = common.integer(results.returned(f"{key}{i}", call), call)
             if got == true_count * d_f * d_f:
                 continue
             with_stand_ins = results.values.get(f"{key}s{i}")
-            if (
-                isinstance(with_stand_ins, (int, float))
-                and not isinstance(with_stand_ins, bool)
-                and with_stand_ins in (true_count * d_f * d_f, stand_in(coef, k, m, n) * d_f * d_f)
-            ):
+            if (isinstance(with_stand_ins, (int, float)) and not isinstance(with_stand_ins, bool)
+                    and with_stand_ins in (true_count * d_f * d_f, stand_in(coef, k, m, n) * d_f * d_f)):
                 continue
             raise Fail(f"{call} returned {got}, which is not right: {what} (a {d_f}x{d_f} output map)")
 
 
-WORKED = (
-    ("std_params", "standard_conv_params", (3, 64, 128)),
-    ("sep_params", "dwsep_params", (3, 64, 128)),
-    ("ratio", "reduction_ratio", (3, 64, 128)),
-    ("formula_fraction", "cost_ratio_formula", (3, 128)),
-    ("std_madds", "standard_conv_madds", (3, 64, 128, 56)),
-    ("sep_madds", "dwsep_madds", (3, 64, 128, 56)),
-)
+WORKED = (("std_params", "standard_conv_params", (3, 64, 128)),
+          ("sep_params", "dwsep_params", (3, 64, 128)),
+          ("ratio", "reduction_ratio", (3, 64, 128)),
+          ("formula_fraction", "cost_ratio_formula", (3, 128)),
+          ("std_madds", "standard_conv_madds", (3, 64, 128, 56)),
+          ("sep_madds", "dwsep_madds", (3, 64, 128, 56)))
 
 
 def worked_cases(rng):
@@ -220,14 +186,9 @@ def worked_probe(cases, rec):
 
 
 def worked_verdict(cases, results):
-    truth = {
-        "std_params": std_params(3, 64, 128),
-        "sep_params": sep_params(3, 64, 128),
-        "ratio": std_params(3, 64, 128) / sep_params(3, 64, 128),
-        "formula_fraction": 1 / 128 + 1 / 9,
-        "std_madds": std_params(3, 64, 128) * 56 * 56,
-        "sep_madds": sep_params(3, 64, 128) * 56 * 56,
-    }
+    truth = {"std_params": std_params(3, 64, 128), "sep_params": sep_params(3, 64, 128),
+             "ratio": std_params(3, 64, 128) / sep_params(3, 64, 128), "formula_fraction": 1 / 128 + 1 / 9,
+             "std_madds": std_params(3, 64, 128) * 56 * 56, "sep_madds": sep_params(3, 64, 128) * 56 * 56}
     # A wrong function is charged to its own test: each value passes when it is the true answer or what
     # the student's own function returns for these arguments (the text says so).
     for name, fn, args in cases:
@@ -235,16 +196,14 @@ def worked_verdict(cases, results):
             raise Fail(f"define {name} in the worked-example cell")
         got = common.number(results.returned(name, name), name)
         own = results.values.get(f"{name}.own")
-        if common.close(got, truth[name]) or (
-            isinstance(own, (int, float)) and not isinstance(own, bool) and common.close(got, float(own))
-        ):
+        if common.close(got, truth[name]) or (isinstance(own, (int, float)) and not isinstance(own, bool)
+                                              and common.close(got, float(own))):
             continue
         call = f"{fn}({', '.join(str(a) for a in args)})"
         raise Fail(f"{name} is {got:.6g}: it should be {call}, computed with your function")
 
 
 # -- exercise 4: kernel-side probes ---------------------------------------------------------------
-
 
 def seeded_input(shape, seed, like):
     """A seeded float64 normal batch, cast to the module's device and floating dtype."""
@@ -325,7 +284,7 @@ def activations_probe(cases, rec):
         try:
             block = rec.lookup(name)(in_ch, out_ch, stride=stride)
             fill_module(block, seed)  # noqa: F821 - a helper pasted beside the probe
-            with torch.no_grad():  # scale every BatchNorm so the pre-activations reach far beyond 6
+            with torch.no_grad():   # scale every BatchNorm so the pre-activations reach far beyond 6
                 for m in block.modules():
                     if isinstance(m, nn.BatchNorm2d) and m.weight is not None:
                         m.weight.fill_(50.0)
@@ -369,7 +328,6 @@ def comparison_probe(cases, rec):
 
 # -- exercise 4: verdicts -------------------------------------------------------------------------
 
-
 def as_tensor(value, call):
     import torch
 
@@ -384,14 +342,8 @@ def _tuple(value):
 
 def find_layers(table, prefix, where, stage):
     """The one Conv2d and the one BatchNorm2d of the rows under ``prefix`` (by type, any names)."""
-    rows = [
-        r
-        for r in table
-        if isinstance(r, (list, tuple))
-        and len(r) == 5
-        and isinstance(r[0], str)
-        and (prefix is None or r[0] == prefix or r[0].startswith(prefix + "."))
-    ]
+    rows = [r for r in table if isinstance(r, (list, tuple)) and len(r) == 5 and isinstance(r[0], str)
+            and (prefix is None or r[0] == prefix or r[0].startswith(prefix + "."))]
     convs = [r for r in rows if r[2] == "Conv2d"]
     norms = [r for r in rows if r[2] == "BatchNorm2d"]
     if len(convs) != 1:
@@ -409,7 +361,7 @@ def check_conv(row, where, what, want):
     if got.get("padding") == "valid":
         got["padding"] = (0, 0)
     elif got.get("padding") == "same" and got.get("stride") == (1, 1) and isinstance(kernel_size, tuple):
-        got["padding"] = tuple(int(k) // 2 for k in kernel_size)  # the same thing for an odd kernel
+        got["padding"] = tuple(int(k) // 2 for k in kernel_size)   # the same thing for an odd kernel
     for field_name, (value, text) in want.items():
         if got[field_name] != value:
             shown = got[field_name]
@@ -427,10 +379,8 @@ def check_conv(row, where, what, want):
 def check_norm(row, where, channels):
     config = row[3] if isinstance(row[3], dict) else {}
     if config.get("num_features") != channels:
-        raise Fail(
-            f"{where}: its BatchNorm2d has {config.get('num_features')} features; it normalises the "
-            f"output channels of the conv before it"
-        )
+        raise Fail(f"{where}: its BatchNorm2d has {config.get('num_features')} features; it normalises the "
+                   f"output channels of the conv before it")
     if config.get("affine") is False:
         raise Fail(f"{where}: use BatchNorm2d with its default learnable weight and bias (affine=True)")
 
@@ -444,22 +394,12 @@ def conv_bn(x, fill, conv_row, norm_row, stride, padding, groups):
     eps = eps if isinstance(eps, float) else 1e-5
     need = [f"{conv}.weight", f"{norm}.weight", f"{norm}.bias", f"{norm}.running_mean", f"{norm}.running_var"]
     if any(n not in fill for n in need):
-        raise Fail(
-            "the layers' parameters could not be matched to the module's table: keep the standard "
-            "nn.Conv2d and nn.BatchNorm2d parameters"
-        )
+        raise Fail("the layers' parameters could not be matched to the module's table: keep the standard "
+                   "nn.Conv2d and nn.BatchNorm2d parameters")
     weight = fill[need[0]].double()
     z = F.conv2d(x, weight, None, stride, padding, 1, groups)
-    return F.batch_norm(
-        z,
-        fill[need[3]].double(),
-        fill[need[4]].double(),
-        fill[need[1]].double(),
-        fill[need[2]].double(),
-        False,
-        0.0,
-        eps,
-    )
+    return F.batch_norm(z, fill[need[3]].double(), fill[need[4]].double(), fill[need[1]].double(),
+                        fill[need[2]].double(), False, 0.0, eps)
 
 
 def compare_linear_part(got, z, where, what, upper):
@@ -467,30 +407,22 @@ def compare_linear_part(got, z, where, what, upper):
     import torch
 
     if tuple(got.shape) != tuple(z.shape):
-        raise Fail(
-            f"{where}: {what} has shape {tuple(got.shape)}, not the shape conv -> BatchNorm gives with "
-            f"the layers the text asks for: check the channels, padding and stride"
-        )
+        raise Fail(f"{where}: {what} has shape {tuple(got.shape)}, not the shape conv -> BatchNorm gives with "
+                   f"the layers the text asks for: check the channels, padding and stride")
     mask = (z > 1e-3) & (z < upper - 1e-3)
-    scale = max(1.0, float(z.abs().max()))  # float32 (or reduced-precision GPU) rounding, not mistakes
+    scale = max(1.0, float(z.abs().max()))      # float32 (or reduced-precision GPU) rounding, not mistakes
     if mask.any() and not torch.allclose(got[mask], z[mask], rtol=1e-3, atol=1e-3 * scale):
-        raise Fail(
-            f"{where}: {what} does not match conv -> BatchNorm computed from your layers' own weights "
-            f"(where the activation should leave the values unchanged): check the order of the steps, "
-            f"the conv arguments and that forward uses the layers it holds"
-        )
+        raise Fail(f"{where}: {what} does not match conv -> BatchNorm computed from your layers' own weights "
+                   f"(where the activation should leave the values unchanged): check the order of the steps, "
+                   f"the conv arguments and that forward uses the layers it holds")
 
 
 def regenerated(fill_table, seed, where):
     """``common.filled_values`` for a table of sane size (a table is student data: never trust its sizes)."""
     total = 0
     for row in fill_table if isinstance(fill_table, list) else [None]:
-        if not (
-            isinstance(row, list)
-            and len(row) == 3
-            and isinstance(row[1], list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 2**16 for d in row[1])
-        ):
+        if not (isinstance(row, list) and len(row) == 3 and isinstance(row[1], list)
+                and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 2**16 for d in row[1])):
             raise Fail(f"{where}: its parameters could not be described")
         total += int(np.prod(row[1])) if row[1] else 1
     if total > 2**22:
@@ -518,43 +450,23 @@ def dwsep_structure_verdict(cases, results):
             raise Fail(f"{where} needs two attributes: dw (the depthwise stage) and pw (the pointwise stage)")
         dw_conv, dw_norm = find_layers(table, "dw", where, "self.dw")
         pw_conv, pw_norm = find_layers(table, "pw", where, "self.pw")
-        check_conv(
-            dw_conv,
-            where,
-            "the depthwise conv",
-            {
-                "in_channels": (in_ch, "in_ch input channels"),
-                "out_channels": (in_ch, "in_ch output channels"),
-                "kernel_size": ((3, 3), "a 3x3 kernel"),
-                "groups": (in_ch, "groups=in_ch"),
-                "stride": ((stride, stride), "stride=stride"),
-                "padding": ((1, 1), "padding=1"),
-                "dilation": ((1, 1), "no dilation"),
-                "bias": (False, "bias=False"),
-            },
-        )
+        check_conv(dw_conv, where, "the depthwise conv",
+                   {"in_channels": (in_ch, "in_ch input channels"), "out_channels": (in_ch, "in_ch output channels"),
+                    "kernel_size": ((3, 3), "a 3x3 kernel"), "groups": (in_ch, "groups=in_ch"),
+                    "stride": ((stride, stride), "stride=stride"), "padding": ((1, 1), "padding=1"),
+                    "dilation": ((1, 1), "no dilation"), "bias": (False, "bias=False")})
         check_norm(dw_norm, where + " (depthwise stage)", in_ch)
-        check_conv(
-            pw_conv,
-            where,
-            "the pointwise conv",
-            {
-                "in_channels": (in_ch, "in_ch input channels"),
-                "out_channels": (out_ch, "out_ch output channels"),
-                "kernel_size": ((1, 1), "a 1x1 kernel"),
-                "groups": (1, "groups=1"),
-                "stride": ((1, 1), "stride 1"),
-                "padding": ((0, 0), "no padding"),
-                "bias": (False, "bias=False"),
-            },
-        )
+        check_conv(pw_conv, where, "the pointwise conv",
+                   {"in_channels": (in_ch, "in_ch input channels"), "out_channels": (out_ch, "out_ch output channels"),
+                    "kernel_size": ((1, 1), "a 1x1 kernel"), "groups": (1, "groups=1"),
+                    "stride": ((1, 1), "stride 1"), "padding": ((0, 0), "no padding"), "bias": (False, "bias=False")})
         check_norm(pw_norm, where + " (pointwise stage)", out_ch)
         x = filled_input((2, in_ch, size, size), seed + 1)
         got_dw = as_tensor(results.returned(f"{i}.dw", f"{where}: self.dw(x)"), f"{where}: self.dw(x)")
         z = conv_bn(x, fill, dw_conv, dw_norm, stride, 1, in_ch)
         compare_linear_part(got_dw, z, where, "self.dw(x)", 6.0)
         got = as_tensor(results.returned(f"{i}.out", f"{where}(x)"), f"{where}(x)")
-        z = conv_bn(got_dw, fill, pw_conv, pw_norm, 1, 0, 1)  # the pointwise stage on your dw output
+        z = conv_bn(got_dw, fill, pw_conv, pw_norm, 1, 0, 1)     # the pointwise stage on your dw output
         compare_linear_part(got, z, where, "the block's output (self.pw applied to self.dw(x))", 6.0)
 
 
@@ -567,21 +479,11 @@ def standard_structure_verdict(cases, results):
         table = results.returned(f"{i}.table", where)
         fill = regenerated(results.returned(f"{i}.fill", where), seed, where)
         conv, norm = find_layers(table, None, where, "it")
-        check_conv(
-            conv,
-            where,
-            "the conv",
-            {
-                "in_channels": (in_ch, "in_ch input channels"),
-                "out_channels": (out_ch, "out_ch output channels"),
-                "kernel_size": ((3, 3), "a 3x3 kernel"),
-                "groups": (1, "groups=1 (a full convolution)"),
-                "stride": ((stride, stride), "stride=stride"),
-                "padding": ((1, 1), "padding=1"),
-                "dilation": ((1, 1), "no dilation"),
-                "bias": (False, "bias=False"),
-            },
-        )
+        check_conv(conv, where, "the conv",
+                   {"in_channels": (in_ch, "in_ch input channels"), "out_channels": (out_ch, "out_ch output channels"),
+                    "kernel_size": ((3, 3), "a 3x3 kernel"), "groups": (1, "groups=1 (a full convolution)"),
+                    "stride": ((stride, stride), "stride=stride"), "padding": ((1, 1), "padding=1"),
+                    "dilation": ((1, 1), "no dilation"), "bias": (False, "bias=False")})
         check_norm(norm, where, out_ch)
         x = filled_input((2, in_ch, size, size), seed + 1)
         got = as_tensor(results.returned(f"{i}.out", f"{where}(x)"), f"{where}(x)")
@@ -609,7 +511,7 @@ def shapes_cases(rng):
     for _ in range(5):
         in_ch, out_ch, stride, size = rng.randint(1, 24), rng.randint(1, 32), rng.choice([1, 2]), rng.randint(3, 33)
         out += [["DWSepConv", in_ch, out_ch, stride, size], ["StandardConv", in_ch, out_ch, stride, size]]
-    size = rng.choice([5, 7, 9, 11])  # an odd size with stride 2
+    size = rng.choice([5, 7, 9, 11])                # an odd size with stride 2
     out += [["DWSepConv", 3, 5, 2, size], ["StandardConv", 3, 5, 2, size]]
     return out
 
@@ -620,10 +522,8 @@ def shapes_verdict(cases, results):
         got = _tuple(results.returned(i, call))
         side = (size - 1) // stride + 1
         if got != (2, out_ch, side, side):
-            raise Fail(
-                f"{call} returned shape {common.describe(got)}: a 3x3 conv with padding=1 and stride "
-                f"{stride} keeps ceil(size / stride) pixels per side, and the output has out_ch channels"
-            )
+            raise Fail(f"{call} returned shape {common.describe(got)}: a 3x3 conv with padding=1 and stride "
+                       f"{stride} keeps ceil(size / stride) pixels per side, and the output has out_ch channels")
 
 
 def activations_cases(rng):
@@ -640,7 +540,7 @@ def activations_verdict(cases, results):
         block = f"{name}({in_ch}, {out_ch}, stride={stride})"
         stages = (("self.dw(x)", "dw"), ("its output", "out")) if name == "DWSepConv" else (("its output", "out"),)
         if results.raised(f"{i}.out"):
-            results.returned(f"{i}.out", block)  # raises: the block could not be built or run
+            results.returned(f"{i}.out", block)          # raises: the block could not be built or run
         for stage, key in stages:
             where = f"{block} with very large pre-activations: {stage}"
             values = as_tensor(results.returned(f"{i}.{key}", where), where)
@@ -656,10 +556,8 @@ def activations_verdict(cases, results):
                 if low < 0:
                     raise Fail(f"{where} has negative values: end with a ReLU")
                 if high <= 6:
-                    raise Fail(
-                        f"{where} never exceeds 6 on very large inputs (max {high:.1f}): StandardConv "
-                        f"uses the ordinary ReLU, not ReLU6"
-                    )
+                    raise Fail(f"{where} never exceeds 6 on very large inputs (max {high:.1f}): StandardConv "
+                               f"uses the ordinary ReLU, not ReLU6")
                 if not bool((values == 0).any()):
                     raise Fail(f"{where} has no zeros: ReLU sets every negative value to 0")
 
@@ -681,19 +579,15 @@ def param_counts_verdict(cases, results):
         count = common.integer(got[0], f"{call}'s parameter count")
         if name == "DWSepConv":
             expected = 9 * in_ch + 2 * in_ch + in_ch * out_ch + 2 * out_ch
-            parts = (
-                "depthwise 3x3 weights (one filter per channel), pointwise 1x1 weights, and a weight and a "
-                "bias per channel in each BatchNorm"
-            )
+            parts = "depthwise 3x3 weights (one filter per channel), pointwise 1x1 weights, and a weight and a " \
+                    "bias per channel in each BatchNorm"
         else:
             expected = 9 * in_ch * out_ch + 2 * out_ch
             parts = "3x3 conv weights and a weight and a bias per output channel in the BatchNorm"
         if count != expected:
             shapes = ", ".join(f"{n} {tuple(s)}" for n, s in got[1][:12]) if isinstance(got[1], list) else "?"
-            raise Fail(
-                f"{call} has {count} parameters ({shapes}), which is not right: it should hold the "
-                f"{parts}, and no conv bias"
-            )
+            raise Fail(f"{call} has {count} parameters ({shapes}), which is not right: it should hold the "
+                       f"{parts}, and no conv bias")
 
 
 COMPARISON_NAMES = ["dwsep_count", "standard_count", "count_ratio", "dwsep_shape", "standard_shape"]
@@ -710,35 +604,27 @@ def comparison_verdict(cases, results):
     true_dwsep = 9 * 64 + 2 * 64 + 64 * 128 + 2 * 128
     true_standard = 9 * 64 * 128 + 2 * 128
     counts = {}
-    for name, own_key, true_value, cls in (
-        ("dwsep_count", "own_dwsep", true_dwsep, "DWSepConv(64, 128)"),
-        ("standard_count", "own_standard", true_standard, "StandardConv(64, 128)"),
-    ):
+    for name, own_key, true_value, cls in (("dwsep_count", "own_dwsep", true_dwsep, "DWSepConv(64, 128)"),
+                                           ("standard_count", "own_standard", true_standard, "StandardConv(64, 128)")):
         got = common.integer(results.returned(name, name), name)
         own = results.values.get(f"{own_key}.count")
         if got != true_value and not (isinstance(own, int) and got == own):
             has = own if isinstance(own, int) else "a different number of"
-            raise Fail(
-                f"{name} is {got}, but your {cls} has {has} parameters: count every parameter of the "
-                f"module, BatchNorm included"
-            )
+            raise Fail(f"{name} is {got}, but your {cls} has {has} parameters: count every parameter of the "
+                       f"module, BatchNorm included")
         counts[name] = got
     ratio = common.number(results.returned("count_ratio", "count_ratio"), "count_ratio")
     if not common.close(ratio, counts["standard_count"] / counts["dwsep_count"]):
         raise Fail(f"count_ratio is {ratio:.6g}: it should be standard_count / dwsep_count")
-    for name, own_key, cls in (
-        ("dwsep_shape", "own_dwsep", "DWSepConv(64, 128)"),
-        ("standard_shape", "own_standard", "StandardConv(64, 128)"),
-    ):
+    for name, own_key, cls in (("dwsep_shape", "own_dwsep", "DWSepConv(64, 128)"),
+                               ("standard_shape", "own_standard", "StandardConv(64, 128)")):
         got = results.returned(name, name)
         if not isinstance(got, tuple):
             raise Fail(f"{name} is {common.describe(got)}: store the output shape as a tuple, e.g. tuple(out.shape)")
         own = results.values.get(f"{own_key}.shape")
         if got != (2, 128, 56, 56) and got != own:
-            raise Fail(
-                f"{name} is {got}, but your {cls} gives {own} on a (2, 64, 56, 56) batch: store the shape "
-                f"of the output for that batch"
-            )
+            raise Fail(f"{name} is {got}, but your {cls} gives {own} on a (2, 64, 56, 56) batch: store the shape "
+                       f"of the output for that batch")
 
 
 HELPERS = (kernel.fill_module, kernel.module_table, seeded_input, build_filled, structure_runs)
@@ -748,18 +634,13 @@ CHECKS = [
     Check("ex3_test_ratios", ratios_cases, ratios_probe, ratios_verdict, helpers=(call_with_stand_ins,)),
     Check("ex3_test_madds", madds_cases, madds_probe, madds_verdict, helpers=(call_with_stand_ins,)),
     Check("ex3_test_worked_example", worked_cases, worked_probe, worked_verdict),
-    Check("ex4_test_dwsep_structure", dwsep_structure_cases, structure_probe, dwsep_structure_verdict, helpers=HELPERS),
-    Check(
-        "ex4_test_standard_conv", standard_structure_cases, structure_probe, standard_structure_verdict, helpers=HELPERS
-    ),
+    Check("ex4_test_dwsep_structure", dwsep_structure_cases, structure_probe, dwsep_structure_verdict,
+          helpers=HELPERS),
+    Check("ex4_test_standard_conv", standard_structure_cases, structure_probe, standard_structure_verdict,
+          helpers=HELPERS),
     Check("ex4_test_shapes", shapes_cases, shapes_probe, shapes_verdict, helpers=(seeded_input,)),
-    Check(
-        "ex4_test_activations",
-        activations_cases,
-        activations_probe,
-        activations_verdict,
-        helpers=(kernel.fill_module, seeded_input),
-    ),
+    Check("ex4_test_activations", activations_cases, activations_probe, activations_verdict,
+          helpers=(kernel.fill_module, seeded_input)),
     Check("ex4_test_param_counts", param_counts_cases, param_counts_probe, param_counts_verdict),
     Check("ex4_test_comparison", comparison_cases, comparison_probe, comparison_verdict, helpers=(seeded_input,)),
 ]

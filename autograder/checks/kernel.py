@@ -29,25 +29,9 @@ def module_table(module):
     """Every submodule in registration order: [name, type name, nn base class, config, own parameters]."""
     import torch.nn as nn
 
-    fields = (
-        "in_channels",
-        "out_channels",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "groups",
-        "in_features",
-        "out_features",
-        "num_features",
-        "eps",
-        "affine",
-        "p",
-        "output_size",
-        "padding_mode",
-        "min_val",
-        "max_val",
-    )
+    fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+              "in_features", "out_features", "num_features", "eps", "affine", "p", "output_size",
+              "padding_mode", "min_val", "max_val")
     rows = []
     for name, sub in module.named_modules():
         base = next((c.__name__ for c in type(sub).__mro__ if c.__module__.startswith("torch.nn")), "")

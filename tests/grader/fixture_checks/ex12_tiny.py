@@ -1,5 +1,4 @@
 """Hidden checks of the tiny fixture's exercises 1-2 (loaded by path with ``--checks``)."""
-
 from __future__ import annotations
 
 from autograder.checks import common

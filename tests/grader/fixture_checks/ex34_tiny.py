@@ -1,5 +1,4 @@
 """Hidden checks of the tiny fixture's exercises 3-4 (torch; loaded by path with ``--checks``)."""
-
 from __future__ import annotations
 
 import numpy as np
@@ -9,10 +8,8 @@ from autograder.probes import Check, Fail
 
 
 def scale_cases(rng):
-    return [
-        [[round(rng.uniform(-5, 5), 3) for _ in range(rng.randint(1, 6))], round(rng.uniform(-3, 3), 3)]
-        for _ in range(3)
-    ]
+    return [[[round(rng.uniform(-5, 5), 3) for _ in range(rng.randint(1, 6))], round(rng.uniform(-3, 3), 3)]
+            for _ in range(3)]
 
 
 def scale_probe(cases, rec):
