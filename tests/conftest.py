@@ -1,11 +1,28 @@
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from tools import CHECKOUT as REPO
-from tools import LAYOUT  # the course's facts (course.toml), for every test module
+# One BLAS/OpenMP pool per pytest worker, sized so the workers together use each core once. Every
+# worker runs torch itself or a kernel it starts (lessons, Colab-like runs, JupyterLab); with torch's
+# default (one thread per core in every process) two workers on two cores oversubscribe, and
+# MobileNetV2's hundreds of small parallel regions per step then wait at barriers on a descheduled
+# thread: lesson 3 measured 130 s instead of 50 s that way. The kernels inherit it through the
+# environment. A value the caller set is kept; results do not depend on it (no test compares
+# numbers computed under different thread counts).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, str(max(1, _CORES // _WORKERS)))
+    if "torch" in sys.modules:  # a plugin imported it before this file: tell the running pool too
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
-__all__ = ["LAYOUT", "REPO", "SHARED", "HYMENOPTERA"]
+from tools import CHECKOUT as REPO  # noqa: E402
+from tools import LAYOUT  # noqa: E402  (the course's facts, course.toml, for every test module)
+
+__all__ = ["HYMENOPTERA", "LAYOUT", "REPO", "SHARED"]
 
 SHARED = REPO.parent / "shared"
 HYMENOPTERA = SHARED / "data" / "hymenoptera_data"
