@@ -21,6 +21,7 @@ unanswered stubs explain, and nothing else:
 - ``AssertionError`` in an nbgrader test cell (a public test that checks the blank answer and fails).
 Anything else (ImportError/ModuleNotFoundError, FileNotFoundError, TypeError, …) is a defect.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,6 +40,7 @@ LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
 RELEASE = sorted((REPO / "release").glob("*/*.ipynb"))
 SOURCE = REPO / "source"
 CELL_TIMEOUT_S = 600  # the machine is shared: generous, and never a timing assertion
+
 
 @pytest.fixture
 def colab_like_process(monkeypatch, tmp_path):
@@ -59,8 +61,13 @@ def colab_like_process(monkeypatch, tmp_path):
 
 
 def error_outputs(nb) -> list[tuple[int, dict, dict]]:
-    return [(i, cell, out) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-            for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    return [
+        (i, cell, out)
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
 
 
 def describe(index: int, cell, out) -> str:
@@ -88,8 +95,7 @@ def defined_names(source: str) -> set[str]:
 
 def defined_by_answers(source_nb) -> set[str]:
     """Names that the answer cells of an nbgrader source notebook define."""
-    return set().union(*(defined_names(c.source) for c in source_nb.cells
-                         if c.cell_type == "code" and is_solution(c)))
+    return set().union(*(defined_names(c.source) for c in source_nb.cells if c.cell_type == "code" and is_solution(c)))
 
 
 def is_expected(cell, out, missing: set[str]) -> bool:
@@ -120,15 +126,19 @@ def test_lesson_runs_alone_like_on_colab(lesson, colab_like_process, tmp_path_fa
     folder = tmp_path_factory.mktemp(f"colab-{lesson.stem}")
     nb, seconds, guard = run_like_colab(lesson, folder, timeout=CELL_TIMEOUT_S)
     widgets = guard["widgets"]
-    print(f"{lesson.name}: ran alone in {seconds:.1f} s; imports refused: {guard['blocked_imports'] or 'none'}; "
-          f"widgets moved {WIDGET_MOVES}x each: {[w['function'] for w in widgets]}")
+    print(
+        f"{lesson.name}: ran alone in {seconds:.1f} s; imports refused: {guard['blocked_imports'] or 'none'}; "
+        f"widgets moved {WIDGET_MOVES}x each: {[w['function'] for w in widgets]}"
+    )
     assert not error_outputs(nb)
     assert widgets, f"{lesson.name}: no interactive widget to move, yet every lesson has a live demo"
     assert not widget_problems(widgets), f"{lesson.name}: " + "\n".join(widget_problems(widgets))
     assert all(w["before"]["pictures"] for w in widgets), (
-        f"{lesson.name}: widgets that draw nothing: {[w['function'] for w in widgets if not w['before']['pictures']]}")
+        f"{lesson.name}: widgets that draw nothing: {[w['function'] for w in widgets if not w['before']['pictures']]}"
+    )
     assert not guard["outside_files"], (
-        f"{lesson.name} read files outside itself (they do not exist on Colab): {sorted(set(guard['outside_files']))}")
+        f"{lesson.name} read files outside itself (they do not exist on Colab): {sorted(set(guard['outside_files']))}"
+    )
     assert sorted(p.name for p in folder.iterdir() if p.suffix == ".ipynb") == [lesson.name]
 
 
@@ -140,18 +150,24 @@ def test_release_notebook_runs_alone_up_to_its_stubs(exercise, colab_like_proces
     folder = tmp_path_factory.mktemp(f"colab-{exercise.stem}")
     nb, seconds, guard = run_like_colab(exercise, folder, timeout=CELL_TIMEOUT_S, allow_errors=True)
     errors = error_outputs(nb)
-    print(f"{exercise.name}: ran alone in {seconds:.1f} s, {len(errors)} error output(s): "
-          f"{sorted({out['ename'] for _, _, out in errors})}; imports refused: {guard['blocked_imports'] or 'none'}")
+    print(
+        f"{exercise.name}: ran alone in {seconds:.1f} s, {len(errors)} error output(s): "
+        f"{sorted({out['ename'] for _, _, out in errors})}; imports refused: {guard['blocked_imports'] or 'none'}"
+    )
     assert not unexpected_errors(nb, answer_names), (
         f"{exercise.name} raised errors the blank answers do not explain:\n\n"
-        + "\n\n".join(unexpected_errors(nb, answer_names)))
+        + "\n\n".join(unexpected_errors(nb, answer_names))
+    )
     assert any(out["ename"] == "NotImplementedError" for _, _, out in errors), (
-        f"{exercise.name}: no stub raised NotImplementedError, so the blank exercise was not exercised")
+        f"{exercise.name}: no stub raised NotImplementedError, so the blank exercise was not exercised"
+    )
     assert not guard["outside_files"], (
-        f"{exercise.name} read files outside itself: {sorted(set(guard['outside_files']))}")
+        f"{exercise.name} read files outside itself: {sorted(set(guard['outside_files']))}"
+    )
 
 
 # --- the checks above can fail: the guards and the error rules, on notebooks made to break them ---
+
 
 def error_cell(source: str, ename: str, evalue: str, nbgrader: dict | None = None):
     cell = new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
@@ -163,23 +179,29 @@ TEST_CELL = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
 
 
 def test_error_rules_accept_what_blank_answers_explain():
-    nb = new_notebook(cells=[
-        error_cell("def f():\n    raise NotImplementedError()\nf()", "NotImplementedError", ""),
-        error_cell("print(answer)", "NameError", "name 'answer' is not defined"),
-        error_cell("history = f()", "NotImplementedError", ""),
-        error_cell("plot(history)", "NameError", "name 'history' is not defined"),
-        error_cell("assert answer == 1", "AssertionError", "", TEST_CELL),
-    ])
+    nb = new_notebook(
+        cells=[
+            error_cell("def f():\n    raise NotImplementedError()\nf()", "NotImplementedError", ""),
+            error_cell("print(answer)", "NameError", "name 'answer' is not defined"),
+            error_cell("history = f()", "NotImplementedError", ""),
+            error_cell("plot(history)", "NameError", "name 'history' is not defined"),
+            error_cell("assert answer == 1", "AssertionError", "", TEST_CELL),
+        ]
+    )
     assert unexpected_errors(nb, {"answer"}) == []
 
 
-@pytest.mark.parametrize("cell", [
-    error_cell("import nbgrader", "ModuleNotFoundError", "No module named 'nbgrader'"),
-    error_cell("open('../data/x.csv')", "FileNotFoundError", "[Errno 2] No such file or directory"),
-    error_cell("print(typo)", "NameError", "name 'typo' is not defined"),
-    error_cell("assert 1 == 2", "AssertionError", ""),  # not an nbgrader test cell
-    error_cell("torch.ones(2) @ torch.ones(3)", "RuntimeError", "size mismatch", TEST_CELL),
-], ids=["import", "file", "unrelated-name", "assert-outside-tests", "other-error-in-test"])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        error_cell("import nbgrader", "ModuleNotFoundError", "No module named 'nbgrader'"),
+        error_cell("open('../data/x.csv')", "FileNotFoundError", "[Errno 2] No such file or directory"),
+        error_cell("print(typo)", "NameError", "name 'typo' is not defined"),
+        error_cell("assert 1 == 2", "AssertionError", ""),  # not an nbgrader test cell
+        error_cell("torch.ones(2) @ torch.ones(3)", "RuntimeError", "size mismatch", TEST_CELL),
+    ],
+    ids=["import", "file", "unrelated-name", "assert-outside-tests", "other-error-in-test"],
+)
 def test_error_rules_reject_anything_else(cell):
     nb = new_notebook(cells=[error_cell("f()", "NotImplementedError", ""), cell])
     assert len(unexpected_errors(nb, {"answer"})) == 1
@@ -188,16 +210,21 @@ def test_error_rules_reject_anything_else(cell):
 @pytest.mark.slow
 def test_colab_guard_refuses_project_modules_and_records_outside_files(colab_like_process, tmp_path_factory):
     probe = tmp_path_factory.mktemp("probe") / "probe.ipynb"
-    nb = new_notebook(cells=[new_code_cell(
-        "import numpy, torch, PIL, ipywidgets  # on Colab\n"
-        "refused = []\n"
-        "for name in ('autograder', 'tests', 'nbgrader', 'jupyter_server'):\n"
-        "    try:\n"
-        "        __import__(name)\n"
-        "    except ModuleNotFoundError:\n"
-        "        refused.append(name)\n"
-        f"open({str(REPO / 'README.md')!r}).close()\n"
-        "print('refused', refused)")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import numpy, torch, PIL, ipywidgets  # on Colab\n"
+                "refused = []\n"
+                "for name in ('autograder', 'tests', 'nbgrader', 'jupyter_server'):\n"
+                "    try:\n"
+                "        __import__(name)\n"
+                "    except ModuleNotFoundError:\n"
+                "        refused.append(name)\n"
+                f"open({str(REPO / 'README.md')!r}).close()\n"
+                "print('refused', refused)"
+            )
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(probe))
     executed, _, guard = run_like_colab(probe, tmp_path_factory.mktemp("probe-run"), timeout=CELL_TIMEOUT_S)

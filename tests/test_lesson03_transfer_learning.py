@@ -1,6 +1,7 @@
 """Lesson 3 (transfer learning): the notebook runs top to bottom, its pure functions and widgets give the
 right answers (counted independently on torchvision's mobilenet_v2), and its data/weights loaders take
 every path: local copy, download, synthetic fallback, pretrained checkpoint, offline."""
+
 from __future__ import annotations
 
 import copy
@@ -41,6 +42,7 @@ def controls(widget):
 
 # ---------------------------------------------------------------- independent references
 
+
 def independent_trainable(num_classes, strategy, n_unfreeze=3):
     """Trainable and total parameters, counted by parameter name on a fresh torchvision model."""
     model = torchvision.models.mobilenet_v2(num_classes=num_classes)
@@ -55,6 +57,7 @@ def independent_trainable(num_classes, strategy, n_unfreeze=3):
 
 
 # ---------------------------------------------------------------- the notebook as a student runs it
+
 
 @pytest.fixture(scope="module")
 def executed():
@@ -73,9 +76,12 @@ def test_notebook_runs_top_to_bottom_and_prints_consistent_results(executed):
     # One visible notice for the dataset and for each pretrained model.
     assert re.search(r"^Dataset: (local copy|downloaded|no local copy)", text, re.M)
     for weights in (torchvision.models.ResNet18_Weights.DEFAULT, torchvision.models.MobileNet_V2_Weights.DEFAULT):
-        said = [ln for ln in text.splitlines()
-                if ln == f"Loaded pretrained {weights}."
-                or ln.startswith(f"Notice: pretrained {weights} weights unavailable")]
+        said = [
+            ln
+            for ln in text.splitlines()
+            if ln == f"Loaded pretrained {weights}."
+            or ln.startswith(f"Notice: pretrained {weights} weights unavailable")
+        ]
         assert len(said) == 1, f"one line about {weights}, got {said}"
 
     # The fine-tuning walk-through counts what torchvision's model really has.
@@ -100,9 +106,13 @@ def test_notebook_runs_top_to_bottom_and_prints_consistent_results(executed):
     assert f"with the fix (frozen BN in eval)  : 0 of {bn_layers} BN layers changed" in text
 
     # Three widgets rendered (figures are not checked: the harness runs matplotlib with the Agg backend).
-    views = [o for c in nb.cells for o in c.get("outputs", [])
-             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-             and "interactive" in o["data"].get("text/plain", "")]
+    views = [
+        o
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+        and "interactive" in o["data"].get("text/plain", "")
+    ]
     assert len(views) == 3
 
 
@@ -112,8 +122,14 @@ def test_notebook_structure_follows_course_conventions():
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert markdown.count("<details>") >= 5 and markdown.count("<details>") == markdown.count("</details>")
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for needle in ("add_param_group", "from tqdm.auto import tqdm", 'torch.device("cuda" if torch.cuda.is_available()',
-                   "COURSE_FULL_RUN", "skimage.data.chelsea()", "MobileNet_V2_Weights.DEFAULT"):
+    for needle in (
+        "add_param_group",
+        "from tqdm.auto import tqdm",
+        'torch.device("cuda" if torch.cuda.is_available()',
+        "COURSE_FULL_RUN",
+        "skimage.data.chelsea()",
+        "MobileNet_V2_Weights.DEFAULT",
+    ):
         assert needle in code, needle
     functions = [c for c in nb.cells if "functions" in c.metadata.get("tags", [])]
     assert functions, "pure functions and widget builders belong in cells tagged 'functions'"
@@ -136,8 +152,9 @@ def test_markdown_rule_table_and_quick_check_match_the_code(ns):
         assert f"{edge:,}" in markdown
     # The quick check's number is printed by code, never typed: the answer comes after the cell that computes it.
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
-    index = next(i for i, c in enumerate(nb.cells)
-                 if c.cell_type == "code" and "discriminative_lrs(5e-4, 0.3, 3)" in c.source)
+    index = next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "discriminative_lrs(5e-4, 0.3, 3)" in c.source
+    )
     answer = nb.cells[index + 1]
     assert answer.cell_type == "markdown" and answer.source.startswith("<details>")
     assert "cell above prints" in answer.source
@@ -147,6 +164,7 @@ def test_markdown_rule_table_and_quick_check_match_the_code(ns):
 
 
 # ---------------------------------------------------------------- strategy rule (widget 1)
+
 
 def course_table(num_images, similar):
     """The course's table (lesson 3 and exercise 5), written independently, column by column."""
@@ -167,8 +185,9 @@ def test_exercise_five_scenarios(ns):
 @pytest.mark.parametrize("similar", [True, False])
 def test_rule_matches_the_course_table_and_is_monotone(ns, similar):
     choose = ns["choose_strategy"]
-    sizes = sorted({0, 1, 10, 299, 5_000, 10**6, 10**7}
-                   | {e + d for e in (1_000, 10_000, 50_000, 100_000) for d in (-1, 0, 1)})
+    sizes = sorted(
+        {0, 1, 10, 299, 5_000, 10**6, 10**7} | {e + d for e in (1_000, 10_000, 50_000, 100_000) for d in (-1, 0, 1)}
+    )
     for n in sizes:
         assert choose(n, similar) == course_table(n, similar), (n, similar)
         assert RANK[choose(n, False)] >= RANK[choose(n, True)], "a new domain never asks for less unfreezing"
@@ -182,8 +201,11 @@ def test_rule_agrees_with_exercise_five_solution(ns):
     source = LAYOUT.source() / "ex56_transfer_learning.ipynb"
     if not source.exists():
         pytest.skip("exercise 5 source not there yet")
-    cells = [c.source for c in nbformat.read(str(source), as_version=4).cells
-             if c.cell_type == "code" and "def choose_strategy" in c.source]
+    cells = [
+        c.source
+        for c in nbformat.read(str(source), as_version=4).cells
+        if c.cell_type == "code" and "def choose_strategy" in c.source
+    ]
     assert len(cells) == 1
     exercise = {}
     exec(cells[0], exercise)
@@ -217,6 +239,7 @@ def test_decision_matrix_widget_follows_its_controls(ns):
 
 
 # ---------------------------------------------------------------- MobileNetV2 selector (widget 2)
+
 
 def test_block_count_matches_torchvision(ns):
     assert ns["NUM_BLOCKS"] == len(torchvision.models.mobilenet_v2().features)
@@ -263,8 +286,10 @@ def test_selector_widget_builds_the_model_once_and_follows_its_controls(ns):
 
 # ---------------------------------------------------------------- discriminative learning rates (widget 3)
 
-@pytest.mark.parametrize("head_lr,r,groups", [(1e-3, 0.1, 3), (5e-4, 0.3, 3), (3e-2, 0.5, 6), (1e-4, 1.0, 4),
-                                              (7e-3, 0.25, 1)])
+
+@pytest.mark.parametrize(
+    "head_lr,r,groups", [(1e-3, 0.1, 3), (5e-4, 0.3, 3), (3e-2, 0.5, 6), (1e-4, 1.0, 4), (7e-3, 0.25, 1)]
+)
 def test_discriminative_lrs_formula(ns, head_lr, r, groups):
     lrs = ns["discriminative_lrs"](head_lr, r, groups)
     big_l = groups - 1
@@ -291,6 +316,7 @@ def test_lr_calculator_widget_follows_its_controls(ns):
 
 
 # ---------------------------------------------------------------- the traps
+
 
 def test_forgotten_head_gives_the_real_errors(ns, photos):
     x, y = photos
@@ -335,6 +361,7 @@ def test_optimizer_only_moves_unfrozen_blocks_it_was_told_about(ns, photos):
 
 # ---------------------------------------------------------------- data loaders
 
+
 def test_synthetic_fallback_split(ns):
     X, y, classes, paths = ns["make_synthetic_split"](5, 48, seed=3)
     assert X.shape == (10, 3, 48, 48) and y.tolist() == [0] * 5 + [1] * 5 and len(classes) == 2 and paths == []
@@ -374,8 +401,12 @@ def test_local_copy_found_by_env_var_and_relative_path(ns, hymenoptera, tmp_path
 def test_list_images_skips_the_gif_and_keeps_the_space(ns, hymenoptera):
     for split in ("train", "val"):
         items, classes = ns["list_images"](hymenoptera / split)
-        on_disk = [p for c in classes for p in (hymenoptera / split / c).iterdir()
-                   if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        on_disk = [
+            p
+            for c in classes
+            for p in (hymenoptera / split / c).iterdir()
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+        ]
         assert len(items) == len(on_disk)
         assert not any(p.suffix == ".gif" for p, _ in items)
     train, _ = ns["list_images"](hymenoptera / "train")
@@ -393,6 +424,7 @@ def test_load_split_balanced_subset_of_real_images(ns, hymenoptera):
 
 
 # ---------------------------------------------------------------- the fine-tuning pipeline on real images
+
 
 @pytest.fixture(scope="module")
 def real_subset(ns, hymenoptera):
@@ -450,6 +482,7 @@ def test_batch_order_is_a_seeded_permutation(ns):
 
 # ---------------------------------------------------------------- pretrained weights: both paths
 
+
 @pytest.mark.parametrize("arch,enum_name", [("mobilenet_v2", "MobileNet_V2_Weights"), ("resnet18", "ResNet18_Weights")])
 def test_pretrained_checkpoint_is_used_when_present(ns, tmp_path, monkeypatch, arch, enum_name):
     builder, weights_enum = getattr(torchvision.models, arch), getattr(torchvision.models, enum_name)
@@ -484,6 +517,7 @@ def test_offline_falls_back_to_random_weights_with_a_notice(ns, tmp_path, monkey
 
 # ---------------------------------------------------------------- augmentation, schedule, best epoch, comparison, grid
 
+
 @pytest.mark.parametrize("size,batch", [(16, 3), (24, 5), (32, 1)])
 def test_augment_keeps_shape_and_only_crops_and_flips(ns, size, batch):
     torch.manual_seed(size)
@@ -502,8 +536,9 @@ def test_augment_keeps_shape_and_only_crops_and_flips(ns, size, batch):
     assert torch.equal(first, ns["make_augment"](size)(images))
 
 
-@pytest.mark.parametrize("values,start,expected_times", [
-    ([0.5, 0.25, 1.0], 0.0, [0.5, 0.75, 1.75]), ([2.0], 3.0, [5.0]), ([], 1.0, [])])
+@pytest.mark.parametrize(
+    "values,start,expected_times", [([0.5, 0.25, 1.0], 0.0, [0.5, 0.75, 1.75]), ([2.0], 3.0, [5.0]), ([], 1.0, [])]
+)
 def test_accuracy_vs_time_accumulates_seconds(ns, values, start, expected_times):
     history = [{"seconds": s, "val_acc": 0.1 * i} for i, s in enumerate(values)]
     times, accs = ns["accuracy_vs_time"](history, start)
@@ -532,9 +567,18 @@ def test_best_epoch_weights_are_those_of_the_best_validation_epoch(ns, real_subs
 
     ns["evaluate"] = spying_evaluate
     try:
-        history, best = ns["train_epochs"](model, ns["full_forward"], data["X_train"], data["y_train"], data["X_val"],
-                                           data["y_val"], optimizer, 4, batch_size=4,
-                                           augment=ns["make_augment"](64))
+        history, best = ns["train_epochs"](
+            model,
+            ns["full_forward"],
+            data["X_train"],
+            data["y_train"],
+            data["X_val"],
+            data["y_val"],
+            optimizer,
+            4,
+            batch_size=4,
+            augment=ns["make_augment"](64),
+        )
     finally:
         ns["evaluate"] = original
     accs = [h["val_acc"] for h in history]
@@ -554,8 +598,9 @@ def test_best_epoch_ties_keep_the_earliest(ns):
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # nothing moves: every epoch scores the same
     inputs, labels = torch.randn(6, 2), torch.tensor([0, 1, 0, 1, 0, 1])
-    history, best = ns["train_epochs"](model, ns["full_forward"], inputs, labels, inputs, labels, optimizer, 3,
-                                       batch_size=2)
+    history, best = ns["train_epochs"](
+        model, ns["full_forward"], inputs, labels, inputs, labels, optimizer, 3, batch_size=2
+    )
     assert len({h["val_acc"] for h in history}) == 1 and best["epoch"] == 1
 
 
@@ -564,8 +609,18 @@ def test_cosine_schedule_lowers_every_group_per_epoch(ns, real_subset, calibrate
     model = ns["replace_head"](copy.deepcopy(calibrated), len(classes))
     head = {k: v.clone() for k, v in model.classifier.state_dict().items()}
     a = ns["run_strategy_a"](model, data, cached=True, epochs=1, head_state=head, lr=1e-3, batch_size=8)
-    b = ns["continue_with_strategy_b"](model, a["optimizer"], data, n_unfreeze=1, backbone_lr=2e-4, epochs=3,
-                                       batch_size=8, first_epoch=2, cosine=True, augment=ns["make_augment"](64))
+    b = ns["continue_with_strategy_b"](
+        model,
+        a["optimizer"],
+        data,
+        n_unfreeze=1,
+        backbone_lr=2e-4,
+        epochs=3,
+        batch_size=8,
+        first_epoch=2,
+        cosine=True,
+        augment=ns["make_augment"](64),
+    )
     for h in b["history"]:
         step = h["epoch"] - 2
         factor = (1 + math.cos(math.pi * step / 3)) / 2
@@ -578,10 +633,14 @@ def test_compare_strategies_spends_the_same_budget_three_ways(ns, real_subset, c
     small = ns["shrink"](data, 32)
     assert small["X_train"].shape[-2:] == (32, 32) and torch.equal(small["y_val"], data["y_val"])
     backbone = {k: v.clone() for k, v in calibrated.state_dict().items()}
-    runs = ns["compare_strategies"](calibrated, small, len(classes), epochs_a=2, epochs_b=1, batch_size=8,
-                                    augment=ns["make_augment"](32))
-    assert list(runs) == ["from scratch (random weights, all layers)", "frozen pretrained features (A, cached)",
-                          "partial fine-tuning (A, then B)"]
+    runs = ns["compare_strategies"](
+        calibrated, small, len(classes), epochs_a=2, epochs_b=1, batch_size=8, augment=ns["make_augment"](32)
+    )
+    assert list(runs) == [
+        "from scratch (random weights, all layers)",
+        "frozen pretrained features (A, cached)",
+        "partial fine-tuning (A, then B)",
+    ]
     for label, curve in runs.items():
         assert len(curve["accs"]) == len(curve["times"]) == 3, label
         assert all(0 <= a <= 1 for a in curve["accs"]) and curve["times"] == sorted(curve["times"]), label
@@ -599,8 +658,9 @@ def test_prediction_grid_labels_real_validation_images(ns, hymenoptera):
     torch.manual_seed(0)
     model = ns["build_mobilenet_v2"](len(classes))
     for count, columns in [(8, 4), (5, 3), (1, 1)]:
-        fig, records = ns["prediction_grid"](model, X_val, y_val, classes, transform.mean, transform.std,
-                                             paths=paths, count=count, columns=columns)
+        fig, records = ns["prediction_grid"](
+            model, X_val, y_val, classes, transform.mean, transform.std, paths=paths, count=count, columns=columns
+        )
         assert len(records) == count and len({r["index"] for r in records}) == count
         model.eval()
         with torch.no_grad():
@@ -623,16 +683,25 @@ def test_prediction_grid_labels_real_validation_images(ns, hymenoptera):
 @pytest.mark.slow
 def test_executed_lesson_reports_best_epoch_comparison_and_grid(executed):
     text = outputs_text(executed)
-    kept = re.search(r"kept the weights of epoch (\d+) \(validation accuracy ([\d.]+)%\); re-evaluated after loading: "
-                     r"([\d.]+)%", text)
+    kept = re.search(
+        r"kept the weights of epoch (\d+) \(validation accuracy ([\d.]+)%\); re-evaluated after loading: "
+        r"([\d.]+)%",
+        text,
+    )
     assert kept and kept.group(2) == kept.group(3), "the kept weights score what their epoch scored"
-    epochs = re.findall(r"  epoch (\d+): rates \['([\d.e+-]+)', '([\d.e+-]+)'\], loss [\d.]+, "
-                        r"validation accuracy ([\d.]+)%", text)
+    epochs = re.findall(
+        r"  epoch (\d+): rates \['([\d.e+-]+)', '([\d.e+-]+)'\], loss [\d.]+, "
+        r"validation accuracy ([\d.]+)%",
+        text,
+    )
     assert len(epochs) >= 2 and float(epochs[1][1]) < float(epochs[0][1]), "the cosine schedule lowers the rate"
     best = max(float(e[3]) for e in epochs)
     assert float(kept.group(2)) == best and int(kept.group(1)) == int(next(e for e in epochs if float(e[3]) == best)[0])
-    for label in ("from scratch (random weights, all layers)", "frozen pretrained features (A, cached)",
-                  "partial fine-tuning (A, then B)"):
+    for label in (
+        "from scratch (random weights, all layers)",
+        "frozen pretrained features (A, cached)",
+        "partial fine-tuning (A, then B)",
+    ):
         assert re.search(re.escape(label) + r"\s+5\s+[\d.]+", text), label
     assert re.search(r"^Offline: .*cannot show", text, re.M) or "ImageNet weights loaded" in text
     assert len(re.findall(r"true (ants|bees|stripes \w+)\s+predicted (ants|bees|stripes \w+)", text)) == 8

@@ -13,6 +13,7 @@ times, as a student would, and records per move what the callback printed, the p
 A last injected cell prints what the guards and the widget moves saw, as JSON, for the test to read;
 ``widget_problems`` turns the moves into findings.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as metadata
@@ -28,16 +29,29 @@ from nbformat.v4 import new_code_cell
 from packaging.requirements import Requirement
 
 from tests.conftest import REPO
+from tests.harness.pictures import picture_problems, png_facts
 from tools.notebooks import execute_notebook
-from tests.harness.pictures import png_facts, picture_problems
 
 SHARED = REPO.parent / "shared"
 
 # What Colab preinstalls that a notebook of this course may import (distribution names), plus the
 # kernel itself. Their installed dependencies are allowed too: Colab has them.
-COLAB_DISTRIBUTIONS = ("torch", "torchvision", "numpy", "pillow", "matplotlib", "ipywidgets", "ipython",
-                       "scikit-image", "scipy", "tqdm", "pandas", "scikit-learn",
-                       "ipykernel", "matplotlib-inline")
+COLAB_DISTRIBUTIONS = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "pillow",
+    "matplotlib",
+    "ipywidgets",
+    "ipython",
+    "scikit-image",
+    "scipy",
+    "tqdm",
+    "pandas",
+    "scikit-learn",
+    "ipykernel",
+    "matplotlib-inline",
+)
 # Never importable on Colab, whatever is installed here: this project and the grader's tool.
 PROJECT_MODULES = frozenset({"autograder", "tests", "tools", "nbgrader"})
 REPORT_MARKER = "COLAB_GUARD_REPORT "
@@ -67,12 +81,13 @@ def colab_distributions() -> set[str]:
 def allowed_modules() -> frozenset[str]:
     """Top-level module names a Colab notebook can import: stdlib + the Colab distributions' modules."""
     allowed = colab_distributions()
-    third_party = {module for module, dists in metadata.packages_distributions().items()
-                   if any(_norm(d) in allowed for d in dists)}
+    third_party = {
+        module for module, dists in metadata.packages_distributions().items() if any(_norm(d) in allowed for d in dists)
+    }
     return frozenset((set(sys.stdlib_module_names) | third_party) - PROJECT_MODULES)
 
 
-GUARD_CELL = '''\
+GUARD_CELL = """\
 # Injected by tests/harness/colab.py: behave like Colab (see that module's docstring).
 import importlib.abc as _abc, importlib.machinery as _machinery, os as _os, sys as _sys
 
@@ -106,11 +121,13 @@ def _watch_files(event, args):
             _colab_guard["outside_files"].append(path)
 
 _sys.addaudithook(_watch_files)
-'''
+"""
 
 WIDGET_MOVES = 3
 
-WIDGET_CELL = inspect.getsource(png_facts) + '''
+WIDGET_CELL = (
+    inspect.getsource(png_facts)
+    + """
 
 # Injected by tests/harness/colab.py: move each widget like a student; record what each move showed.
 def _colab_move_widgets(moves):
@@ -175,21 +192,23 @@ def _colab_move_widgets(moves):
 
 
 _colab_guard["widgets"] = _colab_move_widgets(WIDGET_MOVES)
-'''.replace("WIDGET_MOVES", str(WIDGET_MOVES))
+""".replace("WIDGET_MOVES", str(WIDGET_MOVES))
+)
 
-REPORT_CELL = f'''\
+REPORT_CELL = f"""\
 # Injected by tests/harness/colab.py: what the guards saw.
 import json as _json
 print({REPORT_MARKER!r} + _json.dumps(_colab_guard))
-'''
+"""
 
 
 def guarded(nb):
     """A copy of ``nb`` with the guard cell first and the report cell last."""
     nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
     watched = sorted({str(REPO), str(REPO.resolve()), str(SHARED), str(SHARED.resolve())})
-    guard = new_code_cell(GUARD_CELL.format(allowed=sorted(allowed_modules()), project=sorted(PROJECT_MODULES),
-                                            watched=watched))
+    guard = new_code_cell(
+        GUARD_CELL.format(allowed=sorted(allowed_modules()), project=sorted(PROJECT_MODULES), watched=watched)
+    )
     nb.cells = [guard, *nb.cells, new_code_cell(WIDGET_CELL), new_code_cell(REPORT_CELL)]
     return nb
 
@@ -200,7 +219,7 @@ def guard_report(executed_nb) -> dict:
         if out.get("output_type") == "stream":
             for line in out.get("text", "").splitlines():
                 if line.startswith(REPORT_MARKER):
-                    return json.loads(line[len(REPORT_MARKER):])
+                    return json.loads(line[len(REPORT_MARKER) :])
     raise AssertionError("the injected guard report cell printed nothing: the kernel died or the run stopped early")
 
 
