@@ -26,16 +26,6 @@ def _say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def sandbox_banner(enabled: bool) -> bool:
-    """Say whether student kernels are sandboxed (loudly when not); True when they are."""
-    from .sandbox import decide
-
-    sandboxed, lines = decide(enabled)
-    for line in lines:
-        _say(line)
-    return sandboxed
-
-
 # -- from options to pipeline calls ------------------------------------------------------------
 def open_run(args: argparse.Namespace) -> pipeline.Run:
     return pipeline.Run.open(

@@ -280,10 +280,12 @@ def test_grade_rows_and_figure(assignment, tmp_path):
     assert (tmp_path / "summary.png").stat().st_size > 10_000
 
 
-def test_sandbox_refusal_is_loud(capsys):
-    cli.sandbox_banner(False)
-    out = capsys.readouterr().out
-    assert "WITHOUT a sandbox" in out and "--no-sandbox" in out
+def test_sandbox_refusal_is_loud():
+    from autograder.sandbox import decide
+
+    sandboxed, lines = decide(False)  # what pipeline.grade prints when --no-sandbox is given
+    out = "\n".join(lines)
+    assert not sandboxed and "WITHOUT a sandbox" in out and "--no-sandbox" in out
 
 
 @pytest.mark.parametrize("command", ["run", "demo", "collect", "preflight", "grade", "feedback", "export", "sandbox"])
