@@ -221,13 +221,33 @@ def page_texts(page: str) -> list[str]:
     return texts
 
 
+SEPARATOR = "\x00"  # joins a page's texts: a line without it can only match inside one of them
+GRAM = 12  # characters of a line looked up before searching for the whole line
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def leaks(page: str, hidden_lines: set[str]) -> list[str]:
-    texts = page_texts(page)
-    flat = [re.sub(r"\s+", "", t) for t in texts]
+    """The hidden lines found on a page, in any of its texts, whitespace aside.
+
+    A line found as written is also found squeezed (deleting whitespace keeps a match a match), so
+    one search of each squeezed line in the page's squeezed texts decides. The texts are joined by
+    SEPARATOR (a match cannot cross a separator the line does not hold) and a line is searched only
+    when its first GRAM characters occur somewhere: a page has thousands of attribute values and an
+    assignment over a thousand hidden lines, and text by text the check took longer than grading."""
+    texts = list(dict.fromkeys(squeeze(t) for t in page_texts(page)))  # attribute values repeat
+    flat = SEPARATOR.join(texts)
+    grams = {flat[i : i + GRAM] for i in range(len(flat) - GRAM + 1)}
     found = set()
     for line in hidden_lines:
-        squeezed = re.sub(r"\s+", "", line)
-        if any(line in t for t in texts) or any(squeezed in f for f in flat):
+        squeezed = squeeze(line)
+        if SEPARATOR in squeezed:
+            hit = any(squeezed in t for t in texts)
+        else:
+            hit = (len(squeezed) < GRAM or squeezed[:GRAM] in grams) and squeezed in flat
+        if hit:
             found.add(line)
     return sorted(found)
 

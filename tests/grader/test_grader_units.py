@@ -4,7 +4,10 @@ repairs, the tamper scan, feedback sanitising, exports and the command line."""
 from __future__ import annotations
 
 import copy
+import html
 import os
+import random
+import re
 import subprocess
 import sys
 import time
@@ -438,6 +441,30 @@ def test_leak_check_reads_attributes_and_base64(wrap):
     line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
     assert feedback.leaks(wrap(line), {line}) == [line]
     assert feedback.leaks(wrap("nothing secret here at all"), {line}) == []
+
+
+def test_leak_check_finds_what_a_text_by_text_search_finds():
+    """leaks() searches the page's texts joined, after a lookup of each line's first characters: the
+    answer must be the one a plain search of every text gives (written out here), for lines shorter
+    than the lookup, lines that differ only late, lines spread over two attributes (no leak: no
+    single text holds them) and lines holding the separator itself."""
+    rng = random.Random(7)
+    words = ["conv", "x", "=", "model(", "assert", "torch.", "zeros", "[1,", "3]", "\x00", "<", "&amp;", " ", "\n"]
+    attributes = ["".join(rng.choice(words) for _ in range(rng.randint(1, 9))) for _ in range(60)]
+    page = "".join(f'<span class="{html.escape(a)}">{html.escape(a[::-1])}</span>\n' for a in attributes)
+    texts = feedback.page_texts(page)
+    lines = {"", " ", "x", "\x00", attributes[0] + attributes[1], attributes[2][:5] + "\x00" + "zz"}
+    lines |= {a[rng.randrange(len(a)) :][: rng.randint(1, 30)] for a in attributes}
+    lines |= {"".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(400)}
+    lines |= {a + "~" for a in attributes if len(a) > 14}  # the first characters match, the rest not
+
+    def squeezed(t):
+        return re.sub(r"\s+", "", t)
+
+    expected = sorted(line for line in lines if any(squeezed(line) in squeezed(t) for t in texts))
+    found = feedback.leaks(page, lines)
+    assert found == expected
+    assert 30 < len(found) < len(lines) - 30  # both kinds of line are in the bank
 
 
 def test_preflight_has_a_time_and_size_budget(assignment, monkeypatch):
