@@ -37,10 +37,12 @@ lab: setup
 	$(RUN) $(BIN)/jupyter lab --port=$(PORT) --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) notebooks/01_skip_connections.ipynb
 
 ## Everyone: set everything up and run the whole test suite (TEST_JOBS pytest workers, one module each:
-## module fixtures such as a generated course or a JupyterLab server are shared within a module).
-TEST_JOBS ?= 2
+## module fixtures such as a generated course or a JupyterLab server are shared within a module; the
+## longest modules are handed out first, tests/conftest.py). More workers than cores: a fifth of the
+## suite's time is spent waiting (kernels starting, servers, a browser), and the third worker fills it.
+TEST_JOBS ?= 3
 test: setup
-	$(RUN) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(RUN) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: setup
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)

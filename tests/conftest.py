@@ -28,6 +28,31 @@ SHARED = REPO.parent / "shared"
 HYMENOPTERA = SHARED / "data" / "hymenoptera_data"
 
 
+# The longest modules first. Under `--dist loadfile` a module is one unit of work and xdist hands the
+# units out in collection order (the Makefile turns off its reordering by test count, which put the
+# demo class last: the run then waited minutes on one worker while the others had nothing left).
+# Longest first, the short modules fill the end. A module not named here keeps its place after these.
+LONGEST_FIRST = (
+    "tests/grader/test_demo_class_kernel_modes.py",  # the demo class graded with fresh kernels
+    "tests/grader/test_demo_class.py",  # … and with forked ones
+    "tests/browser/test_lessons_in_browser.py",
+    "tests/grader/test_dask_grading.py",
+    "tests/exercises/test_ex78.py",
+    "tests/grader/test_attacks.py",
+    "tests/test_colab_standalone.py",
+    "tests/exercises/test_ex56.py",
+    "tests/exercises/test_ex12.py",
+    "tests/grader/test_bad_submissions.py",
+    "tests/grader/test_postgres_gradebook.py",
+    "tests/grader/test_other_course.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

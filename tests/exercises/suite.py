@@ -8,7 +8,7 @@ checks by subclassing `ExerciseSuite`::
         case = CASE
 
 Checks only one notebook has stay beside its case as plain test functions. One module per notebook
-keeps `pytest -n 2 --dist loadfile` spreading the four notebooks over the workers.
+keeps `make test` (`--dist loadfile`) spreading the four notebooks over the workers.
 
 Every variant is a student who submits only this notebook: the reference answers, the untouched
 release, wrong answers (small edits of the reference, each one single mistake, stated with the

@@ -509,8 +509,7 @@ def test_unfreezing_at_the_wrong_time_costs_only_the_schedule_cell():
 
 
 # ----------------------------------------------------------------------------- the student's own run (slow)
-# The longest exercise test stays in this module: `--dist loadfile` hands out modules largest (most tests)
-# first, so a module of its own would be handed out last and run alone at the end of the suite.
+# The longest exercise test stays in this module, which is handed out early (tests/conftest.py, LONGEST_FIRST).
 
 
 @pytest.mark.slow

@@ -1,4 +1,7 @@
-"""The committed demo class: up to date with release/ and source/, and graded as expected.json says."""
+"""The committed demo class: up to date with release/ and source/, and graded as expected.json says.
+
+The same class graded with fresh kernels must score the same: test_demo_class_kernel_modes.py (a module
+of its own, so the two gradings run on two workers at once)."""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cli, feedback
+from autograder import feedback
 from autograder.assignment import Assignment
-from autograder.results import results_from_dict
 from tests.conftest import LAYOUT
+from tests.grader import demo
 from tools import demo_builder
 
 DEMO = demo_builder.TARGET
@@ -32,44 +35,9 @@ def test_demo_class_is_big_enough_and_uses_every_notebook():
     assert all(name in text for name in names)
 
 
-SEED = "demo-both-modes"  # the same grader inputs in both runs: any score difference is the kernels'
-
-
 @pytest.fixture(scope="module")
 def graded_demo(tmp_path_factory):
-    """The demo class graded with kernels forked from the zygote (the default)."""
-    course = tmp_path_factory.mktemp("demo-fork") / "course"
-    assert cli.main(["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", "fork"]) == 0
-    return course
-
-
-def cell_scores(course: Path, kernels: str) -> dict:
-    """Scores by student, notebook and cell; every notebook that ran must have had ``kernels`` kernels."""
-    results = results_from_dict(json.loads((course / "exports" / "results.json").read_text()))
-    started = {e.kernel for r in results.values() for e in r.notebooks.values() if e.kernel}
-    assert started == {kernels}, started
-    return {student: r.scores for student, r in results.items()}
-
-
-@pytest.mark.slow
-def test_forked_and_fresh_kernels_give_identical_scores_cell_by_cell(graded_demo, tmp_path):
-    course = tmp_path / "course"
-    assert cli.main(["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", "fresh"]) == 0
-    forked, fresh = cell_scores(graded_demo, "forked"), cell_scores(course, "fresh")
-    assert set(forked) == set(fresh) and len(forked) >= 24
-    different = {
-        (s, nb, cell): (forked[s][nb][cell], fresh[s].get(nb, {}).get(cell))
-        for s in forked
-        for nb in forked[s]
-        for cell in forked[s][nb]
-        if forked[s][nb][cell] != fresh[s].get(nb, {}).get(cell)
-    }
-    assert not different and forked == fresh, different
-    review = [
-        (course / "exports" / "needs_review.csv").read_text(),
-        (graded_demo / "exports" / "needs_review.csv").read_text(),
-    ]
-    assert review[0] == review[1]
+    return demo.graded_with_forked_kernels(tmp_path_factory)
 
 
 @pytest.mark.slow
