@@ -117,6 +117,9 @@ def _facts_file(course: str | Path | None) -> Path:
 
 def course_config(root: Path, timeout: int = 60, course_id: str = "") -> Config:
     """nbgrader's configuration for a course folder at ``root`` with an SQLite gradebook in it."""
+    from .gradebook import ask_alembic_once
+
+    ask_alembic_once()  # every nbgrader API this process makes comes through here
     c = Config()
     c.CourseDirectory.root = str(root)
     if course_id:

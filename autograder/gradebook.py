@@ -5,6 +5,7 @@ own ``Gradebook`` API, so no SQL here is specific to one database."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import warnings
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from nbgrader.api import Gradebook
+
+
+def ask_alembic_once() -> None:
+    """nbgrader stamps every gradebook it creates with its schema version, asked of the `alembic heads`
+    command each time: a new Python process, about 2 s of CPU. The answer is fixed for the installed
+    nbgrader, so a process that creates many gradebooks (a grader that grades again, the test suite:
+    dozens of courses) asks once. nbgrader has no setting for it; ``Gradebook`` looks the function up
+    when it runs."""
+    import nbgrader.api
+
+    if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
+        nbgrader.api.get_alembic_version = functools.cache(nbgrader.api.get_alembic_version)
 
 
 def url_of(location: str | Path) -> str:

@@ -516,3 +516,25 @@ def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
     quiet = KernelWatchdog(calm.pid, 256 * 2**20, (str(tmp_path / "empty"),), 16 * 2**20)
     quiet.start()
     assert calm.wait(timeout=30) == 0 and not quiet.killed  # a well-behaved kernel is left alone
+
+
+def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path):
+    """nbgrader stamps each new gradebook with its schema version (`alembic heads`); course-grade asks
+    once per process (gradebook.ask_alembic_once): every gradebook must still carry the true head."""
+    import sqlite3
+
+    import nbgrader.api
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    from autograder.course import course_config
+    from autograder.gradebook import opened
+
+    course_config(tmp_path)  # every nbgrader API of course-grade's is configured through here
+    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    for name in ("first.db", "second.db"):
+        with opened(tmp_path / name):
+            pass
+        with sqlite3.connect(tmp_path / name) as db:
+            assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+    assert nbgrader.api.get_alembic_version.cache_info().hits >= 1  # the second one did not ask again
