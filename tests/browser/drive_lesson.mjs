@@ -326,6 +326,8 @@ async function main() {
         step.changed = changed !== null;
         if (!step.changed) { entry.changed = false; break; }
         // The kernel is idle and the output changed; let the last messages land (same pictures 3 polls running).
+        // A widget that drew before is not settled on no picture until the wait ends: the kernel is idle
+        // before the widget manager has drawn the Output widget's new state, seconds later on a busy machine.
         let previous = '';
         let stable = 0;
         const imagesAfter = await waitFor(`the pictures of the widget in cell #${view.cellIndex} to settle`, 20_000, async () => {
@@ -334,7 +336,7 @@ async function main() {
           const key = JSON.stringify(found.map((i) => i.hash));
           stable = key === previous ? stable + 1 : 0;
           previous = key;
-          return stable >= 2 ? found : null;
+          return stable >= 2 && (found.length || !imagesBefore.length) ? found : null;
         }, 300).catch(async () => page.evaluate(pageWidgetImages, view));
         step.images = imagesAfter;
         const where = `widget in cell #${view.cellIndex} after move ${move} of its ${control.kind} (${step.how})`;

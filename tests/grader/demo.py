@@ -17,9 +17,9 @@ SEED = "demo-both-modes"  # the same grader inputs in both runs: any score diffe
 CELL_TIMEOUT_S = 20
 
 
-def grade(course: Path, kernels: str) -> None:
+def grade(course: Path, kernels: str, *extra: str) -> None:
     args = ["demo", "--course-dir", str(course), "--probe-seed", SEED, "--kernel-start", kernels]
-    assert cli.main([*args, "--timeout", str(CELL_TIMEOUT_S)]) == 0
+    assert cli.main([*args, "--timeout", str(CELL_TIMEOUT_S), *extra]) == 0
 
 
 def graded_with_forked_kernels(tmp_path_factory: pytest.TempPathFactory) -> Path:

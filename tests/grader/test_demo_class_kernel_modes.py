@@ -13,7 +13,9 @@ from tests.grader import demo
 @pytest.mark.slow
 def test_forked_and_fresh_kernels_give_identical_scores_cell_by_cell(tmp_path_factory, tmp_path):
     course = tmp_path / "course"
-    demo.grade(course, "fresh")
+    # No feedback pages: they are rendered outside the kernels, from the scores compared here, and
+    # the forked grading's pages are checked by test_demo_class.py.
+    demo.grade(course, "fresh", "--no-feedback")
     forked_course = demo.graded_with_forked_kernels(tmp_path_factory)
     forked, fresh = demo.cell_scores(forked_course, "forked"), demo.cell_scores(course, "fresh")
     assert set(forked) == set(fresh) and len(forked) >= 24
