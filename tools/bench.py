@@ -2,7 +2,9 @@
 
 - each lesson executed top to bottom in a fresh kernel (budget: ≤ 30 s each on 2 cores);
 - one full-marks student's whole assignment: stock `nbgrader autograde`, then `course-grade` on the
-  same notebooks (sandboxed kernels, the grader's probes, verdicts decided outside), side by side.
+  same notebooks (sandboxed kernels, the grader's probes, verdicts decided outside), side by side;
+- the leak check of that student's feedback pages (every hidden line of the assignment), as it is and
+  the text-by-text search it replaced.
 Run with --repeat N to take the median of N runs."""
 
 from __future__ import annotations
@@ -117,10 +119,67 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
     return statistics.median(times)
 
 
+def text_by_text_leaks(page: str, hidden_lines: set[str]) -> list[str]:
+    """The baseline: the search feedback.leaks made before it joined the texts, every line in every text."""
+    import re
+
+    from autograder import feedback
+
+    texts = feedback.page_texts(page)
+    flat = [re.sub(r"\s+", "", t) for t in texts]
+    found = set()
+    for line in hidden_lines:
+        squeezed = re.sub(r"\s+", "", line)
+        if any(line in t for t in texts) or any(squeezed in f for f in flat):
+            found.add(line)
+    return sorted(found)
+
+
+def bench_feedback_check(repeat: int) -> None:
+    """The published-page leak check on one full-marks student's four feedback pages, against every
+    hidden line of the assignment: the check as it is and the text-by-text baseline, side by side."""
+    import contextlib
+    import io
+    import json
+
+    import nbformat
+
+    from autograder import cli, feedback
+    from autograder.assignment import Assignment
+
+    release = LAYOUT.release()
+    hidden = Assignment.load(release, LAYOUT.source()).secret_lines()
+    with tempfile.TemporaryDirectory() as tmp:
+        downloads = Path(tmp) / "downloads" / "bench"
+        downloads.mkdir(parents=True)
+        for path in sorted(release.glob("*.ipynb")):
+            nbformat.write(solved(read(path), read(LAYOUT.source() / path.name)), str(downloads / path.name))
+        with contextlib.redirect_stdout(io.StringIO()):
+            cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"])
+        pages = [p.read_text(encoding="utf-8") for p in sorted((Path(tmp) / "course" / "feedback").rglob("*.html"))]
+    answers = {}
+    for name, check in (
+        ("text by text (baseline)", text_by_text_leaks),
+        ("joined, 12-character lookup", feedback.leaks),
+    ):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            answers[name] = [check(page, hidden) for page in pages]
+            times.append(time.perf_counter() - t0)
+        print(
+            f"  {name:28s} {statistics.median(times) / len(pages):6.3f} s a page ({len(pages)} pages, "
+            f"{len(hidden)} hidden lines, {sum(map(len, answers[name]))} found)",
+            flush=True,
+        )
+    same = len({json.dumps(found) for found in answers.values()}) == 1
+    print(f"  the same lines found on every page: {'yes' if same else 'NO'}", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median is printed)")
-    parser.add_argument("--only", choices=["lessons", "autograde"], help="run one section")
+    parser.add_argument("--only", choices=["lessons", "autograde", "feedback-check"], help="run one section")
     args = parser.parse_args(argv)
     # nbgrader's gradebook trips SQLAlchemy 2's autoflush warnings on every autograde: not ours to fix
     warnings.filterwarnings("ignore", module="nbgrader")
@@ -138,6 +197,9 @@ def main(argv=None) -> int:
                 f"{stock / fresh:.2f}x with fresh ones",
                 flush=True,
             )
+    if args.only in (None, "feedback-check"):
+        print("Feedback pages checked for hidden lines before they are published:")
+        bench_feedback_check(args.repeat)
     return 0
 
 
