@@ -239,14 +239,16 @@ def leaks(page: str, hidden_lines: set[str]) -> list[str]:
     assignment over a thousand hidden lines, and text by text the check took longer than grading."""
     texts = list(dict.fromkeys(squeeze(t) for t in page_texts(page)))  # attribute values repeat
     flat = SEPARATOR.join(texts)
-    grams = {flat[i : i + GRAM] for i in range(len(flat) - GRAM + 1)}
+    lines = {line: squeeze(line) for line in hidden_lines}
+    starts = {s[:GRAM] for s in lines.values() if len(s) >= GRAM}
+    # only the starts that occur are kept: memory stays that of the lines, whatever the page's size
+    present = {g for i in range(len(flat) - GRAM + 1) if (g := flat[i : i + GRAM]) in starts}
     found = set()
-    for line in hidden_lines:
-        squeezed = squeeze(line)
+    for line, squeezed in lines.items():
         if SEPARATOR in squeezed:
             hit = any(squeezed in t for t in texts)
         else:
-            hit = (len(squeezed) < GRAM or squeezed[:GRAM] in grams) and squeezed in flat
+            hit = (len(squeezed) < GRAM or squeezed[:GRAM] in present) and squeezed in flat
         if hit:
             found.add(line)
     return sorted(found)

@@ -538,3 +538,22 @@ def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path
         with sqlite3.connect(tmp_path / name) as db:
             assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
     assert nbgrader.api.get_alembic_version.cache_info().hits >= 1  # the second one did not ask again
+
+
+def test_leak_check_memory_does_not_grow_with_the_page():
+    """A page of many plots is megabytes of base64: the check keeps what the hidden lines need, not
+    every substring of the page (a set of all its 12-character windows took ~100 bytes per byte)."""
+    import base64
+    import tracemalloc
+
+    line = "assert hidden_probe_triple_7331 == [15, -3, 1.5]"
+    blob = base64.b64encode(random.Random(3).randbytes(750_000)).decode()
+    page = f'<img src="data:image/png;base64,{blob}"><pre>{line}</pre>'
+    tracemalloc.start()
+    try:
+        found = feedback.leaks(page, {line, "x = 1"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == [line]
+    assert peak < 20 * len(page), f"{peak / 1e6:.0f} MB for a {len(page) / 1e6:.1f} MB page"
