@@ -45,10 +45,26 @@ def autograded_points(course: Course, student: str) -> tuple[float, float, float
     )
 
 
-def bench_autograde(repeat: int) -> float | None:
+def full_marks() -> dict[str, object]:
+    """One full-marks student: each release notebook with the reference answers of source/ filled in."""
     release = LAYOUT.release()
-    names = sorted(p.name for p in release.glob("*.ipynb"))
-    if not names:
+    return {p.name: solved(read(p), read(LAYOUT.source() / p.name)) for p in sorted(release.glob("*.ipynb"))}
+
+
+def full_marks_downloads(tmp: Path, student: str) -> Path:
+    """A downloads folder (what `course-grade run` reads) holding that student's notebooks."""
+    import nbformat
+
+    folder = Path(tmp) / "downloads" / student
+    folder.mkdir(parents=True)
+    for name, nb in full_marks().items():
+        nbformat.write(nb, str(folder / name))
+    return folder.parent
+
+
+def bench_autograde(repeat: int) -> float | None:
+    notebooks = full_marks()
+    if not notebooks:
         print("  no release notebooks yet")
         return None
     times = []
@@ -57,13 +73,13 @@ def bench_autograde(repeat: int) -> float | None:
             course = Course(Path(tmp))
             course.generate()
             student = f"bench{i}"
-            course.submit(student, {n: solved(read(release / n), read(LAYOUT.source() / n)) for n in names})
+            course.submit(student, notebooks)
             start = time.perf_counter()
             course.autograde(student)
             times.append(time.perf_counter() - start)
             got, out_of, written = autograded_points(course, student)
     print(
-        f"  one full-marks student, {len(names)} notebooks: {statistics.median(times):6.1f} s "
+        f"  one full-marks student, {len(notebooks)} notebooks: {statistics.median(times):6.1f} s "
         f"(autograded {got:g}/{out_of:g} points; {written:g} points of written answers are graded by hand)",
         flush=True,
     )
@@ -78,18 +94,11 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
     import json
     import subprocess
 
-    import nbformat
-
-    release = LAYOUT.release()
-    names = sorted(p.name for p in release.glob("*.ipynb"))
     times, walls, points = [], [], 0.0
     for i in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            downloads = Path(tmp) / "downloads" / f"bench{i}"
-            downloads.mkdir(parents=True)
-            for n in names:
-                nbformat.write(solved(read(release / n), read(LAYOUT.source() / n)), str(downloads / n))
-            args = ["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"]
+            downloads = full_marks_downloads(Path(tmp), f"bench{i}")
+            args = ["run", str(downloads), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"]
             args += ["--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start]
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "autograder.cli", *args], check=True, capture_output=True)
@@ -130,20 +139,14 @@ def bench_feedback_check(repeat: int) -> None:
     import io
     import json
 
-    import nbformat
-
     from autograder import cli, feedback
     from autograder.assignment import Assignment
 
-    release = LAYOUT.release()
-    hidden = Assignment.load(release, LAYOUT.source()).secret_lines()
+    hidden = Assignment.load(LAYOUT.release(), LAYOUT.source()).secret_lines()
     with tempfile.TemporaryDirectory() as tmp:
-        downloads = Path(tmp) / "downloads" / "bench"
-        downloads.mkdir(parents=True)
-        for path in sorted(release.glob("*.ipynb")):
-            nbformat.write(solved(read(path), read(LAYOUT.source() / path.name)), str(downloads / path.name))
+        downloads = full_marks_downloads(Path(tmp), "bench")
         with contextlib.redirect_stdout(io.StringIO()):
-            cli.main(["run", str(downloads.parent), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"])
+            cli.main(["run", str(downloads), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"])
         pages = [p.read_text(encoding="utf-8") for p in sorted((Path(tmp) / "course" / "feedback").rglob("*.html"))]
     answers = {}
     for name, check in (
