@@ -38,13 +38,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, Unicode
+from traitlets import Bool, Dict, DottedObjectName, Integer, Type, Unicode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -167,6 +170,37 @@ def decide(enabled: bool) -> tuple[bool, list[str]]:
     ]
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's client, without the 0.2 s wait for IOPub silence after a kernel says it is ready.
+
+    jupyter_client drains IOPub until it has been quiet for 0.2 s, so that the kernel_info request's
+    status messages are not taken for a cell's output. nbclient never takes them for one: it reads
+    only the IOPub messages whose parent is the cell's own execute request (``_async_poll_output_msg``).
+    What has arrived is drained all the same; the wait, paid by every kernel start, is not."""
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            with contextlib.suppress(Empty):
+                msg = await self.shell_channel.get_msg(timeout=1)
+                if msg["msg_type"] == "kernel_info_reply":
+                    # IOPub connected: the kernel's busy status for that request is on it
+                    with contextlib.suppress(Empty):
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                        self._handle_kernel_info_reply(msg)
+                        break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        with contextlib.suppress(Empty):
+            while True:
+                await self.iopub_channel.get_msg(timeout=0)
+
+    wait_for_ready = _async_wait_for_ready
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     use_sandbox = Bool(True, help="Run the kernel inside bubblewrap.").tag(config=True)
     memory_mb = Integer(4096, help="Data (heap) cap of a kernel (MiB); 0 = none.").tag(config=True)
@@ -182,6 +216,14 @@ class SandboxedKernelManager(AsyncKernelManager):
     zygote = Unicode(
         "", help='Socket of the grading run\'s zygote: fork kernels from it (zygote.py); "" = start each kernel fresh.'
     ).tag(config=True)
+
+    client_class = DottedObjectName("autograder.sandbox.PromptKernelClient")
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # jupyter_client checks every 0.1 s whether a kernel told to stop has exited; a kernel exits
+        # within milliseconds of the request, and each notebook paid up to 0.1 s waiting to notice
+        await super()._async_wait(pollinterval=min(pollinterval, 0.01))
 
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_dir = tempfile.mkdtemp(prefix="cg-", dir=self.kernel_root or None)

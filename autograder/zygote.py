@@ -63,6 +63,20 @@ START_TIMEOUT = 180  # seconds for the zygote's imports on a slow, busy machine
 REPLY_TIMEOUT = 120  # the first requests wait for the zygote's imports
 
 
+# What every kernel imports on its way up (ipykernel's debugger: debugpy, ~60 ms; IPython's history:
+# sqlite3) or at its first error (IPython's tracebacks: stack_data, pygments): imported once here.
+# Imports only; the thread check after them (unsafe_to_fork) still decides whether the zygote serves.
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",
+    "sqlite3",
+    "stack_data",
+    "pygments.formatters",
+    "pygments.styles",
+)
+
+
 class ZygoteError(RuntimeError):
     """The zygote cannot start or serve a kernel (the caller falls back to a fresh kernel)."""
 
@@ -94,7 +108,7 @@ def _warm(modules: list[str]) -> list[str]:
     import importlib
 
     missing = []
-    for name in ["ipykernel.kernelapp", "ipykernel.ipkernel", *modules]:
+    for name in [*KERNEL_MODULES, *modules]:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module a kernel cannot import either: it fails there, not here
