@@ -57,6 +57,7 @@ def grade(run: pipeline.Run, args: argparse.Namespace) -> dict[str, StudentResul
     return pipeline.grade(
         run=run,
         jobs=args.jobs,
+        notebook_jobs=args.notebook_jobs,
         timeout=args.timeout,
         memory_mb=args.memory_mb,
         student_timeout=args.student_timeout,
@@ -127,6 +128,12 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
     )
     if grading:
         p.add_argument("-j", "--jobs", type=int, default=0, help="students graded at once (default: CPU cores)")
+        p.add_argument(
+            "--notebook-jobs",
+            type=int,
+            default=0,
+            help="notebooks of one student graded at once (default: the cores the students leave free; 1 on Dask)",
+        )
         p.add_argument("--timeout", type=int, default=60, help="per-cell timeout in seconds (default: 60)")
         p.add_argument(
             "--memory-mb",

@@ -6,6 +6,7 @@ concurrent writers, and one dead kernel fails the student's whole submission. He
 - each student is graded in a forked worker process (``--jobs`` at a time) inside its own
   throwaway course: a copy of the template gradebook plus the student's submission, no source/;
 - each notebook is its own nbgrader run, so a kernel that dies or hangs costs only that notebook;
+  on cores the students leave free, several notebooks of a student run at once (``notebooks_graded``);
 - no hidden test runs in a student kernel: the gradebook's test cells hold the public tests only, the
   grader's probes (``probes``) run after them and emit plain data, and the autograded scores are the
   verdicts computed here from that data (the public tests' own pass/fail counts for nothing);
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -28,7 +30,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,10 +71,11 @@ class GradeOptions:
     # "fork": kernels forked from a pre-warmed zygote (zygote.py); "fresh": a new Python per notebook
     kernel_start: str = field(default_factory=lambda: os.environ.get("COURSE_GRADE_KERNEL_START", "fork"))
     zygote: str = ""  # the running zygote's socket (set by grade_all)
+    notebook_jobs: int = 1  # notebooks of one student graded at once (notebooks_graded)
 
 
 def kernel_threads(opts: GradeOptions) -> int:
-    return opts.threads or max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
+    return opts.threads or max(1, (os.cpu_count() or 1) // (max(1, opts.jobs) * max(1, opts.notebook_jobs)))
 
 
 def _api(root: Path, timeout: int, course_id: str, notebook_id: str = "*", extra: Config | None = None) -> NbGraderAPI:
@@ -222,10 +225,6 @@ def grade_student(
 ) -> StudentResult:
     """Grade one student in ``work``/<student>; returns the result, also written to its ``result.json``
     after each notebook (what a worker stopped mid-student leaves behind)."""
-    from traitlets.config import Config
-
-    from . import feedback as fb
-
     root = student_root(work, student)
     if root.exists():
         shutil.rmtree(root)
@@ -237,48 +236,14 @@ def grade_student(
     notebooks = sorted(
         p.stem for p in (root / "submitted" / student / template.assignment).glob("*.ipynb") if p.stem in rel.notebooks
     )
-    threads = kernel_threads(opts)
-    for name in notebooks:
-        t0 = time.perf_counter()
-        kernel_root = tempfile.mkdtemp(prefix="cgk-")
-        extra = Config()
-        extra.Autograde.autograde_preprocessors = autograde_preprocessors()
-        extra.SandboxedKernelManager.use_sandbox = opts.sandbox
-        extra.SandboxedKernelManager.memory_mb = opts.memory_mb
-        extra.SandboxedKernelManager.threads = threads
-        extra.SandboxedKernelManager.kernel_root = kernel_root
-        extra.SandboxedKernelManager.zygote = opts.zygote
-        extra.SandboxedKernelManager.guard = {
-            "instructor_hashes": template.instructor_hashes,
-            "protected": list(PROTECTED),
-            "preimport": template.preimport.get(name, []),
-        }
-        checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
-        cases = probes.choose_cases(checks, opts.probe_seed, student, name)
-        extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
-        api = _api(root, opts.timeout, template.course_id, name, extra)
-        res = api.autograde(template.assignment, student, force=True, create=True)
-        autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
-        status, why = _notebook_outcome(res, autograded)
-        entry = NotebookResult(
-            status,
-            why,
-            round(time.perf_counter() - t0, 2),
-            kernel_start(Path(kernel_root)),
-            [GuardEvent.from_dict(e) for e in guard_reports(Path(kernel_root))],
-        )
-        shutil.rmtree(kernel_root, ignore_errors=True)
-        if status == "graded":
-            nb = nbformat.read(str(autograded), as_version=4)
-            t1 = time.perf_counter()
-            verdicts = probes.decide(checks, cases, probes.read_records(nb))
-            entry.verdict_seconds = round(time.perf_counter() - t1, 2)
-            # graders read this copy in formgrader, in their browser: no student script may run there
-            nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
-            entry.verdicts = verdicts
-            entry.notes = _cell_notes(nb, opts.timeout)
+
+    def grade_one(name: str, turn: int = -1) -> NotebookResult:
+        return grade_notebook(name, student, root, template, opts, turn)
+
+    for name, entry in notebooks_graded(notebooks, opts.notebook_jobs, grade_one, root):
         result.notebooks[name] = entry
         result_path.write_text(json.dumps(result.to_dict(), indent=1))
+    result.notebooks = {n: result.notebooks[n] for n in notebooks if n in result.notebooks}
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
     record_verdicts(
         root / "gradebook.db", template.assignment, student, {nb: e.verdicts for nb, e in result.notebooks.items()}
@@ -294,6 +259,127 @@ def grade_student(
     result.seconds = round(time.time() - result.started, 2)
     result_path.write_text(json.dumps(result.to_dict(), indent=1))
     return result
+
+
+def grade_notebook(
+    name: str, student: str, root: Path, template: Template, opts: GradeOptions, turn: int = -1
+) -> NotebookResult:
+    """One notebook of the student in ``root``: its own nbgrader run and kernel, then the verdicts.
+    ``turn``: an fd whose lock (flock) this run holds while it reads or writes ``root``'s gradebook,
+    -1 when it is the only run (``notebooks_graded``)."""
+    from traitlets.config import Config
+
+    from . import feedback as fb
+
+    t0 = time.perf_counter()
+    kernel_root = tempfile.mkdtemp(prefix="cgk-")
+    extra = Config()
+    extra.Autograde.autograde_preprocessors = autograde_preprocessors()
+    extra.SandboxedKernelManager.use_sandbox = opts.sandbox
+    extra.SandboxedKernelManager.memory_mb = opts.memory_mb
+    extra.SandboxedKernelManager.threads = kernel_threads(opts)
+    extra.SandboxedKernelManager.kernel_root = kernel_root
+    extra.SandboxedKernelManager.zygote = opts.zygote
+    extra.SandboxedKernelManager.guard = {
+        "instructor_hashes": template.instructor_hashes,
+        "protected": list(PROTECTED),
+        "preimport": template.preimport.get(name, []),
+    }
+    extra.SandboxedExecute.gradebook_turn = turn
+    checks = probes.checks_for(name, Path(opts.checks_dir) if opts.checks_dir else None)
+    cases = probes.choose_cases(checks, opts.probe_seed, student, name)
+    extra.InsertProbes.probes = {gid: probes.probe_cell(checks[gid], cases[gid]) for gid in checks}
+    api = _api(root, opts.timeout, template.course_id, name, extra)
+    with _turn(turn):
+        res = api.autograde(template.assignment, student, force=True, create=True)
+    autograded = root / "autograded" / student / template.assignment / f"{name}.ipynb"
+    status, why = _notebook_outcome(res, autograded)
+    entry = NotebookResult(
+        status,
+        why,
+        round(time.perf_counter() - t0, 2),
+        kernel_start(Path(kernel_root)),
+        [GuardEvent.from_dict(e) for e in guard_reports(Path(kernel_root))],
+    )
+    shutil.rmtree(kernel_root, ignore_errors=True)
+    if status == "graded":
+        nb = nbformat.read(str(autograded), as_version=4)
+        t1 = time.perf_counter()
+        verdicts = probes.decide(checks, cases, probes.read_records(nb))
+        entry.verdict_seconds = round(time.perf_counter() - t1, 2)
+        # graders read this copy in formgrader, in their browser: no student script may run there
+        nbformat.write(fb.disarm(probes.remove_probes(nb)), str(autograded))
+        entry.verdicts = verdicts
+        entry.notes = _cell_notes(nb, opts.timeout)
+    return entry
+
+
+@contextlib.contextmanager
+def _turn(fd: int):
+    """Hold the student's gradebook (the lock on ``fd``) for the duration; nothing when fd is -1."""
+    if fd < 0:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class NotebookCrashed(RuntimeError):
+    """A notebook's grading raised (not the student's code: that is a cell error); ``trace`` is where."""
+
+    def __init__(self, message: str, trace: str = ""):
+        super().__init__(message)
+        self.trace = trace
+
+
+def notebooks_graded(
+    names: list[str], parallel: int, grade_one: Callable[..., NotebookResult], root: Path
+) -> Iterator[tuple[str, NotebookResult]]:
+    """``(name, result)`` for each notebook as it finishes, ``parallel`` at a time.
+
+    One at a time they are graded here, in order. Several at a time, each is graded in a child forked
+    from this worker, before it has started any kernel (a worker with ZMQ's threads must not fork);
+    nbgrader's steps of the runs take turns at the student's one SQLite gradebook (a lock file: two
+    writers at once can fail with "database is locked"), and only their kernels run side by side. A
+    run that raises stops nothing: the others finish and ``NotebookCrashed`` is raised after them."""
+    if parallel <= 1 or len(names) <= 1:
+        for name in names:
+            yield name, grade_one(name)
+        return
+    folder = root / "notebook_results"
+    folder.mkdir(exist_ok=True)
+    lock = folder / "gradebook.lock"
+    lock.touch()
+    pending, running, crashed = list(names), {}, None
+    while pending or running:
+        while pending and len(running) < parallel:
+            name = pending.pop(0)
+            out = folder / f"{name}.json"
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child leaves through os._exit
+                try:
+                    # its own open file: an flock held through an fd inherited from the parent is every child's
+                    data = {"result": grade_one(name, os.open(lock, os.O_RDWR)).to_dict()}
+                except BaseException as exc:  # noqa: BLE001 - the parent reports it
+                    data = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+                with contextlib.suppress(BaseException):
+                    out.write_text(json.dumps(data))
+                os._exit(0)
+            running[pid] = (name, out)
+        pid, _ = os.wait()
+        if pid not in running:
+            continue
+        name, out = running.pop(pid)
+        data = json.loads(out.read_text()) if out.exists() else {"error": "its grading process died"}
+        if "result" in data:
+            yield name, NotebookResult.from_dict(data["result"])
+        elif crashed is None:
+            crashed = NotebookCrashed(f"{name}: {data['error']}", data.get("trace", ""))
+    if crashed is not None:
+        raise crashed
 
 
 def render_feedback(
@@ -384,7 +470,8 @@ def _child(args: tuple, result_file: Path) -> None:
     try:
         result = grade_student(*args)
     except BaseException as exc:  # noqa: BLE001 - a worker must always leave a result behind
-        result = StudentResult(args[0], error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+        trace = getattr(exc, "trace", "") or traceback.format_exc()
+        result = StudentResult(args[0], error=f"{type(exc).__name__}: {exc}", trace=trace)
     Path(result_file).write_text(json.dumps(result.to_dict(), indent=1))
     os._exit(0)
 

@@ -296,6 +296,7 @@ def grade(
     *,
     run: Run,
     jobs: int = 0,
+    notebook_jobs: int = 0,
     timeout: int = 60,
     memory_mb: int = 4096,
     student_timeout: int = 900,
@@ -313,7 +314,8 @@ def grade(
     """Autograde every collected student (or ``students``) and merge them into the course gradebook.
 
     Args:
-        jobs: students graded at once (0: the CPU cores); timeout: per cell, seconds; memory_mb: heap
+        jobs: students graded at once (0: the CPU cores); notebook_jobs: notebooks of one student graded
+            at once (0: the cores the students leave free, 1 on Dask); timeout: per cell, seconds; memory_mb: heap
             cap per kernel (0: none); student_timeout: one student's whole submission, seconds.
         sandbox: bubblewrap when available (else, or with False, a loud warning and no box).
         kernel_start: "fork" (from a pre-warmed zygote) or "fresh"; feedback: render the pages.
@@ -334,8 +336,12 @@ def grade(
     if not folders:
         raise PipelineError(f"nothing to grade in {run.submitted}: run `course-grade collect DOWNLOADS` first")
     jobs = jobs or os.cpu_count() or 1
+    # a core no student uses grades another notebook of one: one student on two cores takes half the time
+    if not notebook_jobs:
+        notebook_jobs = 1 if executor == "dask" else max(1, (os.cpu_count() or 1) // min(jobs, len(folders)))
+    each = f", {notebook_jobs} notebooks of each at once" if notebook_jobs > 1 else ""
     say(
-        f"==> grade: {len(folders)} student(s), {jobs} in parallel, cell timeout {timeout} s, "
+        f"==> grade: {len(folders)} student(s), {jobs} in parallel{each}, cell timeout {timeout} s, "
         f"memory cap {memory_mb} MiB per kernel"
     )
     from .sandbox import decide
@@ -357,6 +363,7 @@ def grade(
     opts = grading.GradeOptions(
         timeout=timeout,
         jobs=jobs,
+        notebook_jobs=notebook_jobs,
         memory_mb=memory_mb,
         sandbox=sandboxed,
         student_timeout=student_timeout,
