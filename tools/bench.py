@@ -10,6 +10,7 @@ Run with --repeat N to take the median of N runs."""
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -86,11 +87,12 @@ def bench_autograde(repeat: int) -> float | None:
     return statistics.median(times)
 
 
-def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
+def bench_course_grade(repeat: int, kernel_start: str = "fork", notebook_jobs: int = 0) -> float | None:
     """The same full-marks student through course-grade: sandboxed kernels (forked from a zygote or started
     fresh), probes, verdicts outside. Each run is its own `course-grade` process, as a grader runs it: in
     one process a second run would find what the first cached (nbgrader's schema version, imports) and
-    its student would wait for the zygote that the first run's slower start hid."""
+    its student would wait for the zygote that the first run's slower start hid. ``notebook_jobs``: the
+    student's notebooks graded at once (0: course-grade's default, the machine's cores for one student)."""
     import json
     import subprocess
 
@@ -100,6 +102,7 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
             downloads = full_marks_downloads(Path(tmp), f"bench{i}")
             args = ["run", str(downloads), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"]
             args += ["--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start]
+            args += ["--notebook-jobs", str(notebook_jobs or os.cpu_count() or 1)]
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "autograder.cli", *args], check=True, capture_output=True)
             walls.append(time.perf_counter() - t0)
@@ -108,7 +111,8 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork") -> float | None:
             times.append(result.seconds)
             points = result.points
     print(
-        f"  course-grade, the same student ({kernel_start} kernels, sandbox, probes, verdicts): "
+        f"  course-grade, the same student ({kernel_start} kernels, {notebook_jobs or os.cpu_count() or 1} "
+        "notebook(s) at once, sandbox, probes, verdicts): "
         f"{statistics.median(times):6.1f} s "
         f"(autograded {points:g} points; the whole run {statistics.median(walls):.1f} s)",
         flush=True,
@@ -181,11 +185,12 @@ def main(argv=None) -> int:
         print("Autograde, whole assignment for one student (budget: forked kernels ≤ 8 s and ≥ 3× stock):")
         stock = bench_autograde(args.repeat)
         fresh = bench_course_grade(args.repeat, "fresh")
+        one_at_a_time = bench_course_grade(args.repeat, "fork", notebook_jobs=1)
         forked = bench_course_grade(args.repeat, "fork")
-        if stock and fresh and forked:
+        if stock and fresh and forked and one_at_a_time:
             print(
-                f"  course-grade vs stock nbgrader: {stock / forked:.2f}x with forked kernels, "
-                f"{stock / fresh:.2f}x with fresh ones",
+                f"  course-grade vs stock nbgrader: {stock / forked:.2f}x with forked kernels "
+                f"({stock / one_at_a_time:.2f}x one notebook at a time), {stock / fresh:.2f}x with fresh ones",
                 flush=True,
             )
     if args.only in (None, "feedback-check"):
