@@ -22,16 +22,24 @@ if TYPE_CHECKING:
     from nbgrader.api import Gradebook
 
 
+def alembic_head() -> str:
+    """nbgrader's schema version, as `alembic heads` prints it first, read from nbgrader's migration
+    scripts in this process: nbgrader runs that command (a Python process of its own, ~2 s of CPU)."""
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    return ScriptDirectory(ALEMBIC_DIR).get_current_head()
+
+
 def ask_alembic_once() -> None:
     """nbgrader stamps every gradebook it creates with its schema version, asked of the `alembic heads`
-    command each time: a new Python process, about 2 s of CPU. The answer is fixed for the installed
-    nbgrader, so a process that creates many gradebooks (a grader that grades again, the test suite:
-    dozens of courses) asks once. nbgrader has no setting for it; ``Gradebook`` looks the function up
-    when it runs."""
+    command each time. The answer is fixed for the installed nbgrader, so course-grade reads it once per
+    process, without the command (``alembic_head``). nbgrader has no setting for it; ``Gradebook`` looks
+    the function up when it runs."""
     import nbgrader.api
 
     if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
-        nbgrader.api.get_alembic_version = functools.cache(nbgrader.api.get_alembic_version)
+        nbgrader.api.get_alembic_version = functools.cache(alembic_head)
 
 
 def url_of(location: str | Path) -> str:

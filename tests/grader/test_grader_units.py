@@ -519,19 +519,20 @@ def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
 
 
 def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path):
-    """nbgrader stamps each new gradebook with its schema version (`alembic heads`); course-grade asks
-    once per process (gradebook.ask_alembic_once): every gradebook must still carry the true head."""
+    """nbgrader stamps each new gradebook with its schema version (`alembic heads`); course-grade reads
+    it once per process (gradebook.ask_alembic_once): every gradebook must still carry what the command says."""
     import sqlite3
 
     import nbgrader.api
-    from alembic.script import ScriptDirectory
-    from nbgrader.dbutil import ALEMBIC_DIR
+    from nbgrader.dbutil import _temp_alembic_ini
 
     from autograder.course import course_config
     from autograder.gradebook import opened
 
     course_config(tmp_path)  # every nbgrader API of course-grade's is configured through here
-    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    with _temp_alembic_ini(f"sqlite:///{tmp_path / 'unused.db'}") as ini:  # the command, as nbgrader runs it
+        said = subprocess.run(["alembic", "-c", ini, "heads"], capture_output=True, text=True, check=True).stdout
+    head = said.splitlines()[0].split(" ")[0]
     for name in ("first.db", "second.db"):
         with opened(tmp_path / name):
             pass
@@ -557,3 +558,15 @@ def test_leak_check_memory_does_not_grow_with_the_page():
         tracemalloc.stop()
     assert found == [line]
     assert peak < 20 * len(page), f"{peak / 1e6:.0f} MB for a {len(page) / 1e6:.1f} MB page"
+
+
+def test_the_grader_starts_without_the_iri_format_grammars():
+    """jsonschema's optional "iri" format checker builds 38 lark grammars at import (a second of every
+    course-grade start); the grader keeps it out, and nbformat still validates a notebook."""
+    code = (
+        "import sys, autograder.cli, nbformat\n"
+        "nbformat.validate(nbformat.v4.new_notebook())\n"
+        "print(sys.modules.get('rfc3987_syntax') is None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True", out.stdout + out.stderr
