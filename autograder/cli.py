@@ -132,7 +132,8 @@ def _common(p: argparse.ArgumentParser, grading: bool = False) -> None:
             "--notebook-jobs",
             type=int,
             default=0,
-            help="notebooks of one student graded at once (default: the cores the students leave free; 1 on Dask)",
+            help="notebooks of one student graded at once (default: the cores the students leave free; on Dask, "
+            "each worker's cores over its threads)",
         )
         p.add_argument("--timeout", type=int, default=60, help="per-cell timeout in seconds (default: 60)")
         p.add_argument(

@@ -20,6 +20,7 @@ cores."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -83,6 +84,17 @@ def pack(
     }
 
 
+def worker_share() -> int:
+    """Notebooks of one student graded at once on this Dask worker: its cores shared by the tasks it runs
+    at once (its threads); 1 outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        return 1
+
+
 def grade_task(payload: dict) -> dict:
     """Runs on a Dask worker: grade one student from ``pack``'s payload; return result and files.
 
@@ -106,7 +118,12 @@ def grade_task(payload: dict) -> dict:
         job = {
             "student": student,
             "template": {k: v for k, v in t.items() if k != "gradebook"},
-            "options": dict(payload["options"], jobs=1, checks_dir=str(tmp / "checks")),
+            "options": dict(
+                payload["options"],
+                jobs=1,
+                notebook_jobs=opts.notebook_jobs or worker_share(),
+                checks_dir=str(tmp / "checks"),
+            ),
             "hidden_lines": payload["hidden_lines"],
             "tampered": payload["tampered"],
         }

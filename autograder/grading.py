@@ -71,7 +71,7 @@ class GradeOptions:
     # "fork": kernels forked from a pre-warmed zygote (zygote.py); "fresh": a new Python per notebook
     kernel_start: str = field(default_factory=lambda: os.environ.get("COURSE_GRADE_KERNEL_START", "fork"))
     zygote: str = ""  # the running zygote's socket (set by grade_all)
-    notebook_jobs: int = 1  # notebooks of one student graded at once (notebooks_graded)
+    notebook_jobs: int = 1  # notebooks of one student graded at once (notebooks_graded); 0 = the Dask worker decides
 
 
 def kernel_threads(opts: GradeOptions) -> int:

@@ -315,8 +315,9 @@ def grade(
 
     Args:
         jobs: students graded at once (0: the CPU cores); notebook_jobs: notebooks of one student graded
-            at once (0: the cores the students leave free, 1 on Dask); timeout: per cell, seconds; memory_mb: heap
-            cap per kernel (0: none); student_timeout: one student's whole submission, seconds.
+            at once (0: the cores the students leave free; on Dask, a worker's cores over its threads);
+            timeout: per cell, seconds; memory_mb: heap cap per kernel (0: none); student_timeout: one
+            student's whole submission, seconds.
         sandbox: bubblewrap when available (else, or with False, a loud warning and no box).
         kernel_start: "fork" (from a pre-warmed zygote) or "fresh"; feedback: render the pages.
         fresh_gradebook: rebuild the course gradebook (loses manual grades); keep_work: keep the
@@ -337,8 +338,8 @@ def grade(
         raise PipelineError(f"nothing to grade in {run.submitted}: run `course-grade collect DOWNLOADS` first")
     jobs = jobs or os.cpu_count() or 1
     # a core no student uses grades another notebook of one: one student on two cores takes half the time
-    if not notebook_jobs:
-        notebook_jobs = 1 if executor == "dask" else max(1, (os.cpu_count() or 1) // min(jobs, len(folders)))
+    if not notebook_jobs and executor != "dask":  # on Dask each worker decides (dask_grading.worker_share)
+        notebook_jobs = max(1, (os.cpu_count() or 1) // min(jobs, len(folders)))
     each = f", {notebook_jobs} notebooks of each at once" if notebook_jobs > 1 else ""
     say(
         f"==> grade: {len(folders)} student(s), {jobs} in parallel{each}, cell timeout {timeout} s, "
