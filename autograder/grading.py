@@ -240,9 +240,12 @@ def grade_student(
     def grade_one(name: str, turn: int = -1) -> NotebookResult:
         return grade_notebook(name, student, root, template, opts, turn)
 
-    for name, entry in notebooks_graded(notebooks, opts.notebook_jobs, grade_one, root):
-        result.notebooks[name] = entry
-        result_path.write_text(json.dumps(result.to_dict(), indent=1))
+    try:
+        for name, entry in notebooks_graded(notebooks, opts.notebook_jobs, grade_one, root):
+            result.notebooks[name] = entry
+            result_path.write_text(json.dumps(result.to_dict(), indent=1))
+    except NotebookCrashed as exc:  # the student's other notebooks are graded: they keep their scores
+        result.error, result.trace = f"{type(exc).__name__}: {exc}", exc.trace
     result.notebooks = {n: result.notebooks[n] for n in notebooks if n in result.notebooks}
     # what the gradebook says, checked against the template (nothing may have rewritten the tests)
     record_verdicts(

@@ -20,8 +20,10 @@ import nbformat
 import pytest
 
 from autograder import cli, grading
+from autograder.assignment import Assignment
 from autograder.results import NotebookResult, results_from_dict
 from tests.grader import fixture
+from tests.grader.students import FULL
 from tools.nbgrader_course import read, solved, with_answer
 
 CHECKS = Path(__file__).with_name("fixture_checks")  # the tiny assignment's hidden checks
@@ -159,3 +161,32 @@ def test_the_student_budget_stops_every_notebook_running_at_once(tmp_path):
     assert named(marker) == 0, "a kernel outlived the student's budget"
     results = results_from_dict(json.loads((tmp_path / "course" / "exports" / "results.json").read_text()))
     assert results["stuck"].error == "grading took longer than 20 s and was stopped"
+
+
+@pytest.mark.slow
+def test_a_notebook_whose_grading_dies_leaves_the_others_graded(tmp_path, monkeypatch):
+    """One notebook's grading process dies (not its kernel: the grader's own child); the student's other
+    notebook keeps its verdicts and scores, and the student's result says what was lost."""
+    source, release = fixture.build_course(tmp_path)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for nb in ("ex12", "ex34"):
+        good = solved(read(release / f"{nb}_tiny.ipynb"), read(source / f"{nb}_tiny.ipynb"))
+        nbformat.write(good, str(submission / f"{nb}_tiny.ipynb"))
+    template = grading.build_template(source, tmp_path / "work", timeout=30)
+    real = grading.grade_notebook
+
+    def dies_on_ex34(name: str, *args) -> NotebookResult:
+        if name == "ex34_tiny":
+            os._exit(3)
+        return real(name, *args)
+
+    monkeypatch.setattr(grading, "grade_notebook", dies_on_ex34)
+    opts = grading.GradeOptions(jobs=1, notebook_jobs=2, feedback=False, checks_dir=str(CHECKS), kernel_start="fresh")
+    result = grading.grade_student(
+        "ann", submission, template, Assignment.load(release), opts, tmp_path / "work", set(), {}
+    )
+    assert result.error == "NotebookCrashed: ex34_tiny: its grading process died"
+    assert list(result.notebooks) == ["ex12_tiny"] and result.notebooks["ex12_tiny"].status == "graded"
+    tested = [c for c in result.scores["ex12_tiny"].values() if c.cell_type != "markdown"]
+    assert sum(c.earned for c in tested) == FULL["ex1"] + FULL["ex2"]
