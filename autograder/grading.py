@@ -376,7 +376,10 @@ def notebooks_graded(
         if pid not in running:
             continue
         name, out = running.pop(pid)
-        data = json.loads(out.read_text()) if out.exists() else {"error": "its grading process died"}
+        try:
+            data = json.loads(out.read_text())
+        except (OSError, ValueError):  # no file, or half of one: the child died before it had written it
+            data = {"error": "its grading process died"}
         if "result" in data:
             yield name, NotebookResult.from_dict(data["result"])
         elif crashed is None:

@@ -87,12 +87,14 @@ def test_one_at_a_time_the_notebooks_are_graded_here_in_order(tmp_path):
     assert calls == [(n, -1, os.getpid()) for n in "abc"]
 
 
-@pytest.mark.parametrize("how", ["raises", "dies"])
+@pytest.mark.parametrize("how", ["raises", "dies", "dies mid-write"])
 def test_a_notebook_that_crashes_stops_none_of_the_others(tmp_path, how):
     def grade_one(name: str, turn: int = -1) -> NotebookResult:
         if name == "b":
             if how == "raises":
                 raise ValueError("nbgrader could not read the gradebook")
+            if how == "dies mid-write":  # half of the result file it would have written
+                (tmp_path / "notebook_results" / "b.json").write_text('{"result": {"status": "gra')
             os._exit(3)
         return NotebookResult("graded", seconds=1.5)
 
