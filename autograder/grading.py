@@ -476,8 +476,7 @@ def _child(args: tuple, result_file: Path) -> None:
     try:
         result = grade_student(*args)
     except BaseException as exc:  # noqa: BLE001 - a worker must always leave a result behind
-        trace = getattr(exc, "trace", "") or traceback.format_exc()
-        result = StudentResult(args[0], error=f"{type(exc).__name__}: {exc}", trace=trace)
+        result = StudentResult(args[0], error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
     Path(result_file).write_text(json.dumps(result.to_dict(), indent=1))
     os._exit(0)
 
