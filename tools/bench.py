@@ -92,17 +92,18 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork", notebook_jobs: i
     fresh), probes, verdicts outside. Each run is its own `course-grade` process, as a grader runs it: in
     one process a second run would find what the first cached (nbgrader's schema version, imports) and
     its student would wait for the zygote that the first run's slower start hid. ``notebook_jobs``: the
-    student's notebooks graded at once (0: course-grade's default, the machine's cores for one student)."""
+    student's notebooks graded at once (0: the machine's cores, course-grade's default for one student)."""
     import json
     import subprocess
 
+    at_once = notebook_jobs or os.cpu_count() or 1
     times, walls, points = [], [], 0.0
     for i in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             downloads = full_marks_downloads(Path(tmp), f"bench{i}")
             args = ["run", str(downloads), "--course-dir", str(Path(tmp) / "course"), "--jobs", "1"]
             args += ["--no-feedback", "--probe-seed", "bench", "--kernel-start", kernel_start]
-            args += ["--notebook-jobs", str(notebook_jobs or os.cpu_count() or 1)]
+            args += ["--notebook-jobs", str(at_once)]
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "autograder.cli", *args], check=True, capture_output=True)
             walls.append(time.perf_counter() - t0)
@@ -111,8 +112,8 @@ def bench_course_grade(repeat: int, kernel_start: str = "fork", notebook_jobs: i
             times.append(result.seconds)
             points = result.points
     print(
-        f"  course-grade, the same student ({kernel_start} kernels, {notebook_jobs or os.cpu_count() or 1} "
-        "notebook(s) at once, sandbox, probes, verdicts): "
+        f"  course-grade, the same student ({kernel_start} kernels, {at_once} notebook(s) at once, sandbox, "
+        "probes, verdicts): "
         f"{statistics.median(times):6.1f} s "
         f"(autograded {points:g} points; the whole run {statistics.median(walls):.1f} s)",
         flush=True,
