@@ -3,7 +3,9 @@ grader reads what comes back. The student controls the kernel, so everything rea
 
 from __future__ import annotations
 
+import ast
 import base64
+import inspect
 import json
 import random
 
@@ -60,6 +62,39 @@ def test_the_check_catches_a_verdict_line_planted_in_a_probe():
     planted = next(iter(sorted(secret)))
     source = probe_cells("ex12_skip_connections")["ex1_test_plain"] + "\n" + planted
     assert {ln.strip() for ln in source.splitlines()} & secret
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_a_probe_cell_is_one_exec_of_its_program_with_the_lines_as_written(notebook):
+    """IPython re-tokenizes and re-parses every cell several times before it runs it: a probe cell
+    hands it one statement (a string literal), whose program keeps its lines for a reader."""
+    checks = probes.checks_for(notebook)
+    for gid, source in probe_cells(notebook).items():
+        tree = ast.parse(source)
+        assert len(tree.body) == 1, (gid, len(tree.body))
+        program = tree.body[0].value.args[0].args[0].value
+        assert program.startswith("def __course_probe():\n"), gid
+        probe_lines = inspect.getsource(checks[gid].probe).strip().splitlines()
+        assert all(line.strip() in source for line in probe_lines), gid  # as written, not escaped
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "x = 1\n",
+        "x = '''a'''\n",  # cannot go in a ''' literal
+        "x = '''a''' + \"\"\"b\"\"\"\n",  # in neither: repr
+        "x = 'it\\'s'  # a backslash \\ in a comment\n",
+        "x = 'ends in its quote'",
+        'x = "ends in the other quote"',
+    ],
+)
+def test_any_program_runs_unchanged_as_one_statement(program):
+    expected: dict = {}
+    exec(compile(program, "<direct>", "exec"), expected)
+    namespace: dict = {}
+    exec(probes._as_one_statement(program, "<test>"), namespace)
+    assert namespace["x"] == expected["x"]
 
 
 def test_cases_are_new_per_seed_and_student_but_reproducible():
