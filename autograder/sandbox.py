@@ -452,6 +452,37 @@ def held_memory(pids: Iterable[int]) -> int:
     return total
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants ([] once it has ended), read from each thread's ``children`` list.
+
+    Why not psutil's ``children(recursive=True)``: it reads the status of every process on the
+    machine to find them, ten times a second per running kernel; a kernel's tree is a few files.
+    Where the kernel does not list children (built without CONFIG_PROC_CHILDREN), psutil does it."""
+    if not _LISTS_CHILDREN:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            return [pid] + [p.pid for p in root.children(recursive=True)]
+        except psutil.Error:
+            return []
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            threads = os.listdir(f"/proc/{p}/task")
+        except OSError:  # ended: its children, if any, now belong to someone else's list
+            continue
+        tree.append(p)
+        for tid in threads:
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+    return tree
+
+
+_LISTS_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 class KernelWatchdog(threading.Thread):
     """Kills a kernel whose processes together hold more memory of their own (``held_memory``) than
     ``limit`` bytes, or whose writable folders grow past ``disk_limit`` bytes.
@@ -488,15 +519,17 @@ class KernelWatchdog(threading.Thread):
         polls = 0
         while not self.stopped.wait(self.every):
             polls += 1
-            try:
-                tree = [root] + root.children(recursive=True)
-            except psutil.Error:
+            tree = process_tree(self.pid)
+            if not tree:
                 return
-            if self.limit and held_memory(p.pid for p in tree) > self.limit:
+            if self.limit and held_memory(tree) > self.limit:
                 self.killed = "memory"
             elif self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
                 self.killed = "disk"  # once a second: walking the folders costs more than reading memory
             if self.killed:
+                # psutil checks each pid is still the process it was (not a reused number) before the signal
+                with contextlib.suppress(psutil.Error):
+                    tree = [root] + root.children(recursive=True)
                 for p in reversed(tree):
                     with contextlib.suppress(psutil.Error):
                         p.kill()

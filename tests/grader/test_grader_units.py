@@ -518,6 +518,58 @@ def test_the_kernel_watchdog_stops_what_rlimits_miss(tmp_path, what, code):
     assert calm.wait(timeout=30) == 0 and not quiet.killed  # a well-behaved kernel is left alone
 
 
+# A kernel that starts a process from a thread, whose child starts another that maps memory.
+FAMILY = """
+import mmap, subprocess, sys, threading, time
+grandchild = "import mmap, time\\nm = mmap.mmap(-1, 768 * 2**20)\\n" \\
+    "for o in range(0, len(m), 2**20):\\n    m[o:o + 2**20] = b'1' * 2**20\\ntime.sleep(30)"
+child = f"import subprocess, sys, time\\nsubprocess.Popen([sys.executable, '-c', {grandchild!r}])\\ntime.sleep(30)"
+# the thread stays: a thread that ends hands its children to the main thread's list
+threading.Thread(target=lambda: (subprocess.Popen([sys.executable, "-c", child]), time.sleep(29))).start()
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+time.sleep(30)
+"""
+
+
+def test_a_kernels_process_tree_is_every_descendant_psutil_finds():
+    import psutil
+
+    from autograder.sandbox import process_tree
+
+    proc = subprocess.Popen([sys.executable, "-c", FAMILY.replace("768 * 2**20", "2**20")])
+    try:
+        deadline = time.monotonic() + 30
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        expected = [proc.pid] + [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(expected) == 4  # the kernel, its two children (one from a thread), a grandchild
+        assert sorted(process_tree(proc.pid)) == sorted(expected)
+    finally:
+        for p in psutil.Process(proc.pid).children(recursive=True):
+            p.kill()
+        proc.kill()
+        proc.wait()
+    assert process_tree(proc.pid) == []  # ended (and reaped)
+
+
+def test_the_kernel_watchdog_counts_memory_held_by_a_grandchild():
+    import psutil
+
+    from autograder.sandbox import KernelWatchdog
+
+    marker = f"# family {os.getpid()} {time.time()}"  # in every member's command line, for the clean-up
+    proc = subprocess.Popen([sys.executable, "-c", FAMILY.replace("time.sleep(30)", f"time.sleep(30)  {marker}")])
+    dog = KernelWatchdog(proc.pid, 256 * 2**20)
+    dog.start()
+    try:
+        assert proc.wait(timeout=30) != 0, "the kernel was not stopped"
+        assert dog.killed == "memory"
+    finally:
+        for p in psutil.process_iter(["cmdline"]):  # whatever the watchdog missed
+            if marker in " ".join(p.info["cmdline"] or []):
+                p.kill()
+
+
 def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path):
     """nbgrader stamps each new gradebook with its schema version (`alembic heads`); course-grade reads
     it once per process (gradebook.ask_alembic_once): every gradebook must still carry what the command says."""
