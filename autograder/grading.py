@@ -505,7 +505,7 @@ def warm_modules(release_dir: Path) -> list[str]:
 
 def start_zygote(opts: GradeOptions, rel: Assignment) -> tuple[Zygote | None, str]:
     """A zygote for this run's kernels (``zygote.Zygote``), or None with the reason kernels start fresh."""
-    from .sandbox import kernel_env, status
+    from .sandbox import GUARD_SOURCE, kernel_env, status
     from .zygote import Zygote
 
     if opts.kernel_start != "fork":
@@ -515,7 +515,8 @@ def start_zygote(opts: GradeOptions, rel: Assignment) -> tuple[Zygote | None, st
     if not hasattr(os, "pidfd_open"):
         return None, "kernels start fresh: this OS has no pidfd (Linux 5.3+) to watch a forked kernel"
     env = kernel_env(os.environ, kernel_threads(opts))
-    return Zygote(tempfile.mkdtemp(prefix="cgz-"), env, warm_modules(rel.release_dir)), ""
+    folder = tempfile.mkdtemp(prefix="cgz-")
+    return Zygote(folder, env, warm_modules(rel.release_dir), str(GUARD_SOURCE), PROTECTED), ""
 
 
 def zygote_line(zygote: Zygote) -> str:

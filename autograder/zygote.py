@@ -116,7 +116,26 @@ def _warm(modules: list[str]) -> list[str]:
     return missing
 
 
-def serve(sock_path: str, parent: int, modules: list[str]) -> None:
+def _prepare_guard(protect: list[str]) -> None:
+    """The guard's snapshot of the protected modules, taken once here for every kernel to adopt
+    (kernel_guard.prepare); the guard's file lies beside this one. Without it, each kernel takes its own."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_course_guard.py")
+    if not protect or not os.path.exists(path):
+        return
+    try:
+        spec = importlib.util.spec_from_file_location("_course_guard_zygote", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.prepare(protect)
+    except Exception:  # noqa: BLE001 - only a speed-up is lost: each kernel's guard snapshots for itself
+        import traceback
+
+        traceback.print_exc()
+
+
+def serve(sock_path: str, parent: int, modules: list[str], protect: list[str] = ()) -> None:
     """The zygote's main loop: one fork per request, nothing else (no threads, no torch op)."""
     libc = _libc()
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grader, even on SIGKILL
@@ -132,6 +151,7 @@ def serve(sock_path: str, parent: int, modules: list[str]) -> None:
     os.chmod(sock_path, 0o600)
     server.listen(64)
     missing = _warm(modules)
+    _prepare_guard(protect)
     why = unsafe_to_fork()
     print(json.dumps({"ready": not why, "why": why, "missing": missing}), flush=True)
     if why:
@@ -309,7 +329,16 @@ def _become_kernel(request: dict, ready_w: int) -> None:
 class Zygote:
     """The grader's handle on one zygote process (one per grading run)."""
 
-    def __init__(self, folder: str, env: dict[str, str], modules: list[str]):
+    def __init__(
+        self,
+        folder: str,
+        env: dict[str, str],
+        modules: list[str],
+        guard_source: str = "",
+        protect: tuple[str, ...] = (),
+    ):
+        """``guard_source``, ``protect``: the in-kernel guard's file and the packages it protects; the
+        zygote takes the guard's snapshot of them once, for its kernels (kernel_guard.prepare)."""
         self.folder, self.modules = folder, modules
         self.socket = os.path.join(folder, "zygote.sock")
         env = dict(env, OPENBLAS_NUM_THREADS="1")  # OpenBLAS starts its threads at import otherwise
@@ -317,9 +346,13 @@ class Zygote:
         # run from a copy: a kernel's command line (inherited from the zygote) names no path of the grader's
         program = os.path.join(folder, "zygote.py")
         shutil.copy(__file__, program)
+        options = []
+        if guard_source and protect:
+            shutil.copy(guard_source, os.path.join(folder, "_course_guard.py"))
+            options = ["--protect=" + ",".join(protect)]
         with open(os.path.join(folder, "zygote.log"), "ab") as log:  # the zygote holds its own copy
             self.process = subprocess.Popen(
-                [sys.executable, program, self.socket, str(os.getpid()), *modules],
+                [sys.executable, program, self.socket, str(os.getpid()), *options, *modules],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
@@ -499,4 +532,10 @@ class ForkedKernel:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
+    _protect = [a for a in sys.argv[3:] if a.startswith("--protect=")]
+    serve(
+        sys.argv[1],
+        int(sys.argv[2]),
+        [a for a in sys.argv[3:] if a not in _protect],
+        [p for a in _protect for p in a.split("=", 1)[1].split(",") if p],
+    )

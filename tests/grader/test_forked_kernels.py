@@ -33,12 +33,12 @@ def warm(tmp_path_factory):
     z.stop()
 
 
-def run_kernel(socket: str, cells: list[str], root: Path, timeout: float = 60) -> dict:
+def run_kernel(socket: str, cells: list[str], root: Path, timeout: float = 60, guard: dict | None = None) -> dict:
     """Start one kernel (forked when ``socket`` is given), run ``cells``; each must print one JSON line.
     Returns {"outputs": [parsed line per cell], "forked": bool, "pid": kernel pid, "log": kernel log}."""
 
     async def go():
-        km = sandbox.SandboxedKernelManager(zygote=socket, kernel_root=str(root))
+        km = sandbox.SandboxedKernelManager(zygote=socket, kernel_root=str(root), guard=guard or {})
         await km.start_kernel(cwd=tempfile.mkdtemp(dir=root))
         kc = km.client()
         kc.start_channels()
@@ -179,3 +179,48 @@ def test_a_zygote_that_could_hang_its_children_refuses_to_serve(tmp_path, fault,
     status = json.loads(out.stdout.strip().splitlines()[-1])
     assert status["ready"] is False and expected in status["why"], status
     assert out.returncode == 0  # it said why and stopped: nothing was forked
+
+
+# The guard's snapshot as the kernel holds it, against one taken now by the same code (the kernel's
+# start-up is over, nothing ran since): every module and class of the fresh one, the same objects.
+SNAPSHOT_NOW = """
+import json, sys, warnings
+ip = get_ipython()
+g = next(cb.__self__ for cb in ip.events.callbacks["pre_run_cell"] if type(getattr(cb, "__self__", None)).__name__ == "Guard")
+now = type(g).__new__(type(g))
+now.packages, now.modules, now.classes, now.class_keys = g.packages, {}, {}, {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    now._snapshot_modules()
+    for cls in type(ip).__mro__ + type(ip.kernel).__mro__:
+        now._snapshot_class(cls)
+same = lambda a, b: a.keys() == b.keys() and all(a[k] is b[k] for k in a)
+modules = [n for n in now.modules if n not in g.modules or not same(now.modules[n][1], g.modules[n][1])]
+classes = [c.__qualname__ for c in now.classes
+           if c not in g.classes or not same(now.classes[c], g.classes[c]) or now.class_keys[c] != g.class_keys[c]]
+print(json.dumps({"adopted": g.adopted, "modules": len(now.modules), "classes": len(now.classes),
+                  "differ": modules[:5] + classes[:5], "left": "_course_guard_warm" in sys.modules}))
+"""
+
+
+def test_a_forked_kernels_guard_adopts_the_zygotes_snapshot_and_holds_what_it_would_have_taken(tmp_path):
+    """The zygote snapshots the protected modules once (kernel_guard.prepare); each kernel's guard
+    adopts what still holds and takes the rest again (its own warning hook, ipykernel's start-up)."""
+    from autograder.tamper import PROTECTED
+
+    (tmp_path / "z").mkdir()
+    z = zygote.Zygote(
+        str(tmp_path / "z"), sandbox.kernel_env(os.environ, 1), ["torch", "numpy"], str(sandbox.GUARD_SOURCE), PROTECTED
+    )
+    try:
+        assert z.ready() == "", z.ready()
+        guard = {"instructor_hashes": [], "protected": list(PROTECTED), "preimport": []}
+        got = run_kernel(z.socket, [SNAPSHOT_NOW], tmp_path, guard=guard)
+    finally:
+        z.stop()
+    assert got["forked"], got["log"]
+    seen = got["outputs"][0]
+    assert seen["modules"] > 300 and seen["classes"] > 1000, seen  # torch's are there
+    assert seen["differ"] == [], seen
+    assert seen["adopted"] > seen["modules"] // 2, seen  # most came from the zygote
+    assert seen["left"] is False  # the zygote's copy is out of the student's reach (sys.modules)
