@@ -850,9 +850,13 @@ def _shared_memory(kit, nb):
                 "import mmap\n"
                 "_got = 0\n"
                 "try:\n"
-                "    _m = mmap.mmap(-1, 2560 * 2**20)\n"  # shared anonymous: not counted by RLIMIT_DATA
+                # shared anonymous: not counted by RLIMIT_DATA. Faulted in by the mmap call itself (MAP_POPULATE),
+                # not only by the loop's writes: filling 2.5 GB a MB at a time ran past the cell timeout on a slow,
+                # busy machine before it held more than the cap (seen: no report, the notebook not failed).
+                "    _m = mmap.mmap(-1, 2560 * 2**20, flags=mmap.MAP_SHARED | getattr(mmap, 'MAP_POPULATE', 0))\n"
+                "    _mb = b'\\1' * 2**20\n"
                 "    for _off in range(0, len(_m), 2**20):\n"
-                "        _m[_off:_off + 2**20] = b'\\1' * 2**20\n"  # every page of the MB, so it is really held
+                "        _m[_off:_off + 2**20] = _mb\n"  # every page of the MB, so it is really held
                 "        _got += 1\n"
                 "    __import__('time').sleep(2)\n"  # and held a while, as a hog would
                 "except (OSError, MemoryError, ValueError):\n"
