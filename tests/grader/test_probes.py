@@ -209,3 +209,35 @@ def test_random_json_never_raises(seed):
         results = probes.read_records(executed({"ex1_test_plain": [stdout(line)]}))["ex1_test_plain"]
         assert isinstance(results, probes.Results)  # read, or refused with a reason
         assert results.values or results.problem
+
+
+def test_the_mobilenet_stand_in_is_torchvisions_architecture_and_puts_torchs_init_back(monkeypatch):
+    """Built with torch.nn.init's fills skipped (ex56's checks read its shapes and flags only): the same
+    modules, parameters and buffers as torchvision builds, and torch.nn.init as it was, even after a failure."""
+    import torch.nn.init as init
+    import torchvision.models
+    from torchvision.models import mobilenet_v2
+
+    from autograder.checks import ex56_transfer_learning as ex56
+
+    before = dict(vars(init))
+    net, reference = ex56.mnv2_standin(7), mobilenet_v2(weights=None, num_classes=7)
+    assert dict(vars(init)) == before and all(vars(init)[k] is v for k, v in before.items())
+
+    def layout(model):
+        return (
+            [(name, type(m).__name__) for name, m in model.named_modules()],
+            [(name, tuple(t.shape), t.dtype) for name, t in [*model.named_parameters(), *model.named_buffers()]],
+        )
+
+    assert layout(net) == layout(reference)
+    assert not any(p.requires_grad for p in net.features.parameters())
+    assert all(p.requires_grad for p in net.classifier.parameters())
+
+    def broken(**kwargs):
+        raise RuntimeError("a build that fails")
+
+    monkeypatch.setattr(torchvision.models, "mobilenet_v2", broken)
+    with pytest.raises(RuntimeError):
+        ex56.mnv2_standin(3)
+    assert all(vars(init)[k] is v for k, v in before.items())
