@@ -186,7 +186,8 @@ def test_a_zygote_that_could_hang_its_children_refuses_to_serve(tmp_path, fault,
 SNAPSHOT_NOW = """
 import json, sys, warnings
 ip = get_ipython()
-g = next(cb.__self__ for cb in ip.events.callbacks["pre_run_cell"] if type(getattr(cb, "__self__", None)).__name__ == "Guard")
+hooks = ip.events.callbacks["pre_run_cell"]
+g = next(cb.__self__ for cb in hooks if type(getattr(cb, "__self__", None)).__name__ == "Guard")
 now = type(g).__new__(type(g))
 now.packages, now.modules, now.classes, now.class_keys = g.packages, {}, {}, {}
 with warnings.catch_warnings():
