@@ -6,8 +6,10 @@ passing ones. At kernel start (before any cell) this snapshots the objects tests
 every instructor cell (recognised by the SHA-256 of its source, which the grader passes in) it puts
 back every replaced function, class attribute, builtin, module and kernel hook, and logs what it
 undid to a JSON-lines report the grader reads. Tests therefore always run against the real
-library. It also routes Python warnings to stdout, so a warning in correct student code does not
-zero a test cell (nbgrader scores any stderr output as a failure).
+library. (A kernel forked from the zygote adopts the snapshot the zygote took before forking, for
+each module and class that is still as it was then: ``prepare``.) It also routes Python warnings
+to stdout, so a warning in correct student code does not zero a test cell (nbgrader scores any
+stderr output as a failure).
 
 Limits (said in the grader's report): in-process, a determined student can still switch this off
 (e.g. unregister the hook); the grader's static scan (tamper.py) flags those attempts.
@@ -343,12 +345,8 @@ def prepare(protected: list[str]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         guard._snapshot_modules()
-    warm.packages, warm.modules, warm.classes, warm.class_keys = (
-        guard.packages,
-        guard.modules,
-        guard.classes,
-        guard.class_keys,
-    )
+    warm.packages, warm.modules = guard.packages, guard.modules
+    warm.classes, warm.class_keys = guard.classes, guard.class_keys
     # each module's and class's whole namespace as it is now, what a kernel checks before adopting it
     warm.whole = {name: dict(vars(mod)) for name, (mod, _) in guard.modules.items()}
     warm.whole.update((cls, dict(vars(cls))) for cls in guard.classes)

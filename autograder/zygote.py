@@ -6,7 +6,8 @@ The zygote pays it once per grading run:
 1. ``Zygote.start`` launches this file as its own Python process (never forked from the grader, so
    nothing of the grader — gradebook handles, hidden checks, reference code — is in its memory),
    with the environment a kernel gets. It imports ipykernel and the heavy modules the exercises
-   import, then checks that it is still safe to fork: one thread (libgomp hangs children whose
+   import, takes the in-kernel guard's snapshot of them once (kernel_guard.prepare: each kernel's
+   guard adopts what still holds), then checks that it is still safe to fork: one thread (libgomp hangs children whose
    parent ran a multi-threaded op; OpenBLAS is held to one thread for that reason), no CUDA
    context (CUDA refuses forked children), no ZMQ context. Otherwise it refuses to serve and the
    grader starts kernels fresh, saying why.
