@@ -528,9 +528,10 @@ class KernelWatchdog(threading.Thread):
                 self.killed = "disk"  # once a second: walking the folders costs more than reading memory
             if self.killed:
                 # psutil checks each pid is still the process it was (not a reused number) before the signal
+                family = [root]
                 with contextlib.suppress(psutil.Error):
-                    tree = [root] + root.children(recursive=True)
-                for p in reversed(tree):
+                    family += root.children(recursive=True)
+                for p in reversed(family):
                     with contextlib.suppress(psutil.Error):
                         p.kill()
                 return
