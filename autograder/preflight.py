@@ -424,7 +424,10 @@ def preflight(nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str) -> 
 
 MAX_CELLS = 3000  # a real exercise notebook has well under 200
 MAX_SOURCE_CHARS = 8 * 2**20  # all cell sources together
-SECONDS = 30  # matching is quadratic in cells: a hostile notebook must not stall the run
+# Matching is quadratic in cells: a hostile notebook must not stall the run. An honest, messy one is slow
+# too (the demo class's jo, ex12: 25 s on an idle slow 2-core machine, over 30 s under load, and then it
+# was graded as the blank release).
+SECONDS = 120
 
 
 class _OutOfTime(Exception):
