@@ -463,7 +463,8 @@ def test_nothing_written_outside_the_box(run):
     assert not run["written"], f"student kernels wrote outside their box: {run['written']}"
     assert not run["host_tmp"], f"box files left on the host: {run['host_tmp']}"
     wrote = run["reports"].get(attacks.BY_NAME["outside_write"].student, {}).get("box_writes")
-    assert wrote is not None, "the writing attack did not report (did its cell run?)"
+    entry = _entry(run, attacks.BY_NAME["outside_write"].student)
+    assert wrote is not None, f"the writing attack did not report (did its cell run?): {entry}"
     print("\nwrites the box accepted (inside it, gone afterwards):", wrote)
 
 
@@ -492,7 +493,8 @@ def test_what_the_box_shows(run, attack, check):
     if check.key not in seen and check.killed_ok and entry and entry.failed:
         return  # the box stopped the kernel (e.g. its memory cgroup): contained
     if check.key not in seen:  # not an AssertionError: an xfail must not hide an attack that never ran
-        raise RuntimeError(f"{attack.name} did not report {check.key!r}: its cell did not run ({seen})")
+        how = f"the notebook {entry.status}: {entry.reason}" if entry else "no result for the notebook"
+        raise RuntimeError(f"{attack.name} did not report {check.key!r}: its cell did not run ({seen}; {how})")
     assert check.ok(seen[check.key]), f"{attack.name}: {check.meaning}: {seen[check.key]!r}"
 
 

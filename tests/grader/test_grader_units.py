@@ -3,6 +3,7 @@ repairs, the tamper scan, feedback sanitising, exports and the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
 import os
@@ -568,6 +569,51 @@ def test_the_kernel_watchdog_counts_memory_held_by_a_grandchild():
         for p in psutil.process_iter(["cmdline"]):  # whatever the watchdog missed
             if marker in " ".join(p.info["cmdline"] or []):
                 p.kill()
+
+
+# A kernel holding 300 MB that forks eight children which touch none of it (DataLoader workers, or forks
+# still short of their exec on a busy machine): 2.7 GB counted once per process, 300 MB held.
+FORKS = """
+import os, time
+held = bytearray(300 * 2**20)
+for o in range(0, len(held), 4096):
+    held[o] = 1
+kids = []
+for _ in range(8):
+    kid = os.fork()
+    if kid == 0:
+        time.sleep(5)
+        os._exit(0)
+    kids.append(kid)
+for k in kids:
+    os.waitpid(k, 0)
+"""
+
+
+def test_the_kernel_watchdog_counts_pages_shared_after_a_fork_once():
+    """Seen: a forked kernel's fork bomb, on a machine under load, was killed for memory its children
+    only shared with it, and the notebook failed with none of its cells' output."""
+    import psutil
+
+    from autograder.sandbox import KernelWatchdog, held_memory, process_tree, shared_out_memory
+
+    proc = subprocess.Popen([sys.executable, "-c", FORKS])
+    dog = KernelWatchdog(proc.pid, 2**30)
+    try:
+        deadline = time.monotonic() + 30
+        while len(process_tree(proc.pid)) < 9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = process_tree(proc.pid)
+        assert len(tree) == 9 and held_memory(tree) > 2 * 2**30  # what the watchdog used to judge by
+        assert 290 * 2**20 < shared_out_memory(tree) < 600 * 2**20
+        dog.start()
+        assert proc.wait(timeout=30) == 0 and not dog.killed, "a kernel was stopped for memory it does not hold"
+    finally:
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process(proc.pid).children(recursive=True):
+                p.kill()
+        proc.kill()
+        proc.wait()
 
 
 def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path):
