@@ -546,14 +546,20 @@ class KernelWatchdog(threading.Thread):
         except psutil.Error:
             return
         polls = 0
+        recount_at = 0.0  # when the page-by-page count may run again
         while not self.stopped.wait(self.every):
             polls += 1
             tree = process_tree(self.pid)
             if not tree:
                 return
-            if self.limit and held_memory(tree) > self.limit and shared_out_memory(tree) > self.limit:
-                self.killed = "memory"
-            elif self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
+            if self.limit and held_memory(tree) > self.limit and time.monotonic() >= recount_at:
+                started = time.monotonic()
+                if shared_out_memory(tree) > self.limit:
+                    self.killed = "memory"
+                # a tree that stays over the cheap count (many forks) must not keep this thread walking
+                # page tables: a tenth of its time at most, and not more often than every half second
+                recount_at = time.monotonic() + max(0.5, 9 * (time.monotonic() - started))
+            if not self.killed and self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
                 self.killed = "disk"  # once a second: walking the folders costs more than reading memory
             if self.killed:
                 # psutil checks each pid is still the process it was (not a reused number) before the signal

@@ -574,7 +574,7 @@ def test_the_kernel_watchdog_counts_memory_held_by_a_grandchild():
 # A kernel holding 300 MB that forks eight children which touch none of it (DataLoader workers, or forks
 # still short of their exec on a busy machine): 2.7 GB counted once per process, 300 MB held.
 FORKS = """
-import os, time
+import os, sys, time
 held = bytearray(300 * 2**20)
 for o in range(0, len(held), 4096):
     held[o] = 1
@@ -585,6 +585,12 @@ for _ in range(8):
         time.sleep(5)
         os._exit(0)
     kids.append(kid)
+time.sleep(1)  # the watchdog has counted the tree page by page and found 300 MB
+if sys.argv[1:] == ["grow"]:  # then the kernel itself takes 1.2 GB, the forks still there
+    import mmap
+    grown = mmap.mmap(-1, 1200 * 2**20)
+    for o in range(0, len(grown), 2**20):
+        grown[o:o + 2**20] = b'1' * 2**20
 for k in kids:
     os.waitpid(k, 0)
 """
@@ -612,6 +618,21 @@ def test_the_kernel_watchdog_counts_pages_shared_after_a_fork_once():
         with contextlib.suppress(psutil.Error):
             for p in psutil.Process(proc.pid).children(recursive=True):
                 p.kill()
+        proc.kill()
+        proc.wait()
+
+
+def test_the_kernel_watchdog_counts_again_while_the_forks_live():
+    """The page-by-page count is rationed, not done once: memory taken after it is still stopped."""
+    from autograder.sandbox import KernelWatchdog
+
+    proc = subprocess.Popen([sys.executable, "-c", FORKS, "grow"])
+    dog = KernelWatchdog(proc.pid, 2**30)
+    dog.start()
+    try:
+        assert proc.wait(timeout=30) != 0, "the kernel was not stopped"
+        assert dog.killed == "memory"
+    finally:
         proc.kill()
         proc.wait()
 
