@@ -4,13 +4,17 @@
 - one full-marks student's whole assignment: stock `nbgrader autograde`, then `course-grade` on the
   same notebooks (sandboxed kernels, the grader's probes, verdicts decided outside), side by side;
 - the leak check of that student's feedback pages (every hidden line of the assignment), as it is and
-  the text-by-text search it replaced.
+  the text-by-text search it replaced;
+- preflight of the demo class (its Colab export has every cell's metadata stripped, so cells are
+  matched by content), as it is and with the difflib-only comparison it replaced.
 Run with --repeat N to take the median of N runs."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -172,10 +176,84 @@ def bench_feedback_check(repeat: int) -> None:
     print(f"  the same lines found on every page: {'yes' if same else 'NO'}", flush=True)
 
 
+def difflib_similarity(a: str, b: str, floor: float = 0.0) -> float:
+    """The baseline: preflight's cell comparison before the longest-common-subsequence bound."""
+    import difflib
+
+    from autograder.preflight import _norm
+
+    a, b = _norm(a), _norm(b)
+    if a == b:
+        return 1.0
+    m = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if m.real_quick_ratio() < floor or m.quick_ratio() < floor:
+        return 0.0
+    ratio = m.ratio()
+    return ratio if ratio >= floor else 0.0
+
+
+def bench_preflight(repeat: int) -> None:
+    """Every notebook of the demo class checked against the release, as course-grade's preflight step
+    does: with the bounded comparison and with the difflib-only baseline, side by side."""
+    import contextlib
+    import io
+    import json
+
+    from autograder import cli, preflight
+    from autograder.assignment import Assignment
+
+    assignment = Assignment.load(LAYOUT.release())
+    with tempfile.TemporaryDirectory() as tmp:
+        collected = Path(tmp) / "collected"
+        with contextlib.redirect_stdout(io.StringIO()):
+            cli.main(["collect", str(LAYOUT.demo / "downloads"), "--course-dir", str(collected)])
+        answers = {}
+        for name, compare in (("difflib only (baseline)", difflib_similarity), ("LCS bound, then difflib", None)):
+            times, slowest = [], (0.0, "")
+            for k in range(repeat):
+                # a fresh copy each time: preflight repairs in place, and a repaired notebook has nothing to find
+                course = Path(tmp) / f"{len(answers)}-{k}"
+                shutil.copytree(collected / "submitted", course)
+                t0 = time.perf_counter()
+                reports = {}
+                for folder in sorted(course.iterdir()):
+                    student, t1 = folder.name, time.perf_counter()
+                    with contextlib.ExitStack() as stack:
+                        if compare:
+                            stack.enter_context(_patched(preflight, "similarity", compare))
+                        reports[student] = preflight.check_folder(
+                            folder / LAYOUT.assignment,
+                            assignment,
+                            student,
+                            Path(tmp) / f"originals-{len(answers)}-{k}" / student,
+                        )
+                    slowest = max(slowest, (time.perf_counter() - t1, student))
+                times.append(time.perf_counter() - t0)
+            answers[name] = json.dumps({s: {nb: r.to_dict() for nb, r in per.items()} for s, per in reports.items()})
+            print(
+                f"  {name:26s} {statistics.median(times):6.1f} s for {len(reports)} students "
+                f"(slowest: {slowest[1]}, {slowest[0]:.1f} s)",
+                flush=True,
+            )
+    print(f"  the same findings for every notebook: {'yes' if len(set(answers.values())) == 1 else 'NO'}", flush=True)
+
+
+@contextlib.contextmanager
+def _patched(module, name: str, value):
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median is printed)")
-    parser.add_argument("--only", choices=["lessons", "autograde", "feedback-check"], help="run one section")
+    parser.add_argument(
+        "--only", choices=["lessons", "autograde", "feedback-check", "preflight"], help="run one section"
+    )
     args = parser.parse_args(argv)
     # nbgrader's gradebook trips SQLAlchemy 2's autoflush warnings on every autograde: not ours to fix
     warnings.filterwarnings("ignore", module="nbgrader")
@@ -197,6 +275,9 @@ def main(argv=None) -> int:
     if args.only in (None, "feedback-check"):
         print("Feedback pages checked for hidden lines before they are published:")
         bench_feedback_check(args.repeat)
+    if args.only in (None, "preflight"):
+        print("Preflight of the demo class (every submission matched against the release):")
+        bench_preflight(args.repeat)
     return 0
 
 

@@ -179,6 +179,43 @@ def test_hostile_nbgrader_metadata_is_removed_not_a_crash(assignment, meta):
     assert fixed.cells[-1].metadata == {} and fixed.cells[-1].source == "x = 1"
 
 
+def test_cell_similarity_is_difflibs_ratio_wherever_it_can_reach_the_floor():
+    """preflight's similarity skips difflib for pairs a cheaper bound (the longest common
+    subsequence) rules out: every answer must be difflib's own ratio when that reaches the floor, and
+    0 when it does not. The bank: the real release cells of the course against each other and against
+    copies with a growing share of their characters changed, so ratios fall on both sides of the
+    floors preflight uses (0.75, 0.85) and of no floor."""
+    import difflib
+
+    from autograder.preflight import _norm, similarity
+    from tools import LAYOUT
+
+    rng = random.Random(11)
+    texts = [
+        "".join(c["source"])
+        for path in sorted(LAYOUT.release().glob("*.ipynb"))
+        for c in nbformat.read(str(path), as_version=4).cells
+    ]
+    texts = [t for t in texts if 40 < len(t) < 800]  # difflib's own ratio, the expected value, is slow on more
+
+    def edited(text, share):
+        chars = list(text)
+        for k in rng.sample(range(len(chars)), int(len(chars) * share)):
+            chars[k] = rng.choice("abc xyz=()\n")
+        return "".join(chars)
+
+    pairs = [(rng.choice(texts), rng.choice(texts)) for _ in range(60)]
+    pairs += [(t, edited(t, share)) for t in rng.sample(texts, 20) for share in (0.02, 0.1, 0.2, 0.3, 0.5)]
+    near = {0.75: 0, 0.85: 0}
+    for a, b in pairs:
+        exact = difflib.SequenceMatcher(None, _norm(a), _norm(b), autojunk=False).ratio()
+        assert similarity(a, b) == exact
+        for floor in near:
+            assert similarity(a, b, floor) == (exact if exact >= floor else 0.0), (floor, exact)
+            near[floor] += abs(exact - floor) < 0.1
+    assert min(near.values()) >= 10  # the bank does test the bound near each floor
+
+
 def test_edited_public_test_is_noted(assignment):
     nb = student_copy(assignment)
     next(c for c in nb.cells if c.get("id") == "ex1_test_triple").source = "pass"
