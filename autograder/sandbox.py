@@ -553,12 +553,13 @@ class KernelWatchdog(threading.Thread):
             if not tree:
                 return
             if self.limit and held_memory(tree) > self.limit and time.monotonic() >= recount_at:
-                started = time.monotonic()
+                started = time.thread_time()
                 if shared_out_memory(tree) > self.limit:
                     self.killed = "memory"
                 # a tree that stays over the cheap count (many forks) must not keep this thread walking
-                # page tables: a tenth of its time at most, and not more often than every half second
-                recount_at = time.monotonic() + max(0.5, 9 * (time.monotonic() - started))
+                # page tables: a tenth of its CPU at most, and not more often than every half second. CPU,
+                # not wall time: on a loaded machine the walk waits for a core, and waiting costs nothing
+                recount_at = time.monotonic() + max(0.5, 9 * (time.thread_time() - started))
             if not self.killed and self.disk_limit and polls % 10 == 0 and self.disk_used() > self.disk_limit:
                 self.killed = "disk"  # once a second: walking the folders costs more than reading memory
             if self.killed:
