@@ -51,8 +51,12 @@ async function main() {
       await page.goto(new URL(href, args.url).toString());
       const box = page.locator(`input.score#${g.grade_id}`);
       await box.waitFor({ state: 'visible', timeout: 60_000 });
+      // the box is the server's HTML; formgrade.js binds its "change" handler only once it has fetched
+      // the grades (grades.loaded): a score typed before that is never saved (seen on a loaded machine)
+      await page.waitForFunction(() => window.formgrader && formgrader.grades && formgrader.grades.loaded,
+        null, { timeout: 60_000 });
       const saved = page.waitForResponse((r) => r.url().includes('/formgrader/api/grade/')
-        && r.request().method() === 'PUT' && r.ok(), { timeout: 30_000 });
+        && r.request().method() === 'PUT' && r.ok(), { timeout: 60_000 });
       await box.fill(String(g.score));
       await box.press('Tab');              // leaving the box fires "change": formgrader saves the grade
       const response = await saved;
