@@ -661,9 +661,9 @@ def test_the_kernel_watchdog_counts_pages_shared_after_a_fork_once():
 
 def test_the_kernel_watchdog_counts_again_while_the_forks_live():
     """The page-by-page count is rationed, not done once: memory taken after it is still stopped."""
-    from autograder.sandbox import KernelWatchdog
-
     import psutil
+
+    from autograder.sandbox import KernelWatchdog
 
     proc = subprocess.Popen([sys.executable, "-c", FORKS, "grow"])
     dog = KernelWatchdog(proc.pid, 2**30)
