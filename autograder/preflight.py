@@ -433,6 +433,8 @@ MAX_CELLS = 3000  # a real exercise notebook has well under 200
 MAX_SOURCE_CHARS = 8 * 2**20  # all cell sources together
 # Matching is quadratic in cells: a hostile notebook must not stall the run. An honest, messy one takes
 # well under a second (the demo class's jo, every cell's metadata stripped: 0.2 s a notebook here).
+# Seconds of this process's CPU, not of the clock: on a busy machine an honest notebook waits for a core,
+# and must not be graded as the blank release for it (seen before the LCS bound: jo went over under load).
 SECONDS = 30
 
 
@@ -443,8 +445,8 @@ class _OutOfTime(Exception):
 def preflight_within(
     nb: nbformat.NotebookNode, rnb: ReleaseNotebook, student: str, seconds: int = SECONDS
 ) -> tuple[nbformat.NotebookNode, Report]:
-    """``preflight`` within bounds: a notebook too large to check, or one that takes longer than
-    ``seconds``, is graded as the blank release and sent to a human (the caller keeps the original)."""
+    """``preflight`` within bounds: a notebook too large to check, or one that takes more than
+    ``seconds`` of CPU, is graded as the blank release and sent to a human (the caller keeps the original)."""
     import signal
     import threading
 
@@ -462,15 +464,15 @@ def preflight_within(
     def out_of_time(signum: int, frame: FrameType | None) -> NoReturn:
         raise _OutOfTime()
 
-    previous = signal.signal(signal.SIGALRM, out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, out_of_time)
+    signal.setitimer(signal.ITIMER_PROF, seconds)  # the process's user + system CPU time
     try:
         return preflight(nb, rnb, student)
     except _OutOfTime:
-        return blank(f"checking the notebook took longer than {seconds} s")
+        return blank(f"checking the notebook took longer than {seconds} s of CPU")
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def _fix_blank(rnb: ReleaseNotebook) -> nbformat.NotebookNode:
