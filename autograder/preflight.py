@@ -204,12 +204,10 @@ def content_score(cell: nbformat.NotebookNode, rc: ReleaseCell) -> float:
         kept = kept_lines(text, rc.source)
         if kept >= 0.8:
             return 0.85 + 0.1 * kept
-        s = similarity(text, rc.source, 0.85)
-        return s if s >= 0.85 else 0.0
+        return similarity(text, rc.source, 0.85)
     if rc.kind == "manual":
         return 1.0 if _norm(text) == _norm(rc.source) else 0.0
-    s = similarity(text, rc.source, 0.75)
-    return s if s >= 0.75 else 0.0
+    return similarity(text, rc.source, 0.75)
 
 
 def _release_cell_node(rc: ReleaseCell) -> nbformat.NotebookNode:
