@@ -643,11 +643,20 @@ for k in kids:
 """
 
 
+def stop_family(proc: subprocess.Popen) -> None:
+    """Kill a test kernel and whatever of its forks the watchdog left."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        for p in psutil.Process(proc.pid).children(recursive=True):
+            p.kill()
+    proc.kill()
+    proc.wait()
+
+
 def test_the_kernel_watchdog_counts_pages_shared_after_a_fork_once():
     """Seen: a forked kernel's fork bomb, on a machine under load, was killed for memory its children
     only shared with it, and the notebook failed with none of its cells' output."""
-    import psutil
-
     from autograder.sandbox import KernelWatchdog, held_memory, process_tree, shared_out_memory
 
     proc = subprocess.Popen([sys.executable, "-c", FORKS])
@@ -662,17 +671,11 @@ def test_the_kernel_watchdog_counts_pages_shared_after_a_fork_once():
         dog.start()
         assert proc.wait(timeout=30) == 0 and not dog.killed, "a kernel was stopped for memory it does not hold"
     finally:
-        with contextlib.suppress(psutil.Error):
-            for p in psutil.Process(proc.pid).children(recursive=True):
-                p.kill()
-        proc.kill()
-        proc.wait()
+        stop_family(proc)
 
 
 def test_the_kernel_watchdog_counts_again_while_the_forks_live():
     """The page-by-page count is rationed, not done once: memory taken after it is still stopped."""
-    import psutil
-
     from autograder.sandbox import KernelWatchdog
 
     proc = subprocess.Popen([sys.executable, "-c", FORKS, "grow"])
@@ -682,11 +685,7 @@ def test_the_kernel_watchdog_counts_again_while_the_forks_live():
         assert proc.wait(timeout=60) != 0, "the kernel was not stopped"
         assert dog.killed == "memory"
     finally:
-        with contextlib.suppress(psutil.Error):
-            for p in psutil.Process(proc.pid).children(recursive=True):
-                p.kill()
-        proc.kill()
-        proc.wait()
+        stop_family(proc)
 
 
 def test_new_gradebooks_carry_the_schema_version_of_nbgrader_asked_once(tmp_path):
